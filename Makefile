@@ -1,0 +1,39 @@
+# Two commands for a newcomer: `make demo` and `make test`. Each builds the virtualenv first.
+PYTHON ?= $(shell command -v python3.11 || command -v python3.12 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test lint typecheck bench dev-up dev-down clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)  ## Live KPIs from the embedded pipeline (no Kafka, no Docker).
+	$(BIN)/ico-analytics demo
+
+test: $(STAMP)  ## Lint, type-check and the whole test suite (starts its own services).
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+	$(BIN)/pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+bench: $(STAMP)  ## Throughput and latency figures (never part of `make test`).
+	$(BIN)/python -m bench
+
+dev-up: $(STAMP)
+	$(BIN)/ico-analytics dev up
+
+dev-down: $(STAMP)
+	$(BIN)/ico-analytics dev down
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Bytewax dataflows: sources, operators and sinks of the ico-analytics pipeline."""

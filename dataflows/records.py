@@ -1,0 +1,40 @@
+"""Item shapes that cross step boundaries: what sources emit and what sinks take."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class RawRecord:
+    """One message as it arrived: Kafka coordinates plus undecoded bytes.
+
+    The embedded source uses partition 0 and the generator's sequence number as offset, so
+    dead letters have a deterministic key in both modes.
+    """
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """A record that could not be decoded or validated, with why and where it came from."""
+
+    source_topic: str
+    source_partition: int
+    source_offset: int
+    stage: str  # "decode" | "validate"
+    reason: str
+    event_type: str | None
+    record_key: bytes | None
+    payload: bytes | None
+
+
+#: What the PostgreSQL sink takes: a schema-qualified table name and a row of column values.
+#: Rows are full overwrites keyed by the table's primary key.
+TableRow = tuple[str, dict[str, Any]]
