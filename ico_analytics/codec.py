@@ -11,7 +11,7 @@ import json
 import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from typing import Any, Protocol
 
 import fastavro
@@ -23,7 +23,7 @@ MAGIC_BYTE = 0
 _HEADER = struct.Struct(">bI")
 
 
-class EventType(str, Enum):
+class EventType(StrEnum):
     """The three event kinds; the value is also the ``kind`` field of decoded events."""
 
     CLICKSTREAM = "clickstream"
@@ -135,7 +135,10 @@ class RegistrySchemas:
             if register:
                 sid = self._client.register_schema(t.subject, Schema(schema_text(t), "AVRO"))
             else:
-                sid = self._client.get_latest_version(t.subject).schema_id
+                latest = self._client.get_latest_version(t.subject).schema_id
+                if latest is None:
+                    raise CodecError(f"subject {t.subject} has no schema in the registry")
+                sid = latest
             self._ids[t] = sid
             self._by_id[sid] = (t, PARSED_SCHEMAS[t])
 
@@ -147,6 +150,8 @@ class RegistrySchemas:
             schema = self._client.get_schema(schema_id)
         except Exception as exc:  # the client raises its own error types for 404 and I/O
             raise CodecError(f"schema id {schema_id} not in registry: {exc}") from None
+        if schema.schema_str is None:
+            raise CodecError(f"schema id {schema_id} has no schema text")
         parsed = _parse(schema.schema_str)
         event_type = _NAME_TO_TYPE.get(parsed.get("name"))
         if event_type is None:
@@ -188,9 +193,11 @@ class Codec:
         try:
             record = fastavro.schemaless_reader(buf, schema, None)
         except Exception as exc:  # fastavro raises many types on corrupt payloads
-            raise CodecError(f"undecodable {event_type.value} payload: {type(exc).__name__}: {exc}") from None
+            reason = f"{type(exc).__name__}: {exc}"
+            raise CodecError(f"undecodable {event_type.value} payload: {reason}") from None
         if buf.tell() != len(data):
-            raise CodecError(f"{len(data) - buf.tell()} trailing bytes after {event_type.value} record")
+            extra = len(data) - buf.tell()
+            raise CodecError(f"{extra} trailing bytes after {event_type.value} record")
         if not isinstance(record, dict):
             raise CodecError("payload is not a record")
         return event_type, record

@@ -7,9 +7,9 @@ from pathlib import Path
 from urllib.parse import quote
 
 from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ico_analytics import REPO_ROOT
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -53,6 +53,10 @@ class Settings(BaseSettings):
     aggregate_flush_seconds: float = Field(1.0, gt=0, alias="AGGREGATE_FLUSH_SECONDS")
     generator_events: int | None = Field(None, ge=0, alias="GENERATOR_EVENTS")
     generator_seed: int | None = Field(None, alias="GENERATOR_SEED")
+    # Simulated clock start of the embedded generator (epoch ms); None = now.
+    generator_start_ms: int | None = Field(None, alias="GENERATOR_START_MS")
+    # False: the Kafka source stops at the end of each partition (tests, backfills).
+    kafka_source_tail: bool = Field(True, alias="KAFKA_SOURCE_TAIL")
 
     def postgres_url(self) -> str | None:
         """The configured database URL, or None when the embedded server should be used."""
@@ -60,7 +64,8 @@ class Settings(BaseSettings):
             return self.database_url.get_secret_value()
         if self.postgres_host:
             password = quote(self.postgres_password.get_secret_value(), safe="")
-            auth = f"{quote(self.postgres_user, safe='')}:{password}" if password else self.postgres_user
+            user = quote(self.postgres_user, safe="")
+            auth = f"{user}:{password}" if password else user
             return f"postgresql://{auth}@{self.postgres_host}:{self.postgres_port}/{self.postgres_db}"
         return None
 
