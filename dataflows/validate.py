@@ -1,0 +1,262 @@
+"""Decode and validate: raw Kafka-shaped records in, valid events or dead letters out.
+
+This is the hot path, so every rule is a set lookup, a chained comparison or a precompiled
+regex, and the checks for one event type live in one function without intermediate objects.
+
+The timestamp rule needs a "now", read once per batch from an injected clock. A wall clock
+would make a replay days later dead-letter events the first run accepted, so: a fixed reference
+(tests, replays of a seeded run) makes every decision a pure function of the record; the
+embedded source passes its simulated event-time clock, so an unpaced run whose simulated time
+runs ahead of the wall clock is judged against its own time; only the Kafka path uses the wall
+clock, where the producer runs in real time and the range (7 days back, 1 hour ahead) is wide
+enough that only events already near its edges could flip on a replay.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from dataflows import metrics
+from dataflows.records import DeadLetter, RawRecord
+from generator.model import (
+    CLICKSTREAM_EVENT_TYPES,
+    CONVERSION_TYPES,
+    DEVICE_TYPES,
+    MAX_AMOUNT_USD,
+    MAX_EVENT_AGE_MS,
+    MAX_EVENT_LEAD_MS,
+    MAX_PAGE_LOAD_TIME_S,
+    MAX_SCROLL_DEPTH,
+    PAGE_TYPES,
+    PAYMENT_METHODS,
+    UUID_PATTERN,
+    VERIFICATION_TIERS,
+    WALLET_ADDRESS_PATTERN,
+)
+from ico_analytics.codec import Codec, EventType
+from ico_analytics.errors import CodecError
+
+#: A decoded, valid event: its type and the Avro record (timestamps as epoch ms).
+Event = tuple[EventType, dict[str, Any]]
+
+STAGE_DECODE = "decode"
+STAGE_VALIDATE = "validate"
+
+MAX_URL_LEN = 2048
+MAX_EMAIL_LEN = 320
+MAX_SHORT_LEN = 256
+MAX_SOCIAL_HANDLES = 32
+# numeric(24, 6) holds 18 integer digits.
+MAX_TOKEN_AMOUNT = 1e18
+_INF = float("inf")
+
+_UUID = re.compile(UUID_PATTERN).fullmatch
+_WALLET = re.compile(WALLET_ADDRESS_PATTERN).fullmatch
+_CLICK_TYPES = frozenset(CLICKSTREAM_EVENT_TYPES)
+_PAGE_TYPES = frozenset(PAGE_TYPES)
+_DEVICES = frozenset(DEVICE_TYPES)
+_CONVERSION_TYPES = frozenset(CONVERSION_TYPES)
+_PAYMENT_METHODS = frozenset(PAYMENT_METHODS)
+_TIERS = frozenset(VERIFICATION_TIERS)
+
+#: ISO 3166-1 alpha-2 officially assigned codes: a real visitor may come from any of them, so
+#: the rule is "assigned code", wider than the generator's own country list.
+_ISO_CODES = """
+    AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO
+    BQ BR BS BT BV BW BY BZ CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE DJ DK
+    DM DO DZ EC EE EG EH ER ES ET FI FJ FK FM FO FR GA GB GD GE GF GG GH GI GL GM GN GP GQ GR
+    GS GT GU GW GY HK HM HN HR HT HU ID IE IL IM IN IO IQ IR IS IT JE JM JO JP KE KG KH KI KM
+    KN KP KR KW KY KZ LA LB LC LI LK LR LS LT LU LV LY MA MC MD ME MF MG MH MK ML MM MN MO MP
+    MQ MR MS MT MU MV MW MX MY MZ NA NC NE NF NG NI NL NO NP NR NU NZ OM PA PE PF PG PH PK PL
+    PM PN PR PS PT PW PY QA RE RO RS RU RW SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS ST
+    SV SX SY SZ TC TD TF TG TH TJ TK TL TM TN TO TR TT TV TW TZ UA UG UM US UY UZ VA VC VE VG
+    VI VN VU WF WS YE YT ZA ZM ZW"""
+ISO_COUNTRIES = frozenset(_ISO_CODES.split())
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else f"{text[:57]}..."
+
+
+def _bad(kind: str, field: str, value: Any, rule: str) -> str:
+    return f"{kind}.{field}={_show(value)}: {rule}"
+
+
+def _common(
+    kind: str, r: Mapping[str, Any], id_field: str, lo_ms: int, hi_ms: int, sites: int
+) -> str | None:
+    """Rules shared by all three kinds: ids, time, project."""
+    for field in (id_field, "session_id"):
+        if not _UUID(r[field]):
+            return _bad(kind, field, r[field], "not a canonical lowercase uuid")
+    user_id = r["user_id"]
+    if user_id is not None and not _UUID(user_id):
+        return _bad(kind, "user_id", user_id, "not a canonical lowercase uuid")
+    if not lo_ms <= r["timestamp"] <= hi_ms:
+        return _bad(kind, "timestamp", r["timestamp"], f"outside [{lo_ms}, {hi_ms}] epoch ms")
+    if not 1 <= r["ico_website_id"] <= sites:
+        return _bad(kind, "ico_website_id", r["ico_website_id"], f"not in 1..{sites}")
+    return None
+
+
+def _country(kind: str, country: str) -> str | None:
+    if country not in ISO_COUNTRIES:
+        return _bad(kind, "country", country, "not an assigned ISO 3166-1 alpha-2 code")
+    return None
+
+
+def _too_long(kind: str, r: Mapping[str, Any], fields: Iterable[str], limit: int) -> str | None:
+    for field in fields:
+        value = r[field]
+        if value is not None and len(value) > limit:
+            return _bad(kind, field, f"<{len(value)} chars>", f"longer than {limit}")
+    return None
+
+
+def check_clickstream(r: Mapping[str, Any], lo_ms: int, hi_ms: int, sites: int) -> str | None:
+    """None when the clickstream record keeps every rule, else the first broken one."""
+    k = "clickstream"
+    reason = _common(k, r, "event_id", lo_ms, hi_ms, sites)
+    if reason is not None:
+        return reason
+    if r["event_type"] not in _CLICK_TYPES:
+        return _bad(k, "event_type", r["event_type"], f"not one of {CLICKSTREAM_EVENT_TYPES}")
+    if r["page_type"] not in _PAGE_TYPES:
+        return _bad(k, "page_type", r["page_type"], f"not one of {PAGE_TYPES}")
+    if r["device_type"] not in _DEVICES:
+        return _bad(k, "device_type", r["device_type"], f"not one of {DEVICE_TYPES}")
+    reason = _country(k, r["country"])
+    if reason is not None:
+        return reason
+    load = r["page_load_time"]
+    if load is not None and not 0.0 < load <= MAX_PAGE_LOAD_TIME_S:  # NaN fails too
+        return _bad(k, "page_load_time", load, f"not in (0, {MAX_PAGE_LOAD_TIME_S}] seconds")
+    depth = r["scroll_depth"]
+    if depth is not None and not 0 <= depth <= MAX_SCROLL_DEPTH:
+        return _bad(k, "scroll_depth", depth, f"not in 0..{MAX_SCROLL_DEPTH}")
+    if not r["page_url"]:
+        return _bad(k, "page_url", r["page_url"], "empty")
+    return _too_long(k, r, ("page_url", "referrer", "user_agent"), MAX_URL_LEN) or _too_long(
+        k, r, ("utm_source", "utm_medium", "utm_campaign", "browser", "ip_address"), MAX_SHORT_LEN
+    )
+
+
+def check_registration(r: Mapping[str, Any], lo_ms: int, hi_ms: int, sites: int) -> str | None:
+    """None when the registration record keeps every rule, else the first broken one."""
+    k = "registration"
+    reason = _common(k, r, "registration_id", lo_ms, hi_ms, sites)
+    if reason is not None:
+        return reason
+    email = r["email"]
+    if "@" not in email:
+        return _bad(k, "email", email, "has no '@'")
+    if len(email) > MAX_EMAIL_LEN:
+        return _bad(k, "email", f"<{len(email)} chars>", f"longer than {MAX_EMAIL_LEN}")
+    wallet = r["wallet_address"]
+    if wallet is not None and not _WALLET(wallet):
+        return _bad(k, "wallet_address", wallet, "not 0x + 40 lowercase hex digits")
+    if r["verification_tier"] not in _TIERS:
+        tier = r["verification_tier"]
+        return _bad(k, "verification_tier", tier, f"not one of {VERIFICATION_TIERS}")
+    reason = _country(k, r["country"])
+    if reason is not None:
+        return reason
+    handles = r["social_handles"]
+    if len(handles) > MAX_SOCIAL_HANDLES:
+        size = f"<{len(handles)} entries>"
+        return _bad(k, "social_handles", size, f"more than {MAX_SOCIAL_HANDLES}")
+    for name, handle in handles.items():
+        if len(name) > MAX_SHORT_LEN or len(handle) > MAX_SHORT_LEN:
+            return _bad(k, f"social_handles[{_show(name)}]", handle, f"longer than {MAX_SHORT_LEN}")
+    return None
+
+
+def check_conversion(r: Mapping[str, Any], lo_ms: int, hi_ms: int, sites: int) -> str | None:
+    """None when the conversion record keeps every rule, else the first broken one."""
+    k = "conversion"
+    reason = _common(k, r, "conversion_id", lo_ms, hi_ms, sites)
+    if reason is not None:
+        return reason
+    if r["conversion_type"] not in _CONVERSION_TYPES:
+        return _bad(k, "conversion_type", r["conversion_type"], f"not one of {CONVERSION_TYPES}")
+    method = r["payment_method"]
+    if method is not None and method not in _PAYMENT_METHODS:
+        return _bad(k, "payment_method", method, f"not one of {PAYMENT_METHODS}")
+    amount = r["amount_usd"]
+    if amount is not None and not 0.0 < amount <= MAX_AMOUNT_USD:
+        return _bad(k, "amount_usd", amount, f"not in (0, {MAX_AMOUNT_USD:.0f}]")
+    tokens = r["token_amount"]
+    if tokens is not None and not 0.0 < tokens < MAX_TOKEN_AMOUNT:
+        return _bad(k, "token_amount", tokens, f"not in (0, {MAX_TOKEN_AMOUNT:.0e})")
+    if not 0.0 <= r["time_to_convert"] < _INF:
+        return _bad(k, "time_to_convert", r["time_to_convert"], "not a finite number >= 0")
+    return None
+
+
+_CHECKS: dict[EventType, Callable[[Mapping[str, Any], int, int, int], str | None]] = {
+    EventType.CLICKSTREAM: check_clickstream,
+    EventType.REGISTRATION: check_registration,
+    EventType.CONVERSION: check_conversion,
+}
+
+
+def wall_clock_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def _dead(raw: RawRecord, stage: str, reason: str, event_type: EventType | None) -> DeadLetter:
+    return DeadLetter(
+        source_topic=raw.topic,
+        source_partition=raw.partition,
+        source_offset=raw.offset,
+        stage=stage,
+        reason=reason,
+        event_type=None if event_type is None else event_type.value,
+        record_key=raw.key,
+        payload=raw.value,
+    )
+
+
+class DecodeValidate:
+    """The batch mapper of the ``decode_validate`` step.
+
+    Dead letters that a source already produced (Kafka consume errors) pass through.
+    """
+
+    def __init__(
+        self, codec: Codec, *, websites_count: int, clock: Callable[[], int] | None = None
+    ) -> None:
+        self._decode = codec.decode
+        self._sites = websites_count
+        self._clock = clock or wall_clock_ms
+
+    def __call__(self, batch: list[RawRecord | DeadLetter]) -> list[Event | DeadLetter]:
+        now_ms = self._clock()
+        lo_ms, hi_ms = now_ms - MAX_EVENT_AGE_MS, now_ms + MAX_EVENT_LEAD_MS
+        sites = self._sites
+        out: list[Event | DeadLetter] = []
+        append = out.append
+        bad_decode = bad_valid = 0
+        for raw in batch:
+            if isinstance(raw, DeadLetter):
+                append(raw)
+                bad_decode += 1
+                continue
+            try:
+                event_type, record = self._decode(raw.value)
+            except CodecError as exc:
+                append(_dead(raw, STAGE_DECODE, str(exc), None))
+                bad_decode += 1
+                continue
+            reason = _CHECKS[event_type](record, lo_ms, hi_ms, sites)
+            if reason is None:
+                append((event_type, record))
+            else:
+                append(_dead(raw, STAGE_VALIDATE, reason, event_type))
+                bad_valid += 1
+        metrics.record_decoded(len(batch) - bad_decode, bad_decode, bad_valid)
+        return out
