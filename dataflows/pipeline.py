@@ -17,7 +17,6 @@ from __future__ import annotations
 import base64
 import json
 import threading
-from collections.abc import Callable
 from typing import Any, TypeGuard, cast
 
 import bytewax.operators as op
@@ -113,14 +112,6 @@ def _codec_for(source: Source[Any], settings: Settings) -> Codec:
     return Codec(LocalSchemas())
 
 
-def _clock_for(source: Source[Any], reference_time_ms: int | None) -> Callable[[], int] | None:
-    if reference_time_ms is not None:
-        return lambda: reference_time_ms
-    if isinstance(source, EmbeddedSource):
-        return source.clock
-    return None  # wall clock
-
-
 def build_flow(
     source: Source[RawRecord] | Source[RawRecord | DeadLetter],
     sink: Sink[TableRow],
@@ -132,8 +123,8 @@ def build_flow(
 ) -> Dataflow:
     """The whole pipeline from ``source`` to ``sink``.
 
-    ``reference_time_ms`` fixes the validator's "now" (replays, tests); without it the embedded
-    source's simulated clock is used, or the wall clock for other sources. ``codec`` defaults to
+    The validator judges event times against each record's produce timestamp; for records
+    without one, against ``reference_time_ms`` (tests) or the wall clock. ``codec`` defaults to
     the embedded source's, the schema registry's when configured, or the committed schemas.
     """
     flow = Dataflow(FLOW_ID)
@@ -145,7 +136,7 @@ def build_flow(
         DecodeValidate(
             codec or _codec_for(source, settings),
             websites_count=settings.ico_websites_count,
-            clock=_clock_for(source, reference_time_ms),
+            clock=None if reference_time_ms is None else (lambda: reference_time_ms),
         ),
     )  # Event | DeadLetter
     split = op.branch("split_dead_letters", checked, is_dead_letter)

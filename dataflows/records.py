@@ -11,7 +11,9 @@ class RawRecord:
     """One message as it arrived: Kafka coordinates plus undecoded bytes.
 
     The embedded source uses partition 0 and the generator's sequence number as offset, so
-    dead letters have a deterministic key in both modes.
+    dead letters have a deterministic key in both modes. ``timestamp_ms`` is when the record was
+    produced (Kafka's message timestamp; the simulated clock for the embedded source): the
+    validator judges event times against it, so a replay judges every record as the first run did.
     """
 
     topic: str
@@ -19,6 +21,7 @@ class RawRecord:
     offset: int
     key: bytes | None
     value: bytes | None
+    timestamp_ms: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

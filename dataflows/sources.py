@@ -45,20 +45,6 @@ class GeneratorPosition:
     clock_ms: int  # highest event time of a clean event emitted so far
 
 
-class StreamClock:
-    """The embedded stream's event-time clock: the generator's simulated "now".
-
-    The validator uses it as the reference for the timestamp rule, so an unpaced run whose
-    simulated time runs ahead of the wall clock is still validated against its own time.
-    """
-
-    def __init__(self) -> None:
-        self.ms: int | None = None
-
-    def __call__(self) -> int:
-        return time.time_ns() // 1_000_000 if self.ms is None else self.ms
-
-
 class _GeneratorPartition(StatefulSourcePartition[RawRecord, GeneratorPosition]):
     def __init__(
         self,
@@ -79,7 +65,6 @@ class _GeneratorPartition(StatefulSourcePartition[RawRecord, GeneratorPosition])
         next(itertools.islice(self._events, position.next_seq, position.next_seq), None)
         self._seq = position.next_seq
         self._clock_ms = position.clock_ms
-        source.clock.ms = self._clock_ms
         self._rate_per_s = source.settings.events_per_minute / 60.0
         self._paced_origin = time.monotonic()
         self._paced_sent = 0
@@ -115,11 +100,12 @@ class _GeneratorPartition(StatefulSourcePartition[RawRecord, GeneratorPosition])
                     offset=self._seq,
                     key=event.key.encode(),
                     value=to_wire(event, encode),
+                    # The simulated "now", as a Kafka producer would stamp the message.
+                    timestamp_ms=self._clock_ms,
                 )
             )
             self._seq += 1
         self._paced_sent += len(batch)
-        self._src.clock.ms = self._clock_ms
         return batch
 
     def next_awake(self) -> datetime | None:
@@ -160,7 +146,6 @@ class EmbeddedSource(FixedPartitionedSource[RawRecord, GeneratorPosition]):
         self.stop = stop
         self.tap = tap
         self.codec = Codec(LocalSchemas())
-        self.clock = StreamClock()
 
     def list_parts(self) -> list[str]:
         return [EMBEDDED_PARTITION]
@@ -212,6 +197,8 @@ def kafka_item_to_raw(item: KafkaItem) -> RawRecord | DeadLetter | None:
             offset=item.offset if item.offset is not None else -1,
             key=item.key,
             value=item.value,
+            # (type, ms); type 0 is TIMESTAMP_NOT_AVAILABLE.
+            timestamp_ms=item.timestamp[1] if item.timestamp and item.timestamp[0] else None,
         )
     if item.err.fatal():
         raise RuntimeError(f"fatal Kafka consumer error: {item.err}")

@@ -3,13 +3,10 @@
 This is the hot path, so every rule is a set lookup, a chained comparison or a precompiled
 regex, and the checks for one event type live in one function without intermediate objects.
 
-The timestamp rule needs a "now", read once per batch from an injected clock. A wall clock
-would make a replay days later dead-letter events the first run accepted, so: a fixed reference
-(tests, replays of a seeded run) makes every decision a pure function of the record; the
-embedded source passes its simulated event-time clock, so an unpaced run whose simulated time
-runs ahead of the wall clock is judged against its own time; only the Kafka path uses the wall
-clock, where the producer runs in real time and the range (7 days back, 1 hour ahead) is wide
-enough that only events already near its edges could flip on a replay.
+The timestamp rule needs a "now". A wall clock would make a replay days later dead-letter
+events the first run accepted, so each record is judged against its own produce timestamp
+(Kafka's message timestamp; the simulated clock for the embedded source): every decision is a
+pure function of the record. Records without one fall back to an injected clock (tests).
 """
 
 from __future__ import annotations
@@ -235,8 +232,7 @@ class DecodeValidate:
         self._clock = clock or wall_clock_ms
 
     def __call__(self, batch: list[RawRecord | DeadLetter]) -> list[Event | DeadLetter]:
-        now_ms = self._clock()
-        lo_ms, hi_ms = now_ms - MAX_EVENT_AGE_MS, now_ms + MAX_EVENT_LEAD_MS
+        batch_now_ms = self._clock()
         sites = self._sites
         out: list[Event | DeadLetter] = []
         append = out.append
@@ -252,7 +248,10 @@ class DecodeValidate:
                 append(_dead(raw, STAGE_DECODE, str(exc), None))
                 bad_decode += 1
                 continue
-            reason = _CHECKS[event_type](record, lo_ms, hi_ms, sites)
+            now_ms = batch_now_ms if raw.timestamp_ms is None else raw.timestamp_ms
+            reason = _CHECKS[event_type](
+                record, now_ms - MAX_EVENT_AGE_MS, now_ms + MAX_EVENT_LEAD_MS, sites
+            )
             if reason is None:
                 append((event_type, record))
             else:
