@@ -1,0 +1,266 @@
+"""PostgreSQL sink: every batch is one transaction of idempotent upserts.
+
+Per batch and table the rows are de-duplicated on the primary key (the last row wins, as the
+dataflow emits full-row overwrites), COPYed into a per-connection temporary staging table and
+merged with one ``INSERT ... SELECT ... ON CONFLICT (pk) DO UPDATE``. COPY keeps the per-row
+cost low; the single merge keeps the per-batch round trips constant.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from operator import itemgetter
+from typing import Any
+
+import psycopg
+from bytewax.outputs import DynamicSink, StatelessSinkPartition
+from psycopg import sql
+from psycopg.types.json import Jsonb
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    stop_after_delay,
+    wait_exponential_jitter,
+)
+
+from dataflows.records import TableRow
+from ico_analytics.db import libpq_url, query
+from ico_analytics.errors import SinkError
+
+logger = logging.getLogger(__name__)
+
+Row = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Backoff for transient failures (connection lost, server restarting, deadlock).
+
+    The defaults give up after about two minutes: long enough for a PostgreSQL restart or
+    failover, short enough that a dead database surfaces as a failed dataflow. Errors in the
+    data (a constraint violated, a value of the wrong type) are not retried: they would fail
+    the same way every time, so they raise ``SinkError`` at once.
+    """
+
+    max_retries: int = 12
+    initial_wait: float = 0.5
+    max_wait: float = 20.0
+    deadline: float = 120.0
+
+    def retrying(self) -> Retrying:
+        return Retrying(
+            retry=retry_if_exception_type(psycopg.OperationalError),
+            stop=stop_after_attempt(self.max_retries + 1) | stop_after_delay(self.deadline),
+            # Jitter, so the workers of a dataflow do not reconnect in lockstep.
+            wait=wait_exponential_jitter(
+                multiplier=self.initial_wait, max=self.max_wait, jitter=self.initial_wait
+            ),
+            before_sleep=_log_retry,
+            reraise=True,
+        )
+
+
+def _log_retry(state: RetryCallState) -> None:
+    exc = state.outcome.exception() if state.outcome else None
+    wait = state.next_action.sleep if state.next_action else 0.0
+    logger.warning(
+        "PostgreSQL write failed (attempt %d), retrying in %.2fs: %s: %s",
+        state.attempt_number, wait, type(exc).__name__, exc,
+    )
+
+
+class PostgresSink(DynamicSink[TableRow]):
+    """Writes ``(table, row)`` items; each worker has its own connection."""
+
+    def __init__(self, url: str, *, retry: RetryPolicy | None = None) -> None:
+        self._url = libpq_url(url)
+        self._retry = retry or RetryPolicy()
+
+    def build(
+        self, step_id: str, worker_index: int, worker_count: int
+    ) -> PostgresSinkPartition:
+        return PostgresSinkPartition(self._url, self._retry, f"ico-analytics {step_id}")
+
+
+@dataclass
+class _Table:
+    """What the sink needs to know about a target table, read from the catalog."""
+
+    name: str
+    target: sql.Composable
+    stage: sql.Identifier
+    json_columns: frozenset[str]
+    columns: tuple[str, ...]  # in table order
+    primary_key: tuple[str, ...]
+    staged: bool = False  # temporary staging table created on this connection
+
+
+class PostgresSinkPartition(StatelessSinkPartition[TableRow]):
+    def __init__(self, url: str, retry: RetryPolicy, application_name: str) -> None:
+        self._url = url
+        self._retry = retry
+        self._application_name = application_name
+        self._conn: psycopg.Connection[Any] | None = None
+        self._tables: dict[str, _Table] = {}
+
+    def write_batch(self, items: list[TableRow]) -> None:
+        if not items:
+            return
+        by_table: dict[str, list[Row]] = {}
+        for table, row in items:
+            by_table.setdefault(table, []).append(row)
+        try:
+            for attempt in self._retry.retrying():
+                with attempt:
+                    self._write(by_table)
+        except psycopg.Error as exc:
+            tables = ", ".join(sorted(by_table))
+            raise SinkError(f"writing {len(items)} rows to {tables} failed: {exc}") from exc
+
+    def close(self) -> None:
+        self._disconnect()
+
+    def _write(self, by_table: dict[str, list[Row]]) -> None:
+        try:
+            conn = self._connect()
+            # One transaction for the whole batch. If the connection drops after COMMIT was
+            # sent but before it was acknowledged, we cannot know whether it committed; the
+            # retry re-applies the batch, which is harmless because every statement is an
+            # upsert that overwrites with the same values.
+            with conn.transaction(), conn.cursor() as cur:
+                for name, rows in by_table.items():
+                    self._upsert(cur, self._table(cur, name), rows)
+        except BaseException:
+            # The transaction rolled back, taking any staging table created in it, or the
+            # connection is gone: start the next attempt from a fresh connection.
+            self._disconnect()
+            raise
+
+    def _upsert(self, cur: psycopg.Cursor[Any], table: _Table, rows: list[Row]) -> None:
+        if not table.staged:
+            cur.execute(
+                sql.SQL(
+                    "CREATE TEMP TABLE {} (LIKE {} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+                ).format(table.stage, table.target)
+            )
+            table.staged = True
+        # Rows may carry different subsets of the columns (optional fields left out so the
+        # column default applies); each subset is merged separately.
+        groups = _group_by_columns(table, _last_per_key(table, rows))
+        for i, (columns, group) in enumerate(groups.items()):
+            if i:
+                cur.execute(sql.SQL("TRUNCATE {}").format(table.stage))
+            cols = sql.SQL(", ").join(map(sql.Identifier, columns))
+            with cur.copy(sql.SQL("COPY {} ({}) FROM STDIN").format(table.stage, cols)) as copy:
+                for values in _values(table, columns, group):
+                    copy.write_row(values)
+            cur.execute(_merge_statement(table, columns, cols))
+
+    def _table(self, cur: psycopg.Cursor[Any], name: str) -> _Table:
+        table = self._tables.get(name)
+        if table is None:
+            catalog = cur.execute(query("sink_table_columns"), {"table": name}).fetchall()
+            primary_key = tuple(col for _, _, col, _, in_pk in catalog if in_pk)
+            if not primary_key:
+                raise SinkError(f"table {name} has no primary key to upsert on")
+            schema, relname = catalog[0][0], catalog[0][1]
+            table = _Table(
+                name=name,
+                target=sql.Identifier(schema, relname),
+                stage=sql.Identifier(f"ico_sink_stage_{len(self._tables)}"),
+                json_columns=frozenset(col for _, _, col, is_json, _ in catalog if is_json),
+                columns=tuple(col for _, _, col, _, _ in catalog),
+                primary_key=primary_key,
+            )
+            self._tables[name] = table
+        return table
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        if self._conn is None:
+            self._conn = psycopg.connect(
+                self._url,
+                autocommit=True,  # transactions are explicit, one per batch
+                application_name=self._application_name,
+                connect_timeout=10,
+                # Notice a peer that vanished without closing the socket within ~1 minute.
+                keepalives=1, keepalives_idle=30, keepalives_interval=10, keepalives_count=3,
+            )
+        return self._conn
+
+    def _disconnect(self) -> None:
+        conn, self._conn = self._conn, None
+        self._tables.clear()
+        if conn is not None:
+            conn.close()
+
+
+def _last_per_key(table: _Table, rows: list[Row]) -> Iterable[Row]:
+    key = itemgetter(*table.primary_key)
+    latest: dict[Any, Row] = {}
+    for row in rows:
+        try:
+            latest[key(row)] = row
+        except KeyError as exc:
+            raise SinkError(f"a row for {table.name} lacks primary key column {exc}") from exc
+    return latest.values()
+
+
+def _group_by_columns(table: _Table, rows: Iterable[Row]) -> dict[tuple[str, ...], list[Row]]:
+    groups: dict[frozenset[str], list[Row]] = {}
+    for row in rows:
+        groups.setdefault(frozenset(row), []).append(row)
+    known = set(table.columns)
+    result: dict[tuple[str, ...], list[Row]] = {}
+    for names, group in groups.items():
+        if unknown := names - known:
+            raise SinkError(f"{table.name} has no column(s) {', '.join(sorted(unknown))}")
+        result[tuple(c for c in table.columns if c in names)] = group
+    return result
+
+
+def _values(table: _Table, columns: tuple[str, ...], rows: list[Row]) -> Iterable[tuple[Any, ...]]:
+    getter: Callable[[Row], tuple[Any, ...]]
+    if len(columns) == 1:  # itemgetter of one key returns the bare value, not a tuple
+        (column,) = columns
+
+        def getter(row: Row) -> tuple[Any, ...]:
+            return (row[column],)
+    else:
+        getter = itemgetter(*columns)
+    json_at = [i for i, c in enumerate(columns) if c in table.json_columns]
+    if not json_at:
+        yield from map(getter, rows)
+        return
+    for row in rows:
+        values = list(getter(row))
+        # psycopg would send a list as a PostgreSQL array and cannot send a dict at all.
+        for i in json_at:
+            if isinstance(values[i], dict | list):
+                values[i] = Jsonb(values[i])
+        yield tuple(values)
+
+
+def _merge_statement(table: _Table, columns: tuple[str, ...], cols: sql.Composable) -> sql.Composed:
+    updates = [sql.Identifier(c) for c in columns if c not in table.primary_key]
+    conflict = sql.SQL(", ").join(map(sql.Identifier, table.primary_key))
+    action: sql.Composable
+    if updates:
+        # Rows that are already stored as sent are left alone: a replay after recovery then
+        # writes no new row versions, index entries or WAL. Compared as text because every
+        # type has a text form while some (json, point) have no equality operator.
+        action = sql.SQL(
+            "DO UPDATE SET {} WHERE ROW({})::text IS DISTINCT FROM ROW({})::text"
+        ).format(
+            sql.SQL(", ").join(sql.SQL("{0} = EXCLUDED.{0}").format(c) for c in updates),
+            sql.SQL(", ").join(sql.SQL("t.{}").format(c) for c in updates),
+            sql.SQL(", ").join(sql.SQL("EXCLUDED.{}").format(c) for c in updates),
+        )
+    else:
+        action = sql.SQL("DO NOTHING")
+    return sql.SQL("INSERT INTO {} AS t ({}) SELECT {} FROM {} ON CONFLICT ({}) {}").format(
+        table.target, cols, cols, table.stage, conflict, action
+    )

@@ -1,0 +1,128 @@
+"""The ``ico-analytics`` command line (contract in DESIGN.md)."""
+
+from __future__ import annotations
+
+import logging
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ico_analytics.settings import get_settings
+
+app = typer.Typer(help="Real-time analytics for ICO token-sale websites.", no_args_is_help=True)
+
+
+@app.callback()
+def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+@app.command()
+def demo(
+    duration: Annotated[float | None, typer.Option(help="Stop after this many seconds.")] = None,
+    rate: Annotated[
+        int | None, typer.Option(help="Events per minute (default EVENTS_PER_MINUTE).")
+    ] = None,
+    database_url: Annotated[
+        str | None, typer.Option(help="Use this PostgreSQL, not the embedded one.")
+    ] = None,
+) -> None:
+    """Run the whole pipeline in-process and show live KPIs per project."""
+    from ico_analytics.demo import run_demo
+
+    settings = get_settings()
+    run_demo(
+        settings,
+        duration=duration,
+        events_per_minute=settings.events_per_minute if rate is None else rate,
+        database_url=database_url or settings.postgres_url(),
+    )
+
+
+@app.command()
+def generate(
+    bootstrap_servers: Annotated[
+        str | None, typer.Option(help="Kafka brokers (default KAFKA_BOOTSTRAP_SERVERS).")
+    ] = None,
+    schema_registry_url: Annotated[
+        str | None, typer.Option(help="Default SCHEMA_REGISTRY_URL.")
+    ] = None,
+    rate: Annotated[
+        int | None, typer.Option(help="Events per minute; 0 = as fast as possible.")
+    ] = None,
+    events: Annotated[
+        int | None, typer.Option(help="Stop after N events (default: endless).")
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed for a reproducible run.")] = None,
+    jsonl: Annotated[
+        Path | None, typer.Option(help="Also write every event produced as JSON lines.")
+    ] = None,
+    data_quality_issues: Annotated[
+        bool | None, typer.Option("--data-quality-issues/--no-data-quality-issues")
+    ] = None,
+) -> None:
+    """Generate events: to Kafka when brokers are configured, and/or to a JSONL file."""
+    from ico_analytics.generate import run_generate
+
+    settings = get_settings()
+    report = run_generate(
+        bootstrap_servers=bootstrap_servers or settings.kafka_bootstrap_servers,
+        schema_registry_url=schema_registry_url or settings.schema_registry_url,
+        events_per_minute=settings.events_per_minute if rate is None else rate,
+        events=events,
+        seed=seed,
+        jsonl=jsonl,
+        websites_count=settings.ico_websites_count,
+        data_quality_issues=settings.data_quality_issues
+        if data_quality_issues is None
+        else data_quality_issues,
+    )
+    typer.echo(report)
+
+
+@app.command()
+def migrate(
+    database_url: Annotated[
+        str | None, typer.Option(help="Default DATABASE_URL / POSTGRES_*.")
+    ] = None,
+) -> None:
+    """Apply pending SQL migrations and load reference data."""
+    from ico_analytics.db import migrate as apply
+
+    url = database_url or get_settings().postgres_url()
+    if url is None:
+        raise typer.BadParameter("no database configured: set DATABASE_URL or pass --database-url")
+    applied = apply(url)
+    typer.echo(
+        f"applied {len(applied)} migration(s)" + (": " + ", ".join(applied) if applied else "")
+    )
+
+
+class DevAction(StrEnum):
+    up = "up"
+    down = "down"
+    status = "status"
+
+
+@app.command()
+def dev(action: DevAction) -> None:
+    """Local stack on loopback: Kafka 4.3.1 (KRaft), schema registry, PostgreSQL."""
+    from ico_analytics import devstack
+
+    stack = devstack.DevStack.from_settings(get_settings())
+    if action is DevAction.up:
+        env = stack.up()
+        typer.echo(f"stack is up; environment written to {stack.env_file}")
+        for name, value in env.items():
+            typer.echo(f"  {name}={value}")
+    elif action is DevAction.down:
+        stack.down()
+        typer.echo("stack is down")
+    else:
+        for name, state in stack.status().items():
+            typer.echo(f"{name:16} {state}")

@@ -1,0 +1,39 @@
+-- The pipeline's transformations, one row each: rows no longer listed are removed, new ones
+-- added, existing ones (and their "timestamp", when they were first recorded) kept.
+-- Keep in step with dataflows/ when a transformation changes.
+WITH lineage (source_table, target_table, transformation) AS (
+    VALUES
+    ('generator/ico_websites.csv', 'processed_data.ico_websites',
+     'reference data: upsert by id on every migrate'),
+    ('topic:clickstream-events', 'raw_data.clickstream_events',
+     'decode Avro + validate + dedupe on event_id + enrich (region, traffic_source, pseudonymise ip_address with HMAC)'),
+    ('topic:user-registrations', 'raw_data.user_registrations',
+     'decode Avro + validate + dedupe on registration_id + enrich (region, pseudonymise email and wallet_address with HMAC)'),
+    ('topic:conversions', 'raw_data.conversions',
+     'decode Avro + validate + dedupe on conversion_id'),
+    ('topic:clickstream-events', 'raw_data.dead_letters',
+     'records failing decode or validation, with reason and Kafka coordinates'),
+    ('topic:user-registrations', 'raw_data.dead_letters',
+     'records failing decode or validation, with reason and Kafka coordinates'),
+    ('topic:conversions', 'raw_data.dead_letters',
+     'records failing decode or validation, with reason and Kafka coordinates'),
+    ('raw_data.clickstream_events', 'analytics.window_aggregates',
+     'event-time tumbling windows 5m/15m/1h per ico_website_id: events, page views, sessions, users, load times'),
+    ('raw_data.user_registrations', 'analytics.window_aggregates',
+     'event-time tumbling windows 5m/15m/1h per ico_website_id: registrations, users'),
+    ('raw_data.conversions', 'analytics.window_aggregates',
+     'event-time tumbling windows 5m/15m/1h per ico_website_id: wallet connects, purchases, revenue')
+), removed AS (
+    DELETE FROM analytics.data_lineage AS d
+    WHERE (d.source_table, d.target_table, d.transformation) NOT IN (SELECT * FROM lineage)
+)
+-- NOT EXISTS rather than relying on ON CONFLICT alone: that would still draw an id from the
+-- sequence for every existing row on every run.
+INSERT INTO analytics.data_lineage (source_table, target_table, transformation)
+SELECT * FROM lineage AS l
+WHERE NOT EXISTS (
+    SELECT FROM analytics.data_lineage AS d
+    WHERE (d.source_table, d.target_table, d.transformation)
+          = (l.source_table, l.target_table, l.transformation)
+)
+ON CONFLICT (source_table, target_table, transformation) DO NOTHING;

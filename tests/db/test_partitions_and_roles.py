@@ -1,0 +1,126 @@
+"""Daily partitions ahead of time, rows in the DEFAULT partition, retention, Grafana's role."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import psycopg
+import pytest
+
+RAW_TABLES = ("clickstream_events", "user_registrations", "conversions")
+
+
+def _today() -> date:
+    return datetime.now(UTC).date()
+
+
+def _insert_conversion(conn: psycopg.Connection[Any], at: datetime) -> str:
+    """Insert a conversion at ``at``; returns the partition it landed in."""
+    row = conn.execute(
+        """
+        INSERT INTO raw_data.conversions (conversion_id, user_id, session_id, "timestamp",
+            conversion_type, time_to_convert, ico_website_id)
+        VALUES (%s, %s, %s, %s, 'wallet_connect', 12.5, 1)
+        RETURNING tableoid::regclass::text
+        """,
+        (uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), at),
+    ).fetchone()
+    assert row is not None
+    return str(row[0])
+
+
+def _partitions(conn: psycopg.Connection[Any], table: str) -> set[str]:
+    rows = conn.execute(
+        "SELECT inhrelid::regclass::text FROM pg_inherits WHERE inhparent = %s::regclass",
+        (f"raw_data.{table}",),
+    ).fetchall()
+    return {r[0] for r in rows}
+
+
+def _midday(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, 12, tzinfo=UTC)
+
+
+def test_partitions_exist_for_a_week_either_side(migrated_database_url: str) -> None:
+    today = _today()
+    with psycopg.connect(migrated_database_url) as conn:
+        for table in RAW_TABLES:
+            expected = {
+                f"raw_data.{table}_p{today + timedelta(days=d):%Y%m%d}" for d in range(-7, 8)
+            }
+            assert expected | {f"raw_data.{table}_default"} == _partitions(conn, table)
+        assert _insert_conversion(conn, _midday(today)) == f"raw_data.conversions_p{today:%Y%m%d}"
+        far = datetime(2001, 1, 1, tzinfo=UTC)
+        assert _insert_conversion(conn, far) == "raw_data.conversions_default"
+
+
+def test_new_partition_takes_over_rows_from_the_default_partition(
+    migrated_database_url: str,
+) -> None:
+    day = _today() + timedelta(days=30)
+    with psycopg.connect(migrated_database_url) as conn:
+        assert _insert_conversion(conn, _midday(day)) == "raw_data.conversions_default"
+        _insert_conversion(conn, _midday(day + timedelta(days=1)))  # the day after stays put
+        conn.commit()
+
+        created = conn.execute(
+            "SELECT raw_data.ensure_daily_partitions(%s, %s)", (day, day)
+        ).fetchone()
+        assert created == (len(RAW_TABLES),)
+        assert conn.execute(
+            "SELECT raw_data.ensure_daily_partitions(%s, %s)", (day, day)
+        ).fetchone() == (0,)
+        where = conn.execute(
+            'SELECT tableoid::regclass::text, count(*) FROM raw_data.conversions'
+            ' WHERE "timestamp" >= %s GROUP BY 1 ORDER BY 1',
+            (_midday(day) - timedelta(hours=12),),
+        ).fetchall()
+    assert where == [
+        ("raw_data.conversions_default", 1),
+        (f"raw_data.conversions_p{day:%Y%m%d}", 1),
+    ]
+
+
+def test_retention_drops_old_partitions_and_old_default_rows(migrated_database_url: str) -> None:
+    today = _today()
+    old = today - timedelta(days=40)
+    with psycopg.connect(migrated_database_url) as conn:
+        conn.execute("SELECT raw_data.ensure_daily_partitions(%s, %s)", (old, old + timedelta(2)))
+        _insert_conversion(conn, _midday(old))
+        _insert_conversion(conn, _midday(old - timedelta(days=5)))  # in the DEFAULT partition
+        _insert_conversion(conn, _midday(today))
+
+        dropped = conn.execute("SELECT raw_data.drop_partitions_older_than(30)").fetchone()
+        assert dropped == (3 * len(RAW_TABLES),)
+        remaining = _partitions(conn, "conversions")
+        assert f"raw_data.conversions_p{old:%Y%m%d}" not in remaining
+        assert f"raw_data.conversions_p{today - timedelta(days=7):%Y%m%d}" in remaining
+        count = conn.execute("SELECT count(*) FROM raw_data.conversions").fetchone()
+    assert count == (1,)
+
+
+def test_grafana_reader_can_read_but_not_write(migrated_database_url: str) -> None:
+    with psycopg.connect(migrated_database_url) as conn:
+        # Created after the migration: covered by the default privileges.
+        conn.execute("CREATE MATERIALIZED VIEW analytics.later AS SELECT 1 AS x")
+        conn.execute("SET ROLE grafana_reader")
+        for table in (
+            "analytics.window_aggregates",
+            "analytics.data_lineage",
+            "analytics.later",
+            "processed_data.ico_websites",
+            "raw_data.clickstream_events",
+            "raw_data.dead_letters",
+        ):
+            conn.execute(f"SELECT count(*) FROM {table}")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute(
+                "INSERT INTO analytics.data_lineage (source_table, target_table, transformation)"
+                " VALUES ('a', 'b', 'c')"
+            )
+        conn.rollback()
+        conn.execute("SET ROLE grafana_reader")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("DELETE FROM processed_data.ico_websites")

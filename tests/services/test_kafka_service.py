@@ -1,0 +1,97 @@
+"""The local Kafka 4.3.1 broker: a real process in a temporary data dir, jars from the cache."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from confluent_kafka import Consumer, Producer
+from confluent_kafka.admin import AdminClient
+
+from ico_analytics.services import KafkaServer
+from ico_analytics.settings import get_settings
+from ico_analytics.topics import ensure_topics
+
+pytestmark = [pytest.mark.integration, pytest.mark.kafka]
+
+TOPIC = "service-test"
+MESSAGES = 1000
+
+
+@pytest.fixture
+def kafka(tmp_path: Path) -> Iterator[KafkaServer]:
+    server = KafkaServer(tmp_path / "kafka", get_settings().cache_dir)
+    server.start()
+    yield server
+    server.stop()
+
+
+def _produce(bootstrap: str, count: int) -> None:
+    producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True})
+    failures: list[str] = []
+
+    def on_delivery(err: object, _msg: object) -> None:
+        if err is not None:
+            failures.append(str(err))
+
+    for i in range(count):
+        producer.produce(TOPIC, key=f"k{i % 37}", value=f"v{i}", on_delivery=on_delivery)
+        producer.poll(0)
+    assert producer.flush(30) == 0
+    assert failures == []
+
+
+def _consume_all(bootstrap: str, group: str, expected: int) -> set[str]:
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": group,
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
+    consumer.subscribe([TOPIC])
+    values: set[str] = set()
+    try:
+        for _ in range(600):  # at most ~60 s
+            for msg in consumer.consume(500, timeout=0.1):
+                assert msg.error() is None, msg.error()
+                value = msg.value()
+                assert value is not None
+                values.add(value.decode())
+            if len(values) >= expected:
+                break
+    finally:
+        consumer.close()
+    return values
+
+
+def test_produce_consume_and_restart_keeps_data(kafka: KafkaServer) -> None:
+    kafka.start()  # idempotent on a running broker
+    ensure_topics(kafka.bootstrap_servers, {TOPIC: 6})
+    ensure_topics(kafka.bootstrap_servers, {TOPIC: 6})  # idempotent on an existing topic
+    metadata = AdminClient({"bootstrap.servers": kafka.bootstrap_servers}).list_topics(timeout=10)
+    assert len(metadata.topics[TOPIC].partitions) == 6
+
+    _produce(kafka.bootstrap_servers, MESSAGES)
+    expected = {f"v{i}" for i in range(MESSAGES)}
+    assert _consume_all(kafka.bootstrap_servers, "before-restart", MESSAGES) == expected
+
+    kafka.stop()
+    assert not kafka.is_running()
+    # A new object on the same data dir: what `dev up` in a new process does.
+    again = KafkaServer(kafka.data_dir, kafka.cache_dir)
+    assert again.bootstrap_servers == kafka.bootstrap_servers
+    again.start()
+    assert again.is_running()
+    assert _consume_all(again.bootstrap_servers, "after-restart", MESSAGES) == expected
+
+
+def test_crash_keeps_acknowledged_data(kafka: KafkaServer) -> None:
+    ensure_topics(kafka.bootstrap_servers, {TOPIC: 3})
+    _produce(kafka.bootstrap_servers, 100)
+    kafka.kill()
+    assert not kafka.is_running()
+    kafka.start()
+    assert len(_consume_all(kafka.bootstrap_servers, "after-crash", 100)) == 100
