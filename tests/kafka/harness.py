@@ -35,7 +35,7 @@ class DataflowCluster:
     env: dict[str, str]
     recovery_dir: Path
     log_dir: Path
-    snapshot_seconds: float = 1.0
+    snapshot_seconds: int = 1
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
     runs: int = 0
 
