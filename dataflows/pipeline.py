@@ -56,7 +56,8 @@ def dead_letter_row(dead: DeadLetter) -> TableRow:
         "source_partition": dead.source_partition,
         "source_offset": dead.source_offset,
         "stage": dead.stage,
-        "reason": dead.reason,
+        # PostgreSQL text cannot hold NUL; a reason may quote the bad input.
+        "reason": dead.reason.replace("\x00", "\\x00"),
         "event_type": dead.event_type,
         "record_key": dead.record_key,
         "payload": dead.payload,

@@ -107,10 +107,15 @@ def _country(kind: str, country: str) -> str | None:
 
 
 def _too_long(kind: str, r: Mapping[str, Any], fields: Iterable[str], limit: int) -> str | None:
+    """Stored text must fit its limit and hold no NUL, which PostgreSQL text cannot store."""
     for field in fields:
         value = r[field]
-        if value is not None and len(value) > limit:
+        if value is None:
+            continue
+        if len(value) > limit:
             return _bad(kind, field, f"<{len(value)} chars>", f"longer than {limit}")
+        if "\x00" in value:
+            return _bad(kind, field, value, "contains a NUL character")
     return None
 
 
@@ -169,6 +174,8 @@ def check_registration(r: Mapping[str, Any], lo_ms: int, hi_ms: int, sites: int)
     for name, handle in handles.items():
         if len(name) > MAX_SHORT_LEN or len(handle) > MAX_SHORT_LEN:
             return _bad(k, f"social_handles[{_show(name)}]", handle, f"longer than {MAX_SHORT_LEN}")
+        if "\x00" in name or "\x00" in handle:
+            return _bad(k, f"social_handles[{_show(name)}]", handle, "contains a NUL character")
     return None
 
 

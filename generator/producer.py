@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from confluent_kafka import KafkaError, Message, Producer
 
+from generator.metrics import GeneratorMetrics
 from generator.model import GeneratedEvent, to_wire
 from ico_analytics.codec import Codec
 from ico_analytics.errors import IcoAnalyticsError
@@ -62,6 +63,7 @@ def produce(
     bootstrap_servers: str,
     *,
     flush_timeout: float = 600.0,
+    metrics: GeneratorMetrics | None = None,
 ) -> DeliveryReport:
     """Produce every event and wait until all are acknowledged; raise if any failed."""
     producer = Producer(producer_config(bootstrap_servers))
@@ -80,6 +82,8 @@ def produce(
             except BufferError:  # local queue full: let deliveries drain, then try again
                 producer.poll(0.5)
         report.sent += 1
+        if metrics is not None:
+            metrics.observe(event, len(value))
         producer.poll(0)
     remaining = producer.flush(flush_timeout)
     if remaining or report.failed:

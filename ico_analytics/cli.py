@@ -65,11 +65,23 @@ def generate(
     data_quality_issues: Annotated[
         bool | None, typer.Option("--data-quality-issues/--no-data-quality-issues")
     ] = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            help="Serve Prometheus metrics on this port (default GENERATOR_METRICS_PORT)."
+        ),
+    ] = None,
 ) -> None:
     """Generate events: to Kafka when brokers are configured, and/or to a JSONL file."""
-    from ico_analytics.generate import run_generate
+    from ico_analytics.generate import run_generate, serve_metrics
 
     settings = get_settings()
+    port = metrics_port if metrics_port is not None else settings.generator_metrics_port
+    metrics = (
+        None
+        if port is None
+        else serve_metrics(port, settings.metrics_bind_address, settings.ico_websites_count)
+    )
     report = run_generate(
         bootstrap_servers=bootstrap_servers or settings.kafka_bootstrap_servers,
         schema_registry_url=schema_registry_url or settings.schema_registry_url,
@@ -81,6 +93,7 @@ def generate(
         data_quality_issues=settings.data_quality_issues
         if data_quality_issues is None
         else data_quality_issues,
+        metrics=metrics,
     )
     typer.echo(report)
 

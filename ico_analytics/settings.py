@@ -38,6 +38,12 @@ class Settings(BaseSettings):
     postgres_user: str = Field("postgres", alias="POSTGRES_USER")
     postgres_password: SecretStr = Field(SecretStr(""), alias="POSTGRES_PASSWORD")
 
+    # Prometheus endpoint of `ico-analytics generate` (None: off). The dataflow's metrics are
+    # Bytewax's own /metrics (BYTEWAX_DATAFLOW_API_ENABLED, port 3030).
+    generator_metrics_port: int | None = Field(None, alias="GENERATOR_METRICS_PORT")
+    # Loopback by default; a pod sets 0.0.0.0 so Prometheus can scrape it.
+    metrics_bind_address: str = Field("127.0.0.1", alias="METRICS_BIND_ADDRESS")
+
     # Key of the HMAC that pseudonymises email, IP and wallet addresses before storage.
     pii_hmac_key: SecretStr = Field(SecretStr("ico-analytics-dev-key"), alias="PII_HMAC_KEY")
 
@@ -66,7 +72,9 @@ class Settings(BaseSettings):
             password = quote(self.postgres_password.get_secret_value(), safe="")
             user = quote(self.postgres_user, safe="")
             auth = f"{user}:{password}" if password else user
-            return f"postgresql://{auth}@{self.postgres_host}:{self.postgres_port}/{self.postgres_db}"
+            return (
+                f"postgresql://{auth}@{self.postgres_host}:{self.postgres_port}/{self.postgres_db}"
+            )
         return None
 
     @property

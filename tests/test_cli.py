@@ -6,10 +6,12 @@ import json
 import re
 from pathlib import Path
 
+import httpx
 import psycopg
 from typer.testing import CliRunner
 
 from ico_analytics.cli import app
+from tests.kafka.harness import free_ports
 
 runner = CliRunner()
 
@@ -74,3 +76,20 @@ def test_demo_runs_and_stores_everything_it_generated(migrated_database_url: str
             "(SELECT count(DISTINCT ico_website_id) FROM analytics.window_aggregates)"
         ).fetchone()
     assert row == (stored, 20)
+
+
+def test_generate_serves_prometheus_metrics_of_what_it_produced(tmp_path: Path) -> None:
+    (port,) = free_ports(1)
+    out = tmp_path / "events.jsonl"
+    args = ["generate", "--events", "1500", "--seed", "8", "--rate", "0", "--jsonl", str(out)]
+    result = runner.invoke(app, [*args, "--metrics-port", str(port)])
+    assert result.exit_code == 0, result.output
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    counted = sum(
+        float(value)
+        for value in re.findall(r"^ico_generator_events_total\{[^}]*\} (\S+)$", text, re.M)
+    )
+    assert counted == 1500
+    faults = set(re.findall(r'^ico_generator_events_total\{[^}]*fault="(\w+)"', text, re.M))
+    assert "none" in faults and "duplicate" in faults
+    assert "ico_generator_configured_events_per_minute 0.0" in text

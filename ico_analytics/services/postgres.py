@@ -75,8 +75,15 @@ class LocalPostgres:
                 self._initdb()
             self._state_file.write_text(json.dumps({"port": self.port}))
             self._pg_ctl(
-                "start", "-w", "-t", str(int(timeout)), "-l", str(self.log_file),
-                "-o", f"-p {self.port}", timeout=timeout + 10,
+                "start",
+                "-w",
+                "-t",
+                str(int(timeout)),
+                "-l",
+                str(self.log_file),
+                "-o",
+                f"-p {self.port}",
+                timeout=timeout + 10,
             )
         self._ensure_database()
         logger.info("PostgreSQL ready at %s in %.2fs", self.url, time.monotonic() - began)
@@ -120,8 +127,16 @@ class LocalPostgres:
         settings = [f"--set={key}={value}" for key, value in _SERVER_SETTINGS.items()]
         self._run(
             [
-                _bin("initdb"), "-D", str(self.pgdata), "-U", SUPERUSER, "--auth=trust",
-                "--encoding=UTF8", "--locale=C", "--no-instructions", *settings,
+                _bin("initdb"),
+                "-D",
+                str(self.pgdata),
+                "-U",
+                SUPERUSER,
+                "--auth=trust",
+                "--encoding=UTF8",
+                "--locale=C",
+                "--no-instructions",
+                *settings,
             ],
             timeout=120,
         )
@@ -144,10 +159,15 @@ class LocalPostgres:
         with tempfile.TemporaryFile() as out:
             try:
                 result = subprocess.run(
-                    argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                    cwd=self.data_dir if self.data_dir.exists() else None, timeout=timeout,
+                    argv,
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    cwd=self.data_dir if self.data_dir.exists() else None,
+                    timeout=timeout,
                     start_new_session=True,
-                    user=user.pw_uid if user else None, group=user.pw_gid if user else None,
+                    user=user.pw_uid if user else None,
+                    group=user.pw_gid if user else None,
                     extra_groups=[] if user else None,
                 )
             except subprocess.TimeoutExpired as exc:
@@ -187,9 +207,17 @@ def _service_user() -> pwd.struct_passwd | None:
         return pwd.getpwnam(SERVICE_USER)
     except KeyError:
         subprocess.run(
-            ["useradd", "--system", "--user-group", "--no-create-home",
-             "--shell", "/usr/sbin/nologin", SERVICE_USER],
-            check=True, capture_output=True,
+            [
+                "useradd",
+                "--system",
+                "--user-group",
+                "--no-create-home",
+                "--shell",
+                "/usr/sbin/nologin",
+                SERVICE_USER,
+            ],
+            check=True,
+            capture_output=True,
         )
         return pwd.getpwnam(SERVICE_USER)
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections import defaultdict
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ from dataflows.sources import EmbeddedSource
 from generator.model import EventGenerator, GeneratedEvent, to_wire
 from ico_analytics.codec import Codec, LocalSchemas
 from ico_analytics.settings import Settings
+from tests.groundtruth import expected_from
 
 START_MS = 1_750_000_000_000
 SEED = 99
@@ -38,49 +38,6 @@ def final_tables(rows: list[TableRow]) -> dict[str, dict[tuple[Any, ...], dict[s
     for table, row in rows:
         tables[table][tuple(row[c] for c in keys[table])] = row
     return tables
-
-
-def recompute_windows(events: list[GeneratedEvent]) -> dict[tuple[Any, ...], dict[str, Any]]:
-    """Naive recomputation: valid events, first of each id, every window length."""
-    seen: set[str] = set()
-    acc: dict[tuple[int, int, int], list[dict[str, Any]]] = defaultdict(list)
-    for e in events:
-        if e.fault in ("missing_field", "malformed"):
-            continue
-        r = e.record
-        if r[ID_FIELD[e.event_type.value]] in seen:
-            continue
-        seen.add(r[ID_FIELD[e.event_type.value]])
-        for minutes in (5, 15, 60):
-            length = minutes * 60_000
-            acc[(r["ico_website_id"], length, r["timestamp"] // length * length)].append(
-                {"kind": e.event_type.value, **r})
-    out = {}
-    for (site, length, start), rs in acc.items():
-        views = [r for r in rs if r["kind"] == "clickstream" and r["event_type"] == "page_view"]
-        loads = sorted(r["page_load_time"] for r in views if r["page_load_time"] is not None)
-        convs = [r for r in rs if r["kind"] == "conversion"]
-        buys = [r for r in convs if r["conversion_type"] != "wallet_connect"]
-        pos = 0.95 * (len(loads) - 1)
-        begin = datetime.fromtimestamp(start / 1000, UTC)
-        out[(site, timedelta(milliseconds=length), begin)] = {
-            "events": len(rs),
-            "page_views": len(views),
-            "unique_sessions": len({r["session_id"] for r in rs}),
-            "unique_users": len({r["user_id"] for r in rs if r["user_id"] is not None}),
-            "registrations": sum(r["kind"] == "registration" for r in rs),
-            "conversions": len(convs),
-            "wallet_connects": len(convs) - len(buys),
-            "purchases": len(buys),
-            "revenue_usd": sum((Decimal(str(r["amount_usd"])) for r in buys), Decimal("0.00")),
-            "avg_page_load_time": sum(loads) / len(loads) if loads else None,
-            "p95_page_load_time": (
-                loads[math.floor(pos)]
-                + (loads[math.ceil(pos)] - loads[math.floor(pos)]) * (pos - math.floor(pos))
-                if loads else None
-            ),
-        }
-    return out
 
 
 def assert_windows_match(got: dict[tuple[Any, ...], dict[str, Any]],
@@ -115,7 +72,10 @@ def test_embedded_run_matches_a_recomputation_from_the_generated_events() -> Non
     stored = {k[0] for t in RAW_TABLES for k in tables[t]}
     assert stored == valid_ids
     assert sum(len(tables[t]) for t in RAW_TABLES) == len(valid_ids)  # no duplicate rows
-    assert_windows_match(tables["analytics.window_aggregates"], recompute_windows(generated))
+    truth = expected_from(
+        {"event_type": e.event_type.value, "fault": e.fault, "record": e.record} for e in generated
+    )
+    assert_windows_match(tables["analytics.window_aggregates"], truth.aggregates)
 
 
 def raw_records(n: int) -> list[RawRecord]:

@@ -1,0 +1,67 @@
+"""Consumer lag and the pipeline's own counters on Bytewax's ``/metrics`` endpoint."""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.kafka.harness import DataflowCluster, free_ports
+from tests.kafka.stack import Dataset, KafkaStack
+
+LAG = re.compile(r"^bytewax_kafka_consumer_lag\{([^}]*)\} (\S+)$", re.M)
+
+
+def _sample(text: str, name: str) -> float:
+    match = re.search(rf"^{name} (\S+)$", text, re.M)
+    return float(match.group(1)) if match else -1.0
+
+
+@pytest.mark.kafka
+def test_lag_falls_to_zero_and_counters_match(
+    kafka_stack: KafkaStack, dataset: Dataset, migrated_database_url: str, tmp_path: Path
+) -> None:
+    (port,) = free_ports(1)
+    cluster = DataflowCluster(
+        {
+            "KAFKA_BOOTSTRAP_SERVERS": kafka_stack.bootstrap,
+            "SCHEMA_REGISTRY_URL": kafka_stack.registry_url,
+            "DATABASE_URL": migrated_database_url,
+            "BYTEWAX_DATAFLOW_API_ENABLED": "true",
+            "BYTEWAX_DATAFLOW_API_PORT": str(port),
+        },
+        tmp_path / "recovery",
+        tmp_path / "logs",
+    )
+    cluster.start(1)  # tails the topics: the lag gauge is what says it caught up
+    try:
+        decoded_expected = sum(len(ids) for ids in dataset.expected.raw_ids.values())
+        deadline, text, lags = time.monotonic() + 300, "", {}
+        while time.monotonic() < deadline:
+            time.sleep(1)
+            try:
+                text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+            except httpx.HTTPError:
+                continue
+            lags = {labels: float(value) for labels, value in LAG.findall(text)}
+            if len(lags) == 12 and not any(lags.values()):
+                break
+        # One gauge per topic partition (6 + 3 + 3), all caught up.
+        assert len(lags) == 12, text[-3000:]
+        assert all(value == 0 for value in lags.values()), lags
+        assert any('topic="clickstream-events"' in labels for labels in lags)
+        # Every record was decoded or dead-lettered; decoded ones include the dropped duplicates.
+        decoded = _sample(text, "ico_dataflow_events_decoded_total")
+        dead_decode, dead_validate = (
+            _sample(text, f'ico_dataflow_dead_letters_total\\{{stage="{stage}"\\}}')
+            for stage in ("decode", "validate")
+        )
+        duplicates = _sample(text, "ico_dataflow_duplicates_dropped_total")
+        assert dead_decode + dead_validate == dataset.expected.dead_letters
+        assert duplicates > 0
+        assert decoded - dead_validate - duplicates == decoded_expected
+    finally:
+        cluster.kill()
