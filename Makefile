@@ -18,7 +18,7 @@ demo: $(STAMP)  ## Live KPIs from the embedded pipeline (no Kafka, no Docker).
 test: $(STAMP)  ## Lint, type-check and the whole test suite (starts its own services).
 	$(BIN)/ruff check .
 	$(BIN)/mypy
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q --durations=15
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

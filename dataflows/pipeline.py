@@ -93,6 +93,9 @@ class LazyRegistrySchemas:
         self._lock = threading.Lock()
 
     def _get(self) -> RegistrySchemas:
+        schemas = self._schemas
+        if schemas is not None:  # the hot path: no lock once created
+            return schemas
         with self._lock:
             if self._schemas is None:
                 self._schemas = RegistrySchemas(self._url)

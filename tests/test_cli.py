@@ -11,7 +11,7 @@ import psycopg
 from typer.testing import CliRunner
 
 from ico_analytics.cli import app
-from tests.kafka.harness import free_ports
+from ico_analytics.services.process import free_ports
 
 runner = CliRunner()
 

@@ -14,7 +14,6 @@ import json
 import logging
 import os
 import pwd
-import socket
 import stat
 import subprocess
 import tempfile
@@ -27,6 +26,7 @@ from psycopg import sql
 
 from ico_analytics.db import query
 from ico_analytics.errors import ServiceError
+from ico_analytics.services.process import free_port
 
 logger = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ class LocalPostgres:
         self.pgdata = self.data_dir / "pgdata"
         self.log_file = self.data_dir / "postgres.log"
         self._state_file = self.data_dir / "state.json"
-        self.port = port or self._saved_port() or _free_port()
+        self.port = port or self._saved_port() or free_port()
         self.url = self.url_for(DATABASE)
 
     def url_for(self, database: str) -> str:
@@ -220,10 +220,3 @@ def _service_user() -> pwd.struct_passwd | None:
             capture_output=True,
         )
         return pwd.getpwnam(SERVICE_USER)
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port

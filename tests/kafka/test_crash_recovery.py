@@ -11,8 +11,8 @@ import pytest
 from confluent_kafka import Consumer, TopicPartition
 
 from ico_analytics.codec import DEAD_LETTER_TOPIC
+from ico_analytics.services.dataflow import DataflowCluster
 from tests.groundtruth import compare_database
-from tests.kafka.harness import DataflowCluster
 from tests.kafka.stack import Dataset, KafkaStack
 
 RUN_TIMEOUT = 600.0
@@ -25,7 +25,7 @@ def _cluster(stack: KafkaStack, url: str, tmp_path: Path) -> DataflowCluster:
         "DATABASE_URL": url,
         "KAFKA_SOURCE_TAIL": "false",
     }
-    return DataflowCluster(env, tmp_path / "recovery", tmp_path / "logs")
+    return DataflowCluster(env, tmp_path / "logs", tmp_path / "recovery", snapshot_seconds=1)
 
 
 def _raw_rows(url: str) -> int:

@@ -6,10 +6,9 @@ import re
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 
-from tests.kafka.harness import DataflowCluster, free_ports
+from ico_analytics.services.dataflow import DataflowCluster
 from tests.kafka.stack import Dataset, KafkaStack
 
 LAG = re.compile(r"^bytewax_kafka_consumer_lag\{([^}]*)\} (\S+)$", re.M)
@@ -24,17 +23,15 @@ def _sample(text: str, name: str) -> float:
 def test_lag_falls_to_zero_and_counters_match(
     kafka_stack: KafkaStack, dataset: Dataset, migrated_database_url: str, tmp_path: Path
 ) -> None:
-    (port,) = free_ports(1)
     cluster = DataflowCluster(
         {
             "KAFKA_BOOTSTRAP_SERVERS": kafka_stack.bootstrap,
             "SCHEMA_REGISTRY_URL": kafka_stack.registry_url,
             "DATABASE_URL": migrated_database_url,
-            "BYTEWAX_DATAFLOW_API_ENABLED": "true",
-            "BYTEWAX_DATAFLOW_API_PORT": str(port),
         },
-        tmp_path / "recovery",
         tmp_path / "logs",
+        tmp_path / "recovery",
+        snapshot_seconds=1,
     )
     cluster.start(1)  # tails the topics: the lag gauge is what says it caught up
     try:
@@ -42,10 +39,10 @@ def test_lag_falls_to_zero_and_counters_match(
         deadline, text, lags = time.monotonic() + 300, "", {}
         while time.monotonic() < deadline:
             time.sleep(1)
-            try:
-                text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
-            except httpx.HTTPError:
+            texts = cluster.metrics()
+            if texts is None:
                 continue
+            (text,) = texts
             lags = {labels: float(value) for labels, value in LAG.findall(text)}
             if len(lags) == 12 and not any(lags.values()):
                 break

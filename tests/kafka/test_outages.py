@@ -14,13 +14,13 @@ import pytest
 from generator.model import EventGenerator, GeneratedEvent, JsonlWriter, paced
 from generator.producer import produce
 from ico_analytics.codec import Codec, RegistrySchemas
+from ico_analytics.services.dataflow import DataflowCluster
 from ico_analytics.services.kafka import KafkaServer
 from ico_analytics.services.postgres import LocalPostgres
 from ico_analytics.services.registry import SchemaRegistryServer
 from ico_analytics.settings import get_settings
 from ico_analytics.topics import ensure_topics
 from tests.groundtruth import Expected, compare_database, expected_from, read_jsonl
-from tests.kafka.harness import DataflowCluster
 from tests.kafka.stack import Dataset, KafkaStack
 
 
@@ -73,8 +73,9 @@ def test_broker_outage_of_20_seconds(tmp_path: Path, migrated_database_url: str)
                 "SCHEMA_REGISTRY_URL": registry.url,
                 "DATABASE_URL": migrated_database_url,
             },
-            tmp_path / "recovery",
             tmp_path / "logs",
+            tmp_path / "recovery",
+            snapshot_seconds=1,
         )
         producer_thread = threading.Thread(target=generate)
         producer_thread.start()
@@ -108,8 +109,9 @@ def test_postgres_restart_mid_run(
             "DATABASE_URL": migrated_database_url,
             "KAFKA_SOURCE_TAIL": "false",
         },
-        tmp_path / "recovery",
         tmp_path / "logs",
+        tmp_path / "recovery",
+        snapshot_seconds=1,
     )
     cluster.start(1)
     time.sleep(4)

@@ -1,0 +1,285 @@
+"""``python -m bench``: throughput and latency figures of ico-analytics (``make bench``).
+
+Sections (``--only`` picks some, default all):
+
+- ``kafka``: sustained Kafka -> PostgreSQL throughput of the dataflow (1 and 2 processes, with
+  and without recovery) over ``--events`` pre-produced events, and a hand-written baseline;
+- ``latency``: produce -> committed row latency at 10,000 and 2,000 events/s, ``--seconds`` each;
+- ``pipeline``: the embedded in-process pipeline of ``ico-analytics demo`` (no Kafka);
+- ``sink``: ``bench/bench_sink.py``, the PostgreSQL sink alone.
+
+Uses the ``ico-analytics dev up`` stack when it is running (its topics are emptied and
+refilled; databases are created per measurement and dropped), else (or with ``--private``)
+starts a private one in a temp dir.
+Prints tables and writes ``bench/results/latest.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from bench.embedded import run_embedded
+from bench.latency import SAMPLE_EVERY, WARMUP_SECONDS, run_latency
+from bench.runner import SNAPSHOT_SECONDS
+from bench.stack import Stack, fresh_database, open_stack, reset_topics
+from bench.throughput import produce_dataset, run_baseline, run_pipeline
+
+SECTIONS = ("kafka", "latency", "pipeline", "sink")
+RESULTS = Path(__file__).resolve().parent / "results"
+#: events/s: the target, and a rate this small box sustains, for the latency floor.
+LATENCY_RATES = (10_000, 2_000)
+LATENCY_PROCESSES = 2
+EMBEDDED_EVENTS = 100_000
+
+# Wide enough for the tables when stdout is a pipe or a file (rich then assumes 80 columns).
+out = Console(width=None if sys.stdout.isatty() else 120)
+
+
+def _rate(value: float) -> str:
+    return f"{value:,.0f}"
+
+
+def kafka_section(stack: Stack, events: int, work_dir: Path) -> dict[str, Any]:
+    reset_topics(stack.bootstrap)
+    with out.status(f"producing {events:,} events"):
+        produced = produce_dataset(stack, events)
+    with out.status("baseline consumer"):
+        baseline = run_baseline(stack, events)
+    runs = []
+    for recovery in (False, True):
+        for processes in (1, 2):
+            with out.status(f"dataflow, {processes} process(es), recovery {recovery}"):
+                runs.append(
+                    run_pipeline(
+                        stack, events, processes=processes, recovery=recovery, work_dir=work_dir
+                    )
+                )
+    table = Table(title=f"Kafka -> PostgreSQL, {events:,} events (data-quality issues on)")
+    for column in ("what", "seconds", "events/s", "w/o start-up", "vs baseline", "raw rows"):
+        table.add_column(column, justify="left" if column == "what" else "right")
+    table.add_row(
+        "producer (generator -> Kafka)",
+        f"{produced.seconds:.1f}",
+        _rate(produced.events_per_s),
+        "",
+        "",
+        "",
+    )
+    table.add_row(
+        "baseline consumer, 1 process",
+        f"{baseline.seconds:.1f}",
+        _rate(baseline.events_per_s),
+        "",
+        "1.00",
+        f"{baseline.raw_rows:,}",
+    )
+    for run in runs:
+        what = f"dataflow, {run.processes} process{'es' if run.processes > 1 else ''}" + (
+            ", recovery" if run.recovery else ""
+        )
+        table.add_row(
+            what,
+            f"{run.seconds:.1f}",
+            _rate(run.events_per_s),
+            _rate(run.steady_events_per_s),
+            f"{run.events_per_s / baseline.events_per_s:.2f}",
+            f"{run.raw_rows:,}",
+        )
+    out.print(table)
+    out.print(
+        "events/s = events / (first process start -> last exit); w/o start-up = rows committed "
+        "from the first to the last non-empty count (polled every 0.2 s), scaled to events. "
+        f"Recovery: a fresh recovery dir, snapshots every {SNAPSHOT_SECONDS} s. "
+        "Raw rows exclude dead letters and duplicates; the baseline skips only undecodable "
+        "records and non-uuid ids, so it stores a few more."
+    )
+    return {
+        "produce": {
+            "events": produced.events,
+            "seconds": produced.seconds,
+            "events_per_s": produced.events_per_s,
+        },
+        "baseline": {
+            **baseline.as_json(),
+            "method": "consume(5000) -> Codec.decode -> RowBuilder -> COPY into temp staging "
+            "table -> INSERT ... ON CONFLICT DO NOTHING into the raw tables, one transaction "
+            "per batch",
+        },
+        "pipeline": [
+            {**run.as_json(), "ratio_to_baseline": run.events_per_s / baseline.events_per_s}
+            for run in runs
+        ],
+    }
+
+
+def latency_section(stack: Stack, seconds: float, work_dir: Path) -> dict[str, Any]:
+    results = []
+    for rate in LATENCY_RATES:
+        with out.status(f"latency run: {rate:,} events/s for {seconds:.0f} s"):
+            results.append(
+                run_latency(
+                    stack,
+                    seconds=seconds,
+                    rate_per_s=rate,
+                    processes=LATENCY_PROCESSES,
+                    work_dir=work_dir / f"latency-{rate}",
+                )
+            )
+    table = Table(
+        title=f"Produce -> committed raw row, dataflow {LATENCY_PROCESSES} processes "
+        "(tail mode, recovery on)"
+    )
+    for column in (
+        "target ev/s",
+        "achieved",
+        "p50 ms",
+        "p95 ms",
+        "p99 ms",
+        "max ms",
+        "samples",
+        "lag end/drained",
+    ):
+        table.add_column(column, justify="right")
+
+    def lag(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:,.0f}"
+
+    for result in results:
+        table.add_row(
+            _rate(result.target_events_per_s),
+            _rate(result.achieved_events_per_s),
+            f"{result.p50_ms:,.0f}",
+            f"{result.p95_ms:,.0f}",
+            f"{result.p99_ms:,.0f}",
+            f"{result.max_ms:,.0f}",
+            f"{result.detected:,}",
+            f"{lag(result.lag_end_of_produce)}/{lag(result.lag_after_drain)}",
+        )
+    out.print(table)
+    resolution = max(r.poll_interval_ms for r in results)
+    out.print(
+        f"Latencies are upper bounds: a row is timed by the first poll that sees it, at most "
+        f"one poll interval (here {resolution:.0f} ms on average) after its commit. Samples: "
+        f"every {SAMPLE_EVERY}th clean event after a {WARMUP_SECONDS:.0f} s warm-up. Lag = "
+        "bytewax_kafka_consumer_lag summed over partitions and processes, when producing "
+        "ended / once every sample was committed."
+    )
+    return {"runs": [r.as_json() for r in results]}
+
+
+def pipeline_section(stack: Stack, events: int) -> dict[str, Any]:
+    with out.status(f"embedded pipeline, {events:,} events"):
+        runs = run_embedded(stack, events)
+    table = Table(title=f"Embedded pipeline (ico-analytics demo), {events:,} events, 1 worker")
+    for column in ("sink", "seconds", "events/s"):
+        table.add_column(column, justify="left" if column == "sink" else "right")
+    for run in runs:
+        table.add_row(run.sink, f"{run.seconds:.1f}", _rate(run.events_per_s))
+    out.print(table)
+    return {"runs": [run.as_json() for run in runs], "demo_needs_events_per_s": 1000}
+
+
+def sink_section(stack: Stack, events: int) -> dict[str, Any]:
+    script = Path(__file__).resolve().parent / "bench_sink.py"
+    if not script.exists():
+        out.print("[yellow]bench/bench_sink.py is not there yet; skipped[/]")
+        return {"skipped": "bench/bench_sink.py missing"}
+    rows = max(events // 2, 10_000)
+    with fresh_database(stack, "bench_sink") as url, out.status(f"sink, {rows:,} rows"):
+        done = subprocess.run(
+            [sys.executable, "-m", "bench.bench_sink", "--rows", str(rows), "--database-url", url],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=True,
+        )
+    out.print("[bold]PostgresSink alone[/] (bench/bench_sink.py)")
+    out.print(done.stdout.rstrip())
+    return {"rows": rows, "output": done.stdout.splitlines()}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench", description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument(
+        "--events",
+        type=int,
+        default=200_000,
+        help="events for the Kafka throughput runs (default 200,000)",
+    )
+    parser.add_argument(
+        "--only", choices=SECTIONS, action="append", help="run only this section (repeatable)"
+    )
+    parser.add_argument(
+        "--seconds",
+        type=float,
+        default=20.0,
+        help="measured seconds of the latency run (default 20)",
+    )
+    parser.add_argument(
+        "--private",
+        action="store_true",
+        help="start a private stack even when `dev up` is running (leaves its topics alone)",
+    )
+    args = parser.parse_args()
+    sections = args.only or list(SECTIONS)
+
+    results: dict[str, Any] = {
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "host": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "machine": platform.machine(),
+        },
+        "events": args.events,
+    }
+    work_dir = Path(tempfile.mkdtemp(prefix="ico-analytics-bench-work-"))
+    failed = False
+    began = time.monotonic()
+    need_kafka = bool({"kafka", "latency"} & set(sections))
+    with open_stack(need_kafka=need_kafka, private=args.private) as stack:
+        results["stack"] = stack.origin
+        runs: dict[str, Callable[[], dict[str, Any]]] = {
+            "kafka": lambda: kafka_section(stack, args.events, work_dir),
+            "latency": lambda: latency_section(stack, args.seconds, work_dir),
+            "pipeline": lambda: pipeline_section(stack, EMBEDDED_EVENTS),
+            "sink": lambda: sink_section(stack, args.events),
+        }
+        for name in sections:
+            try:
+                results[name] = runs[name]()
+            except Exception as exc:  # one broken section must not lose the others' figures
+                failed = True
+                out.print(f"[red]{name} failed:[/] {exc}")
+                traceback.print_exc()
+                results[name] = {"error": str(exc)}
+    results["seconds"] = time.monotonic() - began
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "latest.json").write_text(json.dumps(results, indent=2) + "\n")
+    out.print(f"total {results['seconds']:.0f} s; results in {RESULTS / 'latest.json'}")
+    if failed:
+        out.print(f"[yellow]dataflow logs kept in {work_dir}[/]")
+    else:
+        shutil.rmtree(work_dir, ignore_errors=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

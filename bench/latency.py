@@ -1,0 +1,310 @@
+"""Produce -> committed raw row latency at a paced rate, with the dataflow tailing the topics.
+
+The producer runs in its own process (its CPU-bound loop would otherwise hold the GIL while
+this process polls), records the wall-clock produce time of every ``SAMPLE_EVERY``-th clean
+event and sends those samples here. This process polls the raw tables for the pending sampled
+ids every ``POLL_INTERVAL`` seconds; a row first seen by a query that started at ``t`` was
+committed before ``t`` and after the start of the previous poll, so each latency is an upper
+bound that is at most one poll interval too high.
+"""
+
+from __future__ import annotations
+
+import itertools
+import multiprocessing
+import statistics
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from multiprocessing.queues import Queue
+from multiprocessing.synchronize import Event as EventFlag
+from pathlib import Path
+from queue import Empty
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from bench.runner import SNAPSHOT_SECONDS
+from bench.stack import Stack, fresh_database, reset_topics
+from generator.model import EventGenerator, GeneratedEvent, paced
+from generator.producer import produce
+from ico_analytics.codec import Codec, EventType, RegistrySchemas
+from ico_analytics.services.dataflow import DataflowCluster
+
+SAMPLE_EVERY = 20
+POLL_INTERVAL = 0.05
+#: Produced first and left out of the figures: consumers connecting, first sink batches.
+WARMUP_SECONDS = 3.0
+#: How long to wait after the last event for the sampled rows still in flight.
+DRAIN_SECONDS = 60.0
+
+_TABLES = {
+    EventType.CLICKSTREAM: "clickstream_events",
+    EventType.REGISTRATION: "user_registrations",
+    EventType.CONVERSION: "conversions",
+}
+
+# (event type, id, event time ms, produce wall time) of one sampled event.
+Sample = tuple[EventType, str, int, float]
+
+
+@dataclass(frozen=True)
+class ProducerSummary:
+    generated: int
+    generate_seconds: float  # building the events up front (see _producer_main)
+    started_at: float  # wall clock of the first event handed to the producer
+    seconds: float  # first to last event handed to the producer
+    measured: int  # events produced after the warm-up
+    measured_seconds: float
+
+
+def _sampled(
+    events: Iterable[GeneratedEvent], shift_ms: int, out: Queue[Any]
+) -> Iterator[GeneratedEvent]:
+    """Move event time by ``shift_ms``; send a sample of produce times to ``out`` in chunks."""
+    chunk: list[Sample] = []
+    last_flush = time.time()
+    for i, event in enumerate(events):
+        record = event.record
+        if "timestamp" in record:  # a missing_field fault may have removed it
+            record["timestamp"] += shift_ms
+        now = time.time()
+        if event.fault is None and i % SAMPLE_EVERY == 0:
+            ident = record[event.event_type.id_field]
+            chunk.append((event.event_type, ident, record["timestamp"], now))
+        if now - last_flush >= 0.1:
+            out.put(chunk)
+            chunk, last_flush = [], now
+        yield event
+    out.put(chunk)
+
+
+def _producer_main(
+    bootstrap: str,
+    registry_url: str,
+    rate_per_min: int,
+    seconds: float,
+    go: EventFlag,
+    out: Queue[Any],
+) -> None:
+    """Child process: ``seconds`` worth of events paced at ``rate_per_min``.
+
+    The events are generated before ``go``: at this rate the generator itself (it plans a
+    session for almost every event while the stream ramps up) is slower than 10,000 events/s
+    on a small machine. Their event time is then shifted to start at the first produce, so it
+    follows the wall clock; encoding stays in the timed loop (``produce``).
+    """
+    codec = Codec(RegistrySchemas(registry_url))
+    began = time.time()
+    start_ms = int(began * 1000)
+    generator = EventGenerator(seed=7, start_time_ms=start_ms, events_per_minute=rate_per_min)
+    events = list(itertools.islice(generator, int(seconds * rate_per_min / 60)))
+    generate_seconds = time.time() - began
+    go.wait()
+    times: list[float] = []
+
+    def counted(events: Iterable[GeneratedEvent]) -> Iterator[GeneratedEvent]:
+        for event in events:
+            times.append(time.time())
+            yield event
+
+    shift_ms = int(time.time() * 1000) - start_ms
+    produce(counted(_sampled(paced(events, rate_per_min), shift_ms, out)), codec, bootstrap)
+    start = times[0]
+    measured = [t for t in times if t - start >= WARMUP_SECONDS]
+    out.put(
+        ProducerSummary(
+            len(events),
+            generate_seconds,
+            start,
+            times[-1] - start,
+            len(measured),
+            measured[-1] - measured[0],
+        )
+    )
+
+
+@dataclass(frozen=True)
+class LatencyResult:
+    target_events_per_s: float
+    producer: ProducerSummary
+    processes: int
+    detected: int  # sampled events seen committed, warm-up excluded
+    undetected: int  # sampled events not committed by the end of the drain
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    max_ms: float
+    poll_interval_ms: float  # mean time between two polls of a table: the resolution
+    lag_end_of_produce: float | None  # bytewax_kafka_consumer_lag summed, when producing ended
+    lag_after_drain: float | None
+
+    @property
+    def achieved_events_per_s(self) -> float:
+        return self.producer.measured / self.producer.measured_seconds
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "target_events_per_s": self.target_events_per_s,
+            "achieved_events_per_s": self.achieved_events_per_s,
+            "produced": self.producer.generated,
+            "produce_seconds": self.producer.seconds,
+            "generator_events_per_s": self.producer.generated / self.producer.generate_seconds,
+            "warmup_seconds": WARMUP_SECONDS,
+            "processes": self.processes,
+            "sampled_every": SAMPLE_EVERY,
+            "detected": self.detected,
+            "undetected": self.undetected,
+            "p50_ms": self.p50_ms,
+            "p95_ms": self.p95_ms,
+            "p99_ms": self.p99_ms,
+            "max_ms": self.max_ms,
+            "poll_interval_ms": self.poll_interval_ms,
+            "consumer_lag_end_of_produce": self.lag_end_of_produce,
+            "consumer_lag_after_drain": self.lag_after_drain,
+        }
+
+
+class _CommitPoller:
+    """Pending sampled ids per table; ``poll`` returns the latencies of those now committed."""
+
+    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+        self._conn = conn
+        self.pending: dict[EventType, dict[str, tuple[int, float]]] = {t: {} for t in EventType}
+        self.latencies: list[tuple[float, float]] = []  # (produced at, latency s)
+        self.polls: list[float] = []
+
+    def add(self, samples: list[Sample]) -> None:
+        for event_type, ident, event_ms, produced_at in samples:
+            self.pending[event_type][ident] = (event_ms, produced_at)
+
+    def poll(self) -> None:
+        self.polls.append(time.time())
+        for event_type, pending in self.pending.items():
+            if not pending:
+                continue
+            id_field = event_type.id_field
+            times = [event_ms for event_ms, _ in pending.values()]
+            # The event-time range lets PostgreSQL skip the other daily partitions.
+            query = sql.SQL(
+                'SELECT {}::text FROM raw_data.{} WHERE {} = ANY(%s::uuid[]) AND "timestamp" '
+                "BETWEEN %s AND %s"
+            ).format(
+                sql.Identifier(id_field),
+                sql.Identifier(_TABLES[event_type]),
+                sql.Identifier(id_field),
+            )
+            asked = time.time()
+            rows = self._conn.execute(
+                query, (list(pending), _utc(min(times)), _utc(max(times)))
+            ).fetchall()
+            for (ident,) in rows:
+                _, produced_at = pending.pop(ident)
+                self.latencies.append((produced_at, asked - produced_at))
+
+    def waiting(self) -> int:
+        return sum(map(len, self.pending.values()))
+
+
+def _utc(epoch_ms: int) -> datetime:
+    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=epoch_ms)
+
+
+def run_latency(
+    stack: Stack, *, seconds: float, rate_per_s: int, processes: int, work_dir: Path
+) -> LatencyResult:
+    """Dataflow (production shape: recovery on, tail mode) first, then the paced producer."""
+    reset_topics(stack.bootstrap)
+    Codec(RegistrySchemas(stack.registry_url, register=True))
+    ctx = multiprocessing.get_context("spawn")
+    samples: Queue[Any] = ctx.Queue()
+    go = ctx.Event()
+    producer = ctx.Process(
+        target=_producer_main,
+        args=(
+            stack.bootstrap,
+            stack.registry_url,
+            rate_per_s * 60,
+            WARMUP_SECONDS + seconds,
+            go,
+            samples,
+        ),
+    )
+    with (
+        fresh_database(stack, "bench_latency") as url,
+        psycopg.connect(url, autocommit=True) as conn,
+    ):
+        dataflow = DataflowCluster(
+            snapshot_seconds=SNAPSHOT_SECONDS,
+            env={
+                "KAFKA_BOOTSTRAP_SERVERS": stack.bootstrap,
+                "SCHEMA_REGISTRY_URL": stack.registry_url,
+                "DATABASE_URL": url,
+            },
+            log_dir=work_dir / "latency" / "logs",
+            recovery_dir=work_dir / "latency" / "recovery",
+        )
+        # The producer builds its events while the dataflow starts.
+        producer.start()
+        dataflow.start(processes)
+        try:
+            deadline = time.monotonic() + 60
+            while not dataflow.metrics() is not None:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"dataflow API never answered\n{dataflow.logs()}")
+                time.sleep(0.2)
+            go.set()
+            poller = _CommitPoller(conn)
+            summary: ProducerSummary | None = None
+            lag_end: float | None = None
+            drain_deadline = float("inf")
+            while True:
+                next_tick = time.monotonic() + POLL_INTERVAL
+                while True:  # everything the producer sent so far
+                    try:
+                        item = samples.get_nowait()
+                    except Empty:
+                        break
+                    if isinstance(item, ProducerSummary):
+                        summary = item
+                        lag_end = dataflow.consumer_lag()
+                        drain_deadline = time.monotonic() + DRAIN_SECONDS
+                    else:
+                        poller.add(item)
+                poller.poll()
+                if summary is not None and (
+                    not poller.waiting() or time.monotonic() > drain_deadline
+                ):
+                    break
+                if producer.exitcode not in (None, 0):
+                    raise RuntimeError(f"producer process failed ({producer.exitcode})")
+                time.sleep(max(next_tick - time.monotonic(), 0))
+            producer.join()
+            lag_after = dataflow.consumer_lag()
+        finally:
+            dataflow.stop()
+            if producer.is_alive():
+                producer.kill()
+    assert summary is not None  # the loop above only ends once it arrived
+    warm = summary.started_at + WARMUP_SECONDS
+    measured = sorted(lat for produced, lat in poller.latencies if produced >= warm)
+    if len(measured) < 100:
+        raise RuntimeError(f"only {len(measured)} latency samples\n{dataflow.logs()}")
+    cuts = statistics.quantiles(measured, n=100)
+    intervals = [b - a for a, b in itertools.pairwise(poller.polls)]
+    return LatencyResult(
+        target_events_per_s=rate_per_s,
+        processes=processes,
+        producer=summary,
+        detected=len(measured),
+        undetected=poller.waiting(),
+        p50_ms=cuts[49] * 1000,
+        p95_ms=cuts[94] * 1000,
+        p99_ms=cuts[98] * 1000,
+        max_ms=measured[-1] * 1000,
+        poll_interval_ms=statistics.fmean(intervals) * 1000,
+        lag_end_of_produce=lag_end,
+        lag_after_drain=lag_after,
+    )
