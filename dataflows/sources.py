@@ -7,6 +7,7 @@ the same in both modes; the Kafka source also emits ``DeadLetter`` for consume e
 from __future__ import annotations
 
 import itertools
+import json
 import logging
 import threading
 import time
@@ -14,9 +15,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from bytewax.connectors.kafka import KafkaError, KafkaSource, KafkaSourceMessage
+from bytewax.connectors.kafka import BYTEWAX_CONSUMER_LAG_GAUGE
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
-from confluent_kafka import OFFSET_BEGINNING
+from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+from confluent_kafka import KafkaError as ConfluentKafkaError
+from confluent_kafka.admin import AdminClient
 
 from dataflows.records import DeadLetter, RawRecord
 from generator.model import FAULT_DUPLICATE, EventGenerator, GeneratedEvent, to_wire
@@ -171,99 +174,144 @@ class EmbeddedSource(FixedPartitionedSource[RawRecord, GeneratorPosition]):
         return _GeneratorPartition(self, resume_state)
 
 
-# Consumer settings on top of Bytewax's (manual assignment, no auto commit: offsets live in
-# the recovery snapshots).
-KAFKA_CONSUMER_CONFIG: dict[str, str] = {
+# Consumer settings: manual assignment, no consumer group, no auto commit (offsets live in the
+# recovery snapshots).
+KAFKA_CONSUMER_CONFIG: dict[str, str | int] = {
+    "group.id": "ico-analytics-unused",  # required by librdkafka; never joined (assign only)
+    "enable.auto.commit": "false",
     "client.id": "ico-analytics-dataflow",
     # A snapshot offset that retention already deleted: continue from the oldest record left.
     "auto.offset.reset": "earliest",
     "isolation.level": "read_committed",
-    "fetch.wait.max.ms": "100",
-    # Bytewax runs one consumer per partition; bound each one's prefetch buffer.
-    "queued.max.messages.kbytes": "16384",
+    "fetch.wait.max.ms": 100,
+    # One consumer per partition; bound each one's prefetch buffer.
+    "queued.max.messages.kbytes": 16384,
     "check.crcs": "true",
+    # Feeds the lag gauge.
+    "statistics.interval.ms": 1000,
 }
+#: How long an idle partition sleeps before it polls again.
+KAFKA_IDLE_WAIT = timedelta(milliseconds=10)
 
-KafkaItem = KafkaSourceMessage[bytes | None, bytes | None] | KafkaError[bytes | None, bytes | None]
 
+class _KafkaPartition(StatefulSourcePartition[RawRecord | DeadLetter, int]):
+    """One topic partition; its snapshot is the next offset to read.
 
-def kafka_item_to_raw(item: KafkaItem) -> RawRecord | DeadLetter | None:
-    """A consumed message as a RawRecord; a per-record error as a dead letter; None for an error
-    that is not about a record (it is logged; librdkafka retries those itself)."""
-    if isinstance(item, KafkaSourceMessage):
-        return RawRecord(
-            topic=item.topic or "",
-            partition=item.partition if item.partition is not None else -1,
-            offset=item.offset if item.offset is not None else -1,
-            key=item.key,
-            value=item.value,
-            # (type, ms); type 0 is TIMESTAMP_NOT_AVAILABLE.
-            timestamp_ms=item.timestamp[1] if item.timestamp and item.timestamp[0] else None,
+    Messages become RawRecords directly (no intermediate message objects), an idle partition
+    sleeps instead of blocking the worker in a poll, and only real records move the offset:
+    librdkafka's record-less errors carry offset -1001, which must never be resumed from.
+    """
+
+    def __init__(
+        self,
+        config: dict[str, str | int],
+        step_id: str,
+        topic: str,
+        index: int,
+        offset: int,
+        *,
+        tail: bool,
+        batch_size: int,
+    ) -> None:
+        self._topic, self._index, self._offset = topic, index, offset
+        self._batch_size = batch_size
+        self._lag_labels = {"step_id": step_id, "topic": topic, "partition": index}
+        self._consumer = Consumer(
+            {**config, "enable.partition.eof": str(not tail).lower(), "stats_cb": self._stats}
         )
-    if item.err.fatal():
-        raise RuntimeError(f"fatal Kafka consumer error: {item.err}")
-    msg = item.msg
-    if msg.topic is None or msg.partition is None or msg.offset is None or msg.offset < 0:
-        log.warning("Kafka consumer error: %s", item.err)
-        return None
-    return DeadLetter(
-        source_topic=msg.topic,
-        source_partition=msg.partition,
-        source_offset=msg.offset,
-        stage="decode",
-        reason=f"kafka consume error: {item.err.str()}",
-        event_type=None,
-        record_key=msg.key,
-        payload=msg.value,
-    )
-
-
-class _KafkaRawPartition(StatefulSourcePartition[RawRecord | DeadLetter, int | None]):
-    def __init__(self, inner: StatefulSourcePartition[KafkaItem, int | None]) -> None:
-        self._inner = inner
+        self._consumer.assign([TopicPartition(topic, index, offset)])
+        self._eof = self._idle = False
 
     def next_batch(self) -> list[RawRecord | DeadLetter]:
-        return [
-            raw
-            for raw in map(kafka_item_to_raw, self._inner.next_batch())
-            if raw is not None
-        ]
+        if self._eof:
+            raise StopIteration
+        messages = self._consumer.consume(self._batch_size, 0)
+        self._idle = not messages
+        topic, index = self._topic, self._index
+        out: list[RawRecord | DeadLetter] = []
+        for msg in messages:
+            offset = msg.offset()
+            err = msg.error()
+            if err is not None and err.code() == ConfluentKafkaError._PARTITION_EOF:
+                self._eof = True
+                break
+            if err is not None and err.fatal():
+                raise RuntimeError(f"fatal Kafka consumer error on {topic}/{index}: {err}")
+            if offset is None or offset < 0:  # an error not about a record; librdkafka retries
+                log.warning("Kafka consumer error on %s/%s: %s", topic, index, err)
+                continue
+            if err is not None:
+                out.append(
+                    DeadLetter(
+                        topic,
+                        index,
+                        offset,
+                        "decode",
+                        f"kafka consume error: {err.str()}",
+                        None,
+                        msg.key(),
+                        msg.value(),
+                    )
+                )
+            else:
+                kind, ms = msg.timestamp()
+                # kind 0 is TIMESTAMP_NOT_AVAILABLE.
+                out.append(
+                    RawRecord(topic, index, offset, msg.key(), msg.value(), ms if kind else None)
+                )
+            self._offset = offset + 1
+        return out
 
     def next_awake(self) -> datetime | None:
-        return self._inner.next_awake()
+        return datetime.now(UTC) + KAFKA_IDLE_WAIT if self._idle else None
 
-    def snapshot(self) -> int | None:
-        return self._inner.snapshot()
+    def snapshot(self) -> int:
+        return self._offset
 
     def close(self) -> None:
-        self._inner.close()
+        self._consumer.close()
+
+    def _stats(self, stats_json: str) -> None:
+        if self._offset < 0:  # nothing read yet: the lag is unknown, so no sample at all
+            return
+        stats = json.loads(stats_json)["topics"][self._topic]["partitions"][str(self._index)]
+        BYTEWAX_CONSUMER_LAG_GAUGE.labels(**self._lag_labels).set(stats["ls_offset"] - self._offset)
 
 
-class KafkaRawSource(FixedPartitionedSource[RawRecord | DeadLetter, int | None]):
+class KafkaRawSource(FixedPartitionedSource[RawRecord | DeadLetter, int]):
     """The three event topics, every partition of each a Bytewax partition.
 
     Without saved state each partition starts at its beginning; with state, at the snapshot's
     offset. ``tail=False`` ends at the end of each partition (tests, backfills). Consume errors
-    do not stop the dataflow; per-record ones become dead letters.
+    do not stop the dataflow; per-record ones become dead letters. Lag is Bytewax's own
+    ``bytewax_kafka_consumer_lag`` gauge, on ``/metrics`` with the dataflow API enabled.
     """
 
     def __init__(
         self, bootstrap_servers: str, *, tail: bool = True, batch_size: int = 1000
     ) -> None:
-        self._inner = KafkaSource(
-            [b.strip() for b in bootstrap_servers.split(",") if b.strip()],
-            [t.topic for t in EventType],
-            tail=tail,
-            starting_offset=OFFSET_BEGINNING,
-            add_config=dict(KAFKA_CONSUMER_CONFIG),
-            batch_size=batch_size,
-            raise_on_errors=False,
-        )
+        self._bootstrap = bootstrap_servers
+        self._tail = tail
+        self._batch_size = batch_size
 
     def list_parts(self) -> list[str]:
-        return self._inner.list_parts()
+        admin = AdminClient({"bootstrap.servers": self._bootstrap})
+        parts = []
+        for event_type in EventType:
+            topic = admin.list_topics(event_type.topic, timeout=30).topics[event_type.topic]
+            if topic.error is not None:
+                raise RuntimeError(f"cannot list partitions of {event_type.topic}: {topic.error}")
+            parts += [f"{index}-{event_type.topic}" for index in sorted(topic.partitions)]
+        return parts
 
-    def build_part(
-        self, step_id: str, for_part: str, resume_state: int | None
-    ) -> _KafkaRawPartition:
-        return _KafkaRawPartition(self._inner.build_part(step_id, for_part, resume_state))
+    def build_part(self, step_id: str, for_part: str, resume_state: int | None) -> _KafkaPartition:
+        index, topic = for_part.split("-", 1)
+        return _KafkaPartition(
+            {**KAFKA_CONSUMER_CONFIG, "bootstrap.servers": self._bootstrap},
+            step_id,
+            topic,
+            int(index),
+            OFFSET_BEGINNING if resume_state is None else resume_state,
+            tail=self._tail,
+            batch_size=self._batch_size,
+        )

@@ -37,6 +37,7 @@ def test_lag_falls_to_zero_and_counters_match(
     try:
         decoded_expected = sum(len(ids) for ids in dataset.expected.raw_ids.values())
         deadline, text, lags = time.monotonic() + 300, "", {}
+        dead = decoded = dead_validate = duplicates = 0.0
         while time.monotonic() < deadline:
             time.sleep(1)
             texts = cluster.metrics()
@@ -44,20 +45,27 @@ def test_lag_falls_to_zero_and_counters_match(
                 continue
             (text,) = texts
             lags = {labels: float(value) for labels, value in LAG.findall(text)}
-            if len(lags) == 12 and not any(lags.values()):
+            dead_decode, dead_validate = (
+                _sample(text, f'ico_dataflow_dead_letters_total\\{{stage="{stage}"\\}}')
+                for stage in ("decode", "validate")
+            )
+            dead = dead_decode + dead_validate
+            decoded = _sample(text, "ico_dataflow_events_decoded_total")
+            duplicates = _sample(text, "ico_dataflow_duplicates_dropped_total")
+            # Lag 0 says every record was read; the counters say it was processed too.
+            if (
+                len(lags) == 12
+                and not any(lags.values())
+                and dead == dataset.expected.dead_letters
+                and decoded - dead_validate - duplicates == decoded_expected
+            ):
                 break
         # One gauge per topic partition (6 + 3 + 3), all caught up.
         assert len(lags) == 12, text[-3000:]
         assert all(value == 0 for value in lags.values()), lags
         assert any('topic="clickstream-events"' in labels for labels in lags)
         # Every record was decoded or dead-lettered; decoded ones include the dropped duplicates.
-        decoded = _sample(text, "ico_dataflow_events_decoded_total")
-        dead_decode, dead_validate = (
-            _sample(text, f'ico_dataflow_dead_letters_total\\{{stage="{stage}"\\}}')
-            for stage in ("decode", "validate")
-        )
-        duplicates = _sample(text, "ico_dataflow_duplicates_dropped_total")
-        assert dead_decode + dead_validate == dataset.expected.dead_letters
+        assert dead == dataset.expected.dead_letters
         assert duplicates > 0
         assert decoded - dead_validate - duplicates == decoded_expected
     finally:
