@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -122,39 +123,40 @@ def run_demo(
             failure.append(exc)
 
     worker = threading.Thread(target=_run, name="dataflow", daemon=True)
-    worker.start()
     with (
         psycopg.connect(database_url, autocommit=True) as conn,
         Live(console=console, refresh_per_second=1, transient=False) as live,
     ):
+        # Earlier demos' rows stay in the database: count and show only this run's.
+        baseline = _counts(conn)
+        since = datetime.now(UTC)
+
+        def counts() -> tuple[int, ...]:
+            return tuple(now - before for now, before in zip(_counts(conn), baseline, strict=True))
+
+        def render() -> Group:
+            rows = conn.execute(query("demo_kpis"), {"since": since}).fetchall()
+            return Group(_header(progress, counts()), _kpi_table(rows))
+
+        worker.start()
         try:
             while worker.is_alive():
                 if duration is not None and time.monotonic() - progress.started >= duration:
                     stop.set()
-                live.update(
-                    Group(
-                        _header(progress, _counts(conn)),
-                        _kpi_table(conn.execute(query("demo_kpis")).fetchall()),
-                    )
-                )
+                live.update(render())
                 worker.join(REFRESH_SECONDS)
         except KeyboardInterrupt:
             stop.set()
             live.console.print("stopping: draining the dataflow…")
             worker.join()
-        live.update(
-            Group(
-                _header(progress, _counts(conn)),
-                _kpi_table(conn.execute(query("demo_kpis")).fetchall()),
-            )
-        )
-        counts = _counts(conn)
+        live.update(render())
+        final = counts()
     if failure:
         raise failure[0]
     elapsed = time.monotonic() - progress.started
-    stored = sum(counts[:4])
+    stored = sum(final[:4])
     console.print(
         f"[bold]Summary[/]: {progress.emitted:,} events generated and {stored:,} stored in "
         f"{elapsed:,.1f} s ({stored / max(elapsed, 1e-9):,.0f} events/s sustained); "
-        f"{counts[3]:,} dead letters; {counts[4]:,} window rows. Data: {database_url}"
+        f"{final[3]:,} dead letters; {final[4]:,} window rows. Data: {database_url}"
     )

@@ -1,5 +1,6 @@
--- Live KPIs per project for the terminal demo: totals over every 1-hour window (additive
--- columns only) and the current 5-minute window's unique sessions and p95 load time.
+-- Live KPIs per project for the terminal demo: totals over the 1-hour windows that end after
+-- %(since)s (additive columns only; the demo's events are stamped from its start on) and the
+-- current 5-minute window's unique sessions and p95 load time.
 WITH hourly AS (
     SELECT ico_website_id,
            sum(events)        AS events,
@@ -9,13 +10,13 @@ WITH hourly AS (
            sum(purchases)     AS purchases,
            sum(revenue_usd)   AS revenue_usd
     FROM analytics.window_aggregates
-    WHERE window_length = interval '1 hour'
+    WHERE window_length = interval '1 hour' AND window_end > %(since)s
     GROUP BY ico_website_id
 ), latest AS (
     SELECT DISTINCT ON (ico_website_id)
            ico_website_id, unique_sessions, p95_page_load_time
     FROM analytics.window_aggregates
-    WHERE window_length = interval '5 minutes'
+    WHERE window_length = interval '5 minutes' AND window_end > %(since)s
     ORDER BY ico_website_id, window_start DESC
 )
 SELECT w.id, w.name, w.token_symbol,
