@@ -8,9 +8,9 @@ Sections (``--only`` picks some, default all):
 - ``pipeline``: the embedded in-process pipeline of ``ico-analytics demo`` (no Kafka);
 - ``sink``: ``bench/bench_sink.py``, the PostgreSQL sink alone.
 
-Uses the ``ico-analytics dev up`` stack when it is running (its topics are emptied and
-refilled; databases are created per measurement and dropped), else (or with ``--private``)
-starts a private one in a temp dir.
+Starts a private stack in a temp dir; ``--dev-stack`` uses the running ``ico-analytics dev up``
+stack instead (its topics are emptied and refilled; databases are created per measurement and
+dropped).
 Prints tables and writes ``bench/results/latest.json``.
 """
 
@@ -234,9 +234,9 @@ def main() -> int:
         help="measured seconds of the latency run (default 20)",
     )
     parser.add_argument(
-        "--private",
+        "--dev-stack",
         action="store_true",
-        help="start a private stack even when `dev up` is running (leaves its topics alone)",
+        help="use the running `ico-analytics dev up` stack (empties and refills its topics)",
     )
     args = parser.parse_args()
     sections = args.only or list(SECTIONS)
@@ -254,7 +254,7 @@ def main() -> int:
     failed = False
     began = time.monotonic()
     need_kafka = bool({"kafka", "latency"} & set(sections))
-    with open_stack(need_kafka=need_kafka, private=args.private) as stack:
+    with open_stack(need_kafka=need_kafka, private=not args.dev_stack) as stack:
         results["stack"] = stack.origin
         runs: dict[str, Callable[[], dict[str, Any]]] = {
             "kafka": lambda: kafka_section(stack, args.events, work_dir),
