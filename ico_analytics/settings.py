@@ -52,8 +52,6 @@ class Settings(BaseSettings):
     cache_dir: Path = Field(REPO_ROOT / ".cache", alias="ICO_ANALYTICS_CACHE_DIR")
 
     # Dataflow tuning.
-    sink_batch_size: int = Field(5000, ge=1, alias="SINK_BATCH_SIZE")
-    sink_batch_timeout_ms: int = Field(500, ge=1, alias="SINK_BATCH_TIMEOUT_MS")
     window_lateness_seconds: int = Field(3 * 3600, ge=0, alias="WINDOW_LATENESS_SECONDS")
     dedupe_ttl_seconds: int = Field(600, ge=1, alias="DEDUPE_TTL_SECONDS")
     aggregate_flush_seconds: float = Field(1.0, gt=0, alias="AGGREGATE_FLUSH_SECONDS")

@@ -1,0 +1,40 @@
+"""The one settings object: names from DESIGN.md, secrets that never print."""
+
+from __future__ import annotations
+
+import pytest
+
+from ico_analytics.settings import Settings
+
+
+def test_environment_names_and_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EVENTS_PER_MINUTE", "750")
+    monkeypatch.setenv("DATA_QUALITY_ISSUES", "false")
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+    settings = Settings()
+    assert settings.events_per_minute == 750
+    assert settings.data_quality_issues is False
+    assert settings.ico_websites_count == 20
+    assert settings.kafka_enabled
+    assert settings.postgres_url() is None  # nothing configured: the embedded server
+
+
+def test_postgres_parts_compose_a_url_and_database_url_wins() -> None:
+    parts = Settings(POSTGRES_HOST="db", POSTGRES_USER="ico", POSTGRES_PASSWORD="p@ss:word/")
+    assert parts.postgres_url() == "postgresql://ico:p%40ss%3Aword%2F@db:5432/ico_analytics"
+    both = Settings(POSTGRES_HOST="db", DATABASE_URL="postgresql://u@elsewhere/x")
+    assert both.postgres_url() == "postgresql://u@elsewhere/x"
+
+
+def test_secrets_never_print() -> None:
+    settings = Settings(
+        DATABASE_URL="postgresql://u:hunter2@h/db", POSTGRES_PASSWORD="hunter2", PII_HMAC_KEY="k3y!"
+    )
+    for text in (repr(settings), str(settings), str(settings.model_dump())):
+        assert "hunter2" not in text and "k3y!" not in text
+
+
+def test_settings_are_frozen() -> None:
+    settings = Settings()
+    with pytest.raises(ValueError, match="frozen"):
+        settings.events_per_minute = 1  # type: ignore[misc]
