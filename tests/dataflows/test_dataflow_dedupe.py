@@ -1,4 +1,4 @@
-"""Dedupe: the first event of each id passes, later copies are dropped while the session lives."""
+"""Dedupe: the first event of each id passes, later copies are dropped while it is remembered."""
 
 from __future__ import annotations
 
@@ -9,12 +9,13 @@ import bytewax.operators as op
 from bytewax.dataflow import Dataflow
 from bytewax.testing import TestingSink, TestingSource, run_main
 
-from dataflows.dedupe import DedupeLogic, dedupe, uuid_int
+from dataflows.dedupe import GENERATIONS, DedupeLogic, dedupe, shard_key, uuid_int
 from dataflows.validate import Event
 from ico_analytics.codec import EventType
 
 SESSION_A = "00000000-0000-4000-8000-00000000000a"
-SESSION_B = "00000000-0000-4000-8000-00000000000b"
+SESSION_B = "00000000-0000-4000-8000-00000000000b"  # same shard as A (first hex digit 0)
+SESSION_F = "f0000000-0000-4000-8000-00000000000f"  # another shard
 
 
 def ev(kind: EventType, n: int, session: str = SESSION_A) -> Event:
@@ -44,15 +45,20 @@ def test_exact_duplicates_are_dropped_and_distinct_ids_kept() -> None:
     assert out == [a1, a2, reg, b1, conv]
 
 
-def test_same_id_in_another_session_is_a_different_event() -> None:
-    # Ids are unique per session key; exact duplicates always share the session (Kafka key).
-    a = ev(EventType.CLICKSTREAM, 1, SESSION_A)
-    b = ev(EventType.CLICKSTREAM, 1, SESSION_B)
-    assert run([a, b, a, b]) == [a, b]
+def test_sessions_are_sharded_by_the_first_hex_digit_of_their_id() -> None:
+    assert shard_key(ev(EventType.CLICKSTREAM, 1, SESSION_A)) == "0"
+    assert shard_key(ev(EventType.CLICKSTREAM, 1, SESSION_F)) == "f"
+    # Every shard is deduplicated on its own; exact duplicates always share the session.
+    a, f = ev(EventType.CLICKSTREAM, 1, SESSION_A), ev(EventType.CLICKSTREAM, 2, SESSION_F)
+    assert run([a, f, f, a, ev(EventType.CLICKSTREAM, 3, SESSION_B), f]) == [
+        a,
+        f,
+        ev(EventType.CLICKSTREAM, 3, SESSION_B),
+    ]
 
 
-def test_duplicate_after_the_session_was_idle_longer_than_the_ttl_passes() -> None:
-    # Documented limit: an idle session is forgotten, so a copy arriving after the TTL is new.
+def test_duplicate_arriving_after_the_ttl_passes() -> None:
+    # Documented limit: ids are remembered for the TTL (plus one generation), not forever.
     a1 = ev(EventType.CLICKSTREAM, 1)
     pause = TestingSource.PAUSE(timedelta(milliseconds=400))
     assert run([a1, pause, a1], ttl_seconds=0.05) == [a1, a1]
@@ -64,10 +70,14 @@ def test_resumed_state_still_catches_duplicates_and_snapshot_is_compact() -> Non
     logic = DedupeLogic(timedelta(seconds=600), None)
     assert logic.on_batch([a1, a2, a1]) == ([a1, a2], False)
     snap = logic.snapshot()
-    assert snap == frozenset({uuid_int(a1[1]["event_id"]), uuid_int(a2[1]["event_id"])})
+    assert snap == (frozenset({uuid_int(a1[1]["event_id"]), uuid_int(a2[1]["event_id"])}),)
     resumed = DedupeLogic(timedelta(seconds=600), snap)
     assert resumed.on_batch([a2, ev(EventType.CLICKSTREAM, 3)])[0] == [ev(EventType.CLICKSTREAM, 3)]
-    assert resumed.on_notify() == ([], True)  # the TTL discards the whole key
+    # Each rotation starts a new generation; ids live on in the older ones until they age out.
+    for _ in range(GENERATIONS):
+        assert resumed.on_notify() == ([], False)
+        assert resumed.on_batch([a1]) == ([], False)
+    assert resumed.on_notify() == ([], True)  # everything aged out: the shard is discarded
 
 
 def test_uuid_int_is_the_full_128_bits() -> None:
