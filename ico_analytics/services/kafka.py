@@ -179,8 +179,8 @@ class KafkaServer:
             "kafka.tools.StorageTool",
             "format",
             "--standalone",
-            "--cluster-id",
-            self.cluster_id,
+            # One token: a base64url id may start with "-", which would read as an option.
+            f"--cluster-id={self.cluster_id}",
             "--config",
             "server.properties",
         )
