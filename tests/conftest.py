@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import itertools
-import shutil
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 
 import psycopg
 import pytest
@@ -14,20 +11,15 @@ from psycopg import sql
 
 from ico_analytics.db import migrate
 from ico_analytics.services.postgres import LocalPostgres
+from tests.local_postgres import local_postgres
 
 _database_numbers = itertools.count(1)
 
 
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[LocalPostgres]:
-    # Not tmp_path_factory: as root the server runs as another user, who cannot enter pytest's
-    # 0700 base directory (and pytest resets its mode if we widen it).
-    data_dir = Path(tempfile.mkdtemp(prefix="ico-analytics-pg-"))
-    server = LocalPostgres(data_dir)
-    server.start()
-    yield server
-    server.stop()
-    shutil.rmtree(data_dir, ignore_errors=True)
+    with local_postgres("ico-analytics-pg-") as server:
+        yield server
 
 
 @pytest.fixture

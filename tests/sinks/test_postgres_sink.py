@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import logging
-import shutil
-import tempfile
 import threading
 import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -22,6 +19,7 @@ from dataflows.sinks import PostgresSink, PostgresSinkPartition, RetryPolicy
 from ico_analytics.db import migrate
 from ico_analytics.errors import SinkError
 from ico_analytics.services.postgres import LocalPostgres
+from tests.local_postgres import local_postgres
 
 FAST_RETRY = RetryPolicy(max_retries=2, initial_wait=0.05, max_wait=0.1, deadline=5)
 NOW = datetime.now(UTC).replace(microsecond=123000)
@@ -250,12 +248,8 @@ def test_unreachable_database_fails_after_bounded_retries(
 @pytest.fixture
 def own_server() -> Iterator[LocalPostgres]:
     """A server of its own, so stopping it cannot disturb other tests' connections."""
-    data_dir = Path(tempfile.mkdtemp(prefix="ico-analytics-pg-restart-"))
-    server = LocalPostgres(data_dir)
-    server.start()
-    yield server
-    server.stop()
-    shutil.rmtree(data_dir, ignore_errors=True)
+    with local_postgres("ico-analytics-pg-restart-") as server:
+        yield server
 
 
 def test_restart_during_writes_is_retried_and_every_row_written_once(
