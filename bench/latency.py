@@ -31,7 +31,7 @@ from bench.stack import Stack, fresh_database, reset_topics
 from generator.model import EventGenerator, GeneratedEvent, paced
 from generator.producer import produce
 from ico_analytics.codec import Codec, EventType, RegistrySchemas
-from ico_analytics.services.dataflow import DataflowCluster
+from ico_analytics.services.dataflow import DataflowCluster, stack_env
 
 SAMPLE_EVERY = 20
 POLL_INTERVAL = 0.05
@@ -238,11 +238,7 @@ def run_latency(
     ):
         dataflow = DataflowCluster(
             snapshot_seconds=SNAPSHOT_SECONDS,
-            env={
-                "KAFKA_BOOTSTRAP_SERVERS": stack.bootstrap,
-                "SCHEMA_REGISTRY_URL": stack.registry_url,
-                "DATABASE_URL": url,
-            },
+            env=stack_env(stack.bootstrap, stack.registry_url, url),
             log_dir=work_dir / "latency" / "logs",
             recovery_dir=work_dir / "latency" / "recovery",
         )

@@ -27,7 +27,7 @@ from generator.producer import produce
 from generator.vocab import UUID_PATTERN
 from ico_analytics.codec import Codec, EventType, RegistrySchemas
 from ico_analytics.errors import CodecError
-from ico_analytics.services.dataflow import DataflowCluster
+from ico_analytics.services.dataflow import DataflowCluster, stack_env
 from ico_analytics.settings import get_settings
 
 SEED = 20240601
@@ -86,9 +86,7 @@ def run_pipeline(
         dataflow = DataflowCluster(
             snapshot_seconds=SNAPSHOT_SECONDS,
             env={
-                "KAFKA_BOOTSTRAP_SERVERS": stack.bootstrap,
-                "SCHEMA_REGISTRY_URL": stack.registry_url,
-                "DATABASE_URL": url,
+                **stack_env(stack.bootstrap, stack.registry_url, url),
                 "KAFKA_SOURCE_TAIL": "false",
             },
             log_dir=work_dir / label / "logs",

@@ -45,7 +45,9 @@ class _Progress:
 
 
 def _kpi_table(rows: list[tuple[Any, ...]]) -> Table:
-    table = Table(title="ICO projects, this run (by event time; 1-hour windows summed)", expand=True)
+    table = Table(
+        title="ICO projects, this run (by event time; 1-hour windows summed)", expand=True
+    )
     for name, justify in [
         ("project", "left"),
         ("token", "left"),

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from ico_analytics.codec import RegistrySchemas
 from ico_analytics.db import migrate
+from ico_analytics.services.dataflow import stack_env
 from ico_analytics.services.kafka import KafkaServer
 from ico_analytics.services.postgres import LocalPostgres
 from ico_analytics.services.registry import SchemaRegistryServer
@@ -53,11 +54,7 @@ class DevStack:
         registry = self.registry
         registry.start()
         RegistrySchemas(registry.url, register=True)
-        env = {
-            "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
-            "SCHEMA_REGISTRY_URL": registry.url,
-            "DATABASE_URL": postgres.url,
-        }
+        env = stack_env(kafka.bootstrap_servers, registry.url, postgres.url)
         self.env_file.parent.mkdir(parents=True, exist_ok=True)
         self.env_file.write_text("".join(f"{k}={v}\n" for k, v in env.items()))
         return env

@@ -26,6 +26,17 @@ RECOVERY_PARTITIONS = 6
 IMPORT_STR = "dataflows.pipeline:flow"
 
 
+def stack_env(
+    bootstrap_servers: str, schema_registry_url: str, database_url: str
+) -> dict[str, str]:
+    """The environment (DESIGN.md names) that points the dataflow and the CLI at a stack."""
+    return {
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap_servers,
+        "SCHEMA_REGISTRY_URL": schema_registry_url,
+        "DATABASE_URL": database_url,
+    }
+
+
 @dataclass
 class DataflowCluster:
     """Cooperating dataflow processes; ``recovery_dir`` None runs without recovery.

@@ -11,7 +11,7 @@ import pytest
 from confluent_kafka import Consumer, TopicPartition
 
 from ico_analytics.codec import DEAD_LETTER_TOPIC
-from ico_analytics.services.dataflow import DataflowCluster
+from ico_analytics.services.dataflow import DataflowCluster, stack_env
 from tests.groundtruth import compare_database
 from tests.kafka.stack import Dataset, KafkaStack
 
@@ -19,12 +19,7 @@ RUN_TIMEOUT = 600.0
 
 
 def _cluster(stack: KafkaStack, url: str, tmp_path: Path) -> DataflowCluster:
-    env = {
-        "KAFKA_BOOTSTRAP_SERVERS": stack.bootstrap,
-        "SCHEMA_REGISTRY_URL": stack.registry_url,
-        "DATABASE_URL": url,
-        "KAFKA_SOURCE_TAIL": "false",
-    }
+    env = {**stack_env(stack.bootstrap, stack.registry_url, url), "KAFKA_SOURCE_TAIL": "false"}
     return DataflowCluster(env, tmp_path / "logs", tmp_path / "recovery", snapshot_seconds=1)
 
 

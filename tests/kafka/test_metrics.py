@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ico_analytics.services.dataflow import DataflowCluster
+from ico_analytics.services.dataflow import DataflowCluster, stack_env
 from tests.kafka.stack import Dataset, KafkaStack
 
 LAG = re.compile(r"^bytewax_kafka_consumer_lag\{([^}]*)\} (\S+)$", re.M)
@@ -24,11 +24,7 @@ def test_lag_falls_to_zero_and_counters_match(
     kafka_stack: KafkaStack, dataset: Dataset, migrated_database_url: str, tmp_path: Path
 ) -> None:
     cluster = DataflowCluster(
-        {
-            "KAFKA_BOOTSTRAP_SERVERS": kafka_stack.bootstrap,
-            "SCHEMA_REGISTRY_URL": kafka_stack.registry_url,
-            "DATABASE_URL": migrated_database_url,
-        },
+        stack_env(kafka_stack.bootstrap, kafka_stack.registry_url, migrated_database_url),
         tmp_path / "logs",
         tmp_path / "recovery",
         snapshot_seconds=1,

@@ -14,7 +14,7 @@ import pytest
 from generator.model import EventGenerator, GeneratedEvent, JsonlWriter, paced
 from generator.producer import produce
 from ico_analytics.codec import Codec, RegistrySchemas
-from ico_analytics.services.dataflow import DataflowCluster
+from ico_analytics.services.dataflow import DataflowCluster, stack_env
 from ico_analytics.services.kafka import KafkaServer
 from ico_analytics.services.postgres import LocalPostgres
 from ico_analytics.services.registry import SchemaRegistryServer
@@ -68,11 +68,7 @@ def test_broker_outage_of_20_seconds(tmp_path: Path, migrated_database_url: str)
                 failures.append(exc)
 
         cluster = DataflowCluster(
-            {
-                "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
-                "SCHEMA_REGISTRY_URL": registry.url,
-                "DATABASE_URL": migrated_database_url,
-            },
+            stack_env(kafka.bootstrap_servers, registry.url, migrated_database_url),
             tmp_path / "logs",
             tmp_path / "recovery",
             snapshot_seconds=1,
@@ -104,9 +100,7 @@ def test_postgres_restart_mid_run(
 ) -> None:
     cluster = DataflowCluster(
         {
-            "KAFKA_BOOTSTRAP_SERVERS": kafka_stack.bootstrap,
-            "SCHEMA_REGISTRY_URL": kafka_stack.registry_url,
-            "DATABASE_URL": migrated_database_url,
+            **stack_env(kafka_stack.bootstrap, kafka_stack.registry_url, migrated_database_url),
             "KAFKA_SOURCE_TAIL": "false",
         },
         tmp_path / "logs",
