@@ -15,6 +15,7 @@ else an embedded server started when the sink is built. Importing this module co
 from __future__ import annotations
 
 import base64
+import gc
 import json
 import threading
 from typing import Any, TypeGuard, cast
@@ -42,6 +43,11 @@ from ico_analytics.settings import Settings, get_settings
 
 DEAD_LETTERS_TABLE = "raw_data.dead_letters"
 FLOW_ID = "ico_analytics"
+#: Collector thresholds of a dataflow process. Every event allocates a few dozen short-lived
+#: containers, so with the defaults (a young pass every 700 allocations, and full passes over
+#: the dedupe and window state) the collector took ~15% of the time: 200k events from Kafka took
+#: 10.8-11.2 s with them and 9.7-10.3 s with these. Cycles are still collected, only later.
+GC_THRESHOLDS = (50_000, 20, 20)
 
 DeadLetterMessage = KafkaSinkMessage[bytes | None, bytes | None]
 
@@ -196,7 +202,15 @@ class _DeferredSink(DynamicSink[TableRow]):
         return PostgresSink(self._resolve()).build(step_id, worker_index, worker_count)
 
 
+def tune_gc() -> None:
+    """Collector settings for a dataflow process (``GC_THRESHOLDS``)."""
+    gc.freeze()  # what is loaded by now (modules, classes) lives forever: skip it in every pass
+    gc.set_threshold(*GC_THRESHOLDS)
+
+
 def flow_from_settings(settings: Settings) -> Dataflow:
+    """The configured flow; the process it is built in is tuned to run it (``tune_gc``)."""
+    tune_gc()
     source: Source[RawRecord] | Source[RawRecord | DeadLetter]
     dead_letter_sink: KafkaSink | None = None
     if settings.kafka_enabled:

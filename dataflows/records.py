@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 
-@dataclass(frozen=True, slots=True)
-class RawRecord:
+class RawRecord(NamedTuple):
     """One message as it arrived: Kafka coordinates plus undecoded bytes.
+
+    A named tuple, not a frozen dataclass: one is built per message, and a frozen dataclass's
+    ``__init__`` (a ``object.__setattr__`` per field) cost 2 µs of the ~50 µs per event.
 
     The embedded source uses partition 0 and the generator's sequence number as offset, so
     dead letters have a deterministic key in both modes. ``timestamp_ms`` is when the record was

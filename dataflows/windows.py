@@ -27,6 +27,7 @@ import logging
 import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
 
 import bytewax.operators as op
 from bytewax.dataflow import Stream, operator
@@ -55,9 +56,11 @@ _CONVERSION_KINDS = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class WindowInput:
-    """What a window needs of one event, compact (the state keeps none of the event itself)."""
+class WindowInput(NamedTuple):
+    """What a window needs of one event, compact (the state keeps none of the event itself).
+
+    One per event: a named tuple is built several times faster than a frozen dataclass.
+    """
 
     project_id: int
     timestamp_ms: int

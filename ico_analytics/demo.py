@@ -21,7 +21,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from dataflows.pipeline import build_flow
+from dataflows.pipeline import build_flow, tune_gc
 from dataflows.sinks import PostgresSink
 from dataflows.sources import EmbeddedSource
 from ico_analytics.db import migrate, query
@@ -116,6 +116,7 @@ def run_demo(
     run_settings = settings.model_copy(update={"events_per_minute": events_per_minute})
     source = EmbeddedSource(run_settings, stop=stop, tap=progress.tick)
     flow = build_flow(source, PostgresSink(database_url), settings=run_settings)
+    tune_gc()
     failure: list[BaseException] = []
 
     def _run() -> None:

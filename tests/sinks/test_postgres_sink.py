@@ -58,9 +58,9 @@ def click(**overrides: Any) -> TableRow:
 
 def registration(**overrides: Any) -> TableRow:
     row = {
-        "registration_id": uuid.uuid4(),
-        "user_id": uuid.uuid4(),
-        "session_id": uuid.uuid4(),
+        "registration_id": str(uuid.uuid4()),
+        "user_id": str(uuid.uuid4()),
+        "session_id": str(uuid.uuid4()),
         "timestamp": NOW,
         "email": "a1b2",
         "wallet_address": None,
