@@ -15,8 +15,8 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
+from dataflows.enrich import CLICKSTREAM_TABLE, ClickstreamRow
 from dataflows.records import TableRow
 from dataflows.sinks import PostgresSink
 from ico_analytics.db import migrate
@@ -27,30 +27,30 @@ def _rows(count: int) -> list[TableRow]:
     start = datetime.now(UTC) - timedelta(hours=2)
     rows: list[TableRow] = []
     for i in range(count):
-        row: dict[str, Any] = {
-            "event_id": str(uuid.uuid4()),
-            "session_id": str(uuid.uuid4()),
-            "user_id": str(uuid.uuid4()) if i % 3 else None,
-            "timestamp": start + timedelta(milliseconds=i * 7),
-            "event_type": "page_view",
-            "page_type": "tokenomics",
-            "page_url": f"https://lumora.finance/tokenomics?ref={i}",
-            "referrer": "https://twitter.com/",
-            "utm_source": "twitter",
-            "utm_medium": "social",
-            "utm_campaign": "presale-launch",
-            "traffic_source": "social",
-            "country": "DE",
-            "region": "Europe",
-            "device_type": "mobile",
-            "browser": "Chrome",
-            "page_load_time": 1.0 + (i % 100) / 50,
-            "scroll_depth": i % 101,
-            "ip_address": "9f86d081884c7d659a2feaa0c55ad015",
-            "user_agent": "Mozilla/5.0 (Linux; Android 14) AppleWebKit/537.36 Chrome/120.0",
-            "ico_website_id": i % 20 + 1,
-        }
-        rows.append(("raw_data.clickstream_events", row))
+        row = ClickstreamRow(
+            event_id=str(uuid.uuid4()),
+            session_id=str(uuid.uuid4()),
+            user_id=str(uuid.uuid4()) if i % 3 else None,
+            timestamp=start + timedelta(milliseconds=i * 7),
+            event_type="page_view",
+            page_type="tokenomics",
+            page_url=f"https://lumora.finance/tokenomics?ref={i}",
+            referrer="https://twitter.com/",
+            utm_source="twitter",
+            utm_medium="social",
+            utm_campaign="presale-launch",
+            traffic_source="social",
+            country="DE",
+            region="Europe",
+            device_type="mobile",
+            browser="Chrome",
+            page_load_time=1.0 + (i % 100) / 50,
+            scroll_depth=i % 101,
+            ip_address="9f86d081884c7d659a2feaa0c55ad015",
+            user_agent="Mozilla/5.0 (Linux; Android 14) AppleWebKit/537.36 Chrome/120.0",
+            ico_website_id=i % 20 + 1,
+        )
+        rows.append((CLICKSTREAM_TABLE, row))
     return rows
 
 

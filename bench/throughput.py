@@ -9,19 +9,18 @@ import itertools
 import re
 import time
 from dataclasses import asdict, dataclass
-from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
 import psycopg
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 from confluent_kafka.admin import AdminClient
-from psycopg import sql
-from psycopg.types.json import Jsonb
 
 from bench.runner import RAW_ROW_COUNT, SNAPSHOT_SECONDS, RowCounter
 from bench.stack import Stack, fresh_database
 from dataflows.enrich import RowBuilder
+from dataflows.records import TableRow
+from dataflows.sinks import PostgresSink
 from generator.model import EventGenerator
 from generator.producer import produce
 from generator.vocab import UUID_PATTERN
@@ -132,51 +131,6 @@ class BaselineRun:
         return {**asdict(self), "events_per_s": self.events_per_s}
 
 
-class _RawWriter:
-    """COPY into a temporary staging table per raw table, then ``INSERT ... SELECT ... ON
-    CONFLICT DO NOTHING`` (the dataset holds exact duplicates), one transaction per batch."""
-
-    def __init__(self, conn: psycopg.Connection[Any]) -> None:
-        self._conn = conn
-        # Per table: its column order and which columns hold dicts (sent as jsonb).
-        self._shapes: dict[str, tuple[list[str], list[int]]] = {}
-
-    def write(self, rows: dict[str, list[dict[str, Any]]]) -> None:
-        with self._conn.transaction(), self._conn.cursor() as cur:
-            for table, batch in rows.items():
-                target, stage = (
-                    sql.Identifier(*table.split(".")),
-                    sql.Identifier("stage_" + table.split(".")[1]),
-                )
-                shape = self._shapes.get(table)
-                if shape is None:
-                    columns = list(batch[0])
-                    json_at = [i for i, c in enumerate(columns) if isinstance(batch[0][c], dict)]
-                    shape = self._shapes[table] = (columns, json_at)
-                    cur.execute(
-                        sql.SQL(
-                            "CREATE TEMP TABLE {} (LIKE {} INCLUDING DEFAULTS) "
-                            "ON COMMIT DELETE ROWS"
-                        ).format(stage, target)
-                    )
-                columns, json_at = shape
-                getter = itemgetter(*columns)
-                cols = sql.SQL(", ").join(map(sql.Identifier, columns))
-                with cur.copy(sql.SQL("COPY {} ({}) FROM STDIN").format(stage, cols)) as copy:
-                    for row in batch:
-                        values = getter(row)
-                        if json_at:
-                            values = list(values)
-                            for i in json_at:
-                                values[i] = Jsonb(values[i])
-                        copy.write_row(values)
-                cur.execute(
-                    sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} ON CONFLICT DO NOTHING").format(
-                        target, cols, cols, stage
-                    )
-                )
-
-
 def _partitions(bootstrap: str) -> list[TopicPartition]:
     topics = AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=10).topics
     return [
@@ -188,18 +142,16 @@ def _partitions(bootstrap: str) -> list[TopicPartition]:
 
 def run_baseline(stack: Stack, events: int) -> BaselineRun:
     """One process: ``consume`` -> ``Codec.decode`` -> the product's ``RowBuilder`` (it fills
-    the enriched and pseudonymised columns the raw tables require) -> COPY + upsert.
+    the enriched and pseudonymised columns the raw tables require) -> the product's PostgreSQL
+    sink (binary COPY + upsert), so the ratio measures everything else the dataflow does.
 
     Records that fail to decode, or whose ids are not uuids (the uuid columns would reject the
     whole COPY), are skipped; nothing else is validated.
     """
     codec = Codec(RegistrySchemas(stack.registry_url))
     build_row = RowBuilder(get_settings().pii_hmac_key.get_secret_value().encode())
-    with (
-        fresh_database(stack, "bench_baseline") as url,
-        psycopg.connect(url, autocommit=True) as conn,
-    ):
-        writer = _RawWriter(conn)
+    with fresh_database(stack, "bench_baseline") as url:
+        writer = PostgresSink(url).build("baseline", 0, 1)
         partitions = _partitions(stack.bootstrap)
         consumer = Consumer(
             {
@@ -214,7 +166,7 @@ def run_baseline(stack: Stack, events: int) -> BaselineRun:
         open_partitions = {(tp.topic, tp.partition) for tp in partitions}
         consumed = undecodable = 0
         while open_partitions:
-            rows: dict[str, list[dict[str, Any]]] = {}
+            rows: list[TableRow] = []
             for msg in consumer.consume(BASELINE_BATCH, timeout=1.0):
                 error = msg.error()
                 if error is not None:
@@ -232,13 +184,13 @@ def run_baseline(stack: Stack, events: int) -> BaselineRun:
                     record[f] is None or _UUID(record[f]) for f in _UUID_FIELDS
                 ):
                     continue
-                table, row = build_row((event_type, record))
-                rows.setdefault(table, []).append(row)
-            if rows:
-                writer.write(rows)
+                rows.append(build_row((event_type, record)))
+            writer.write_batch(rows)
         seconds = time.monotonic() - began
         consumer.close()
-        total = conn.execute(RAW_ROW_COUNT).fetchone()
+        writer.close()
+        with psycopg.connect(url) as conn:
+            total = conn.execute(RAW_ROW_COUNT).fetchone()
     if consumed != events:
         raise RuntimeError(f"baseline consumed {consumed} of {events} events")
     return BaselineRun(events, seconds, int(total[0]) if total else 0, undecodable)

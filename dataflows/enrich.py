@@ -12,7 +12,7 @@ import hmac
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from dataflows.records import TableRow
 from dataflows.validate import Event
@@ -182,6 +182,65 @@ class Pseudonymiser:
         return mac.hexdigest()[: self.DIGEST_CHARS]
 
 
+class ClickstreamRow(NamedTuple):
+    """A row of ``raw_data.clickstream_events``."""
+
+    event_id: str
+    session_id: str
+    user_id: str | None
+    timestamp: datetime
+    event_type: str
+    page_type: str
+    page_url: str
+    referrer: str | None
+    utm_source: str | None
+    utm_medium: str | None
+    utm_campaign: str | None
+    traffic_source: str
+    country: str
+    region: str
+    device_type: str
+    browser: str
+    page_load_time: float | None
+    scroll_depth: int | None
+    ip_address: str  # pseudonym
+    user_agent: str
+    ico_website_id: int
+
+
+class RegistrationRow(NamedTuple):
+    """A row of ``raw_data.user_registrations``."""
+
+    registration_id: str
+    user_id: str
+    session_id: str
+    timestamp: datetime
+    email: str  # pseudonym
+    wallet_address: str | None  # pseudonym
+    social_handles: dict[str, str | None]
+    consent_marketing: bool
+    kyc_completed: bool
+    verification_tier: str
+    country: str
+    region: str
+    ico_website_id: int
+
+
+class ConversionRow(NamedTuple):
+    """A row of ``raw_data.conversions``."""
+
+    conversion_id: str
+    user_id: str | None
+    session_id: str
+    timestamp: datetime
+    conversion_type: str
+    amount_usd: Decimal | None
+    token_amount: Decimal | None
+    payment_method: str | None
+    time_to_convert: float
+    ico_website_id: int
+
+
 class RowBuilder:
     """The mapper of the ``raw_rows`` step: one valid event -> one raw-table row."""
 
@@ -198,62 +257,63 @@ class RowBuilder:
         return self._by_type[event_type](record)
 
     def clickstream(self, r: dict[str, Any]) -> TableRow:
-        return CLICKSTREAM_TABLE, {
-            "event_id": r["event_id"],
-            "session_id": r["session_id"],
-            "user_id": r["user_id"],
-            "timestamp": utc(r["timestamp"]),
-            "event_type": r["event_type"],
-            "page_type": r["page_type"],
-            "page_url": r["page_url"],
-            "referrer": r["referrer"],
-            "utm_source": r["utm_source"],
-            "utm_medium": r["utm_medium"],
-            "utm_campaign": r["utm_campaign"],
-            "traffic_source": traffic_source(
-                r["referrer"], r["utm_source"], r["utm_medium"], r["page_url"]
-            ),
-            "country": r["country"],
-            "region": region_of(r["country"]),
-            "device_type": r["device_type"],
-            "browser": r["browser"],
-            "page_load_time": r["page_load_time"],
-            "scroll_depth": r["scroll_depth"],
-            "ip_address": self.pseudonym(r["ip_address"]),
-            "user_agent": r["user_agent"],
-            "ico_website_id": r["ico_website_id"],
-        }
+        referrer, utm_source, utm_medium, page_url = (
+            r["referrer"], r["utm_source"], r["utm_medium"], r["page_url"]
+        )
+        return CLICKSTREAM_TABLE, ClickstreamRow(
+            r["event_id"],
+            r["session_id"],
+            r["user_id"],
+            utc(r["timestamp"]),
+            r["event_type"],
+            r["page_type"],
+            page_url,
+            referrer,
+            utm_source,
+            utm_medium,
+            r["utm_campaign"],
+            traffic_source(referrer, utm_source, utm_medium, page_url),
+            r["country"],
+            region_of(r["country"]),
+            r["device_type"],
+            r["browser"],
+            r["page_load_time"],
+            r["scroll_depth"],
+            self.pseudonym(r["ip_address"]),
+            r["user_agent"],
+            r["ico_website_id"],
+        )
 
     def registration(self, r: dict[str, Any]) -> TableRow:
         wallet = r["wallet_address"]
-        return REGISTRATIONS_TABLE, {
-            "registration_id": r["registration_id"],
-            "user_id": r["user_id"],
-            "session_id": r["session_id"],
-            "timestamp": utc(r["timestamp"]),
+        return REGISTRATIONS_TABLE, RegistrationRow(
+            r["registration_id"],
+            r["user_id"],
+            r["session_id"],
+            utc(r["timestamp"]),
             # Addresses are case-insensitive in practice: one person, one pseudonym.
-            "email": self.pseudonym(r["email"].strip().lower()),
-            "wallet_address": None if wallet is None else self.pseudonym(wallet),
-            "social_handles": dict(r["social_handles"]),
-            "consent_marketing": r["consent_marketing"],
-            "kyc_completed": r["kyc_completed"],
-            "verification_tier": r["verification_tier"],
-            "country": r["country"],
-            "region": region_of(r["country"]),
-            "ico_website_id": r["ico_website_id"],
-        }
+            self.pseudonym(r["email"].strip().lower()),
+            None if wallet is None else self.pseudonym(wallet),
+            dict(r["social_handles"]),
+            r["consent_marketing"],
+            r["kyc_completed"],
+            r["verification_tier"],
+            r["country"],
+            region_of(r["country"]),
+            r["ico_website_id"],
+        )
 
     def conversion(self, r: dict[str, Any]) -> TableRow:
         amount, tokens = r["amount_usd"], r["token_amount"]
-        return CONVERSIONS_TABLE, {
-            "conversion_id": r["conversion_id"],
-            "user_id": r["user_id"],
-            "session_id": r["session_id"],
-            "timestamp": utc(r["timestamp"]),
-            "conversion_type": r["conversion_type"],
-            "amount_usd": None if amount is None else usd(usd_cents(amount)),
-            "token_amount": None if tokens is None else _decimal(tokens).quantize(_MICRO),
-            "payment_method": r["payment_method"],
-            "time_to_convert": r["time_to_convert"],
-            "ico_website_id": r["ico_website_id"],
-        }
+        return CONVERSIONS_TABLE, ConversionRow(
+            r["conversion_id"],
+            r["user_id"],
+            r["session_id"],
+            utc(r["timestamp"]),
+            r["conversion_type"],
+            None if amount is None else usd(usd_cents(amount)),
+            None if tokens is None else _decimal(tokens).quantize(_MICRO),
+            r["payment_method"],
+            r["time_to_convert"],
+            r["ico_website_id"],
+        )

@@ -18,7 +18,7 @@ import base64
 import gc
 import json
 import threading
-from typing import Any, TypeGuard, cast
+from typing import Any, NamedTuple, TypeGuard, cast
 
 import bytewax.operators as op
 from bytewax.connectors.kafka import KafkaSink, KafkaSinkMessage
@@ -56,18 +56,31 @@ def is_dead_letter(item: Event | DeadLetter) -> TypeGuard[DeadLetter]:
     return isinstance(item, DeadLetter)
 
 
+class DeadLetterRow(NamedTuple):
+    """A row of ``raw_data.dead_letters``."""
+
+    source_topic: str
+    source_partition: int
+    source_offset: int
+    stage: str
+    reason: str
+    event_type: str | None
+    record_key: bytes | None
+    payload: bytes | None
+
+
 def dead_letter_row(dead: DeadLetter) -> TableRow:
-    return DEAD_LETTERS_TABLE, {
-        "source_topic": dead.source_topic,
-        "source_partition": dead.source_partition,
-        "source_offset": dead.source_offset,
-        "stage": dead.stage,
+    return DEAD_LETTERS_TABLE, DeadLetterRow(
+        dead.source_topic,
+        dead.source_partition,
+        dead.source_offset,
+        dead.stage,
         # PostgreSQL text cannot hold NUL; a reason may quote the bad input.
-        "reason": dead.reason.replace("\x00", "\\x00"),
-        "event_type": dead.event_type,
-        "record_key": dead.record_key,
-        "payload": dead.payload,
-    }
+        dead.reason.replace("\x00", "\\x00"),
+        dead.event_type,
+        dead.record_key,
+        dead.payload,
+    )
 
 
 def _b64(data: bytes | None) -> str | None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 
 class RawRecord(NamedTuple):
@@ -40,6 +40,8 @@ class DeadLetter:
     payload: bytes | None
 
 
-#: What the PostgreSQL sink takes: a schema-qualified table name and a row of column values.
-#: Rows are full overwrites keyed by the table's primary key.
-TableRow = tuple[str, dict[str, Any]]
+#: What the PostgreSQL sink takes: a schema-qualified table name and a row, a named tuple whose
+#: fields are the columns it sets, named as in the table (columns it leaves out get their
+#: defaults). Rows are full overwrites keyed by the table's primary key. Named tuples rather than
+#: dicts: one row is built per event, and the sink hands the tuples to COPY as they are.
+TableRow = tuple[str, NamedTuple]

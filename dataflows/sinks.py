@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from operator import itemgetter
-from typing import Any
+from typing import Any, NamedTuple
 
 import psycopg
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
@@ -39,8 +39,6 @@ from ico_analytics.db import libpq_url, query
 from ico_analytics.errors import SinkError
 
 logger = logging.getLogger(__name__)
-
-Row = dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -111,6 +109,58 @@ class _Table:
     wire_types: dict[str, str]  # column -> the type its values are COPYed as
     casts: dict[str, str]  # column -> its SQL type, for columns staged as another type
     staged: bool = False  # temporary staging table created on this connection
+    shapes: dict[type[NamedTuple], _Shape] = field(default_factory=dict)
+
+    def shape(self, row_type: type[NamedTuple]) -> _Shape:
+        """How rows of ``row_type`` are written to this table, checked once per type."""
+        shape = self.shapes.get(row_type)
+        if shape is None:
+            shape = self.shapes[row_type] = _Shape.of(self, row_type)
+        return shape
+
+
+@dataclass(frozen=True)
+class _Shape:
+    """One row type's way into one table: its columns, key and merge statement."""
+
+    columns: tuple[str, ...]
+    column_list: sql.Composable
+    key: Callable[[NamedTuple], Any]  # the primary key of a row
+    json_at: tuple[int, ...]  # positions of JSON columns
+    merge: sql.Composed
+
+    @classmethod
+    def of(cls, table: _Table, row_type: type[NamedTuple]) -> _Shape:
+        columns = getattr(row_type, "_fields", None)
+        if not isinstance(columns, tuple):
+            raise SinkError(f"rows for {table.name} must be named tuples, not {row_type.__name__}")
+        if unknown := set(columns) - set(table.columns):
+            raise SinkError(f"{table.name} has no column(s) {', '.join(sorted(unknown))}")
+        if missing := [c for c in table.primary_key if c not in columns]:
+            raise SinkError(f"rows for {table.name} lack primary key column(s) {', '.join(missing)}")
+        column_list = sql.SQL(", ").join(map(sql.Identifier, columns))
+        return cls(
+            columns=columns,
+            column_list=column_list,
+            key=itemgetter(*(columns.index(c) for c in table.primary_key)),
+            json_at=tuple(i for i, c in enumerate(columns) if c in table.json_columns),
+            merge=_merge_statement(table, columns, column_list),
+        )
+
+    def values(self, rows: list[NamedTuple]) -> Iterable[tuple[Any, ...]]:
+        """The rows to COPY: the last one per primary key (rows are full overwrites), with
+        dicts and lists in JSON columns wrapped, as psycopg cannot send them bare."""
+        latest = {self.key(row): row for row in rows}.values()
+        if not self.json_at:
+            return latest
+        return [self._wrap_json(row) for row in latest]
+
+    def _wrap_json(self, row: NamedTuple) -> tuple[Any, ...]:
+        values = list(row)
+        for i in self.json_at:
+            if isinstance(values[i], dict | list):
+                values[i] = Jsonb(values[i])
+        return tuple(values)
 
 
 class PostgresSinkPartition(StatelessSinkPartition[TableRow]):
@@ -124,7 +174,7 @@ class PostgresSinkPartition(StatelessSinkPartition[TableRow]):
     def write_batch(self, items: list[TableRow]) -> None:
         if not items:
             return
-        by_table: dict[str, list[Row]] = {}
+        by_table: dict[str, list[NamedTuple]] = {}
         for table, row in items:
             by_table.setdefault(table, []).append(row)
         try:
@@ -138,7 +188,7 @@ class PostgresSinkPartition(StatelessSinkPartition[TableRow]):
     def close(self) -> None:
         self._disconnect()
 
-    def _write(self, by_table: dict[str, list[Row]]) -> None:
+    def _write(self, by_table: dict[str, list[NamedTuple]]) -> None:
         try:
             conn = self._connect()
             # One transaction for the whole batch. If the connection drops after COMMIT was
@@ -154,7 +204,7 @@ class PostgresSinkPartition(StatelessSinkPartition[TableRow]):
             self._disconnect()
             raise
 
-    def _upsert(self, cur: psycopg.Cursor[Any], table: _Table, rows: list[Row]) -> None:
+    def _upsert(self, cur: psycopg.Cursor[Any], table: _Table, rows: list[NamedTuple]) -> None:
         if not table.staged:
             # No defaults needed: only the columns a row carries are merged into the target.
             definition = sql.SQL(", ").join(
@@ -167,19 +217,21 @@ class PostgresSinkPartition(StatelessSinkPartition[TableRow]):
                 )
             )
             table.staged = True
-        # Rows may carry different subsets of the columns (optional fields left out so the
+        # Row types may carry different subsets of the columns (optional ones left out so the
         # column default applies); each subset is merged separately.
-        groups = _group_by_columns(table, _last_per_key(table, rows))
-        for i, (columns, group) in enumerate(groups.items()):
+        by_type: dict[type[NamedTuple], list[NamedTuple]] = {}
+        for row in rows:
+            by_type.setdefault(type(row), []).append(row)
+        for i, (row_type, group) in enumerate(by_type.items()):
+            shape = table.shape(row_type)
             if i:
                 cur.execute(sql.SQL("TRUNCATE {}").format(table.stage))
-            cols = sql.SQL(", ").join(map(sql.Identifier, columns))
             statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)")
-            with cur.copy(statement.format(table.stage, cols)) as copy:
-                copy.set_types([table.wire_types[c] for c in columns])
-                for values in _values(table, columns, group):
+            with cur.copy(statement.format(table.stage, shape.column_list)) as copy:
+                copy.set_types([table.wire_types[c] for c in shape.columns])
+                for values in shape.values(group):
                     copy.write_row(values)
-            cur.execute(_merge_statement(table, columns, cols))
+            cur.execute(shape.merge)
 
     def _table(self, cur: psycopg.Cursor[Any], name: str) -> _Table:
         table = self._tables.get(name)
@@ -222,52 +274,6 @@ class PostgresSinkPartition(StatelessSinkPartition[TableRow]):
         self._tables.clear()
         if conn is not None:
             conn.close()
-
-
-def _last_per_key(table: _Table, rows: list[Row]) -> Iterable[Row]:
-    key = itemgetter(*table.primary_key)
-    latest: dict[Any, Row] = {}
-    for row in rows:
-        try:
-            latest[key(row)] = row
-        except KeyError as exc:
-            raise SinkError(f"a row for {table.name} lacks primary key column {exc}") from exc
-    return latest.values()
-
-
-def _group_by_columns(table: _Table, rows: Iterable[Row]) -> dict[tuple[str, ...], list[Row]]:
-    groups: dict[frozenset[str], list[Row]] = {}
-    for row in rows:
-        groups.setdefault(frozenset(row), []).append(row)
-    known = set(table.columns)
-    result: dict[tuple[str, ...], list[Row]] = {}
-    for names, group in groups.items():
-        if unknown := names - known:
-            raise SinkError(f"{table.name} has no column(s) {', '.join(sorted(unknown))}")
-        result[tuple(c for c in table.columns if c in names)] = group
-    return result
-
-
-def _values(table: _Table, columns: tuple[str, ...], rows: list[Row]) -> Iterable[tuple[Any, ...]]:
-    getter: Callable[[Row], tuple[Any, ...]]
-    if len(columns) == 1:  # itemgetter of one key returns the bare value, not a tuple
-        (column,) = columns
-
-        def getter(row: Row) -> tuple[Any, ...]:
-            return (row[column],)
-    else:
-        getter = itemgetter(*columns)
-    json_at = [i for i, c in enumerate(columns) if c in table.json_columns]
-    if not json_at:
-        yield from map(getter, rows)
-        return
-    for row in rows:
-        values = list(getter(row))
-        # psycopg would send a list as a PostgreSQL array and cannot send a dict at all.
-        for i in json_at:
-            if isinstance(values[i], dict | list):
-                values[i] = Jsonb(values[i])
-        yield tuple(values)
 
 
 def _merge_statement(table: _Table, columns: tuple[str, ...], cols: sql.Composable) -> sql.Composed:

@@ -27,6 +27,7 @@ import logging
 import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import NamedTuple
 
 import bytewax.operators as op
@@ -197,26 +198,46 @@ class ProjectWindows:
         )
 
 
+class WindowAggregateRow(NamedTuple):
+    """A row of ``analytics.window_aggregates``."""
+
+    ico_website_id: int
+    window_length: timedelta
+    window_start: datetime
+    window_end: datetime
+    events: int
+    page_views: int
+    unique_sessions: int
+    unique_users: int
+    registrations: int
+    conversions: int
+    wallet_connects: int
+    purchases: int
+    revenue_usd: Decimal
+    avg_page_load_time: float | None
+    p95_page_load_time: float | None
+
+
 def window_row(project_id: int, key: WindowKey, window: Window) -> TableRow:
     length_ms, start_ms = key
     avg, p95 = window.load_time_stats()
-    return WINDOW_AGGREGATES_TABLE, {
-        "ico_website_id": project_id,
-        "window_length": timedelta(milliseconds=length_ms),
-        "window_start": utc(start_ms),
-        "window_end": utc(start_ms + length_ms),
-        "events": window.events,
-        "page_views": window.page_views,
-        "unique_sessions": len(window.sessions),
-        "unique_users": len(window.users),
-        "registrations": window.registrations,
-        "conversions": window.conversions,
-        "wallet_connects": window.wallet_connects,
-        "purchases": window.purchases,
-        "revenue_usd": usd(window.revenue_cents),
-        "avg_page_load_time": avg,
-        "p95_page_load_time": p95,
-    }
+    return WINDOW_AGGREGATES_TABLE, WindowAggregateRow(
+        project_id,
+        timedelta(milliseconds=length_ms),
+        utc(start_ms),
+        utc(start_ms + length_ms),
+        window.events,
+        window.page_views,
+        len(window.sessions),
+        len(window.users),
+        window.registrations,
+        window.conversions,
+        window.wallet_connects,
+        window.purchases,
+        usd(window.revenue_cents),
+        avg,
+        p95,
+    )
 
 
 class WindowLogic(StatefulBatchLogic[WindowInput, TableRow, ProjectWindows]):

@@ -35,7 +35,8 @@ def final_tables(rows: list[TableRow]) -> dict[str, dict[tuple[Any, ...], dict[s
             "raw_data.dead_letters": ("source_topic", "source_partition", "source_offset"),
             "analytics.window_aggregates": ("ico_website_id", "window_length", "window_start")}
     tables: dict[str, dict[tuple[Any, ...], dict[str, Any]]] = defaultdict(dict)
-    for table, row in rows:
+    for table, named in rows:
+        row = named._asdict()
         tables[table][tuple(row[c] for c in keys[table])] = row
     return tables
 

@@ -96,7 +96,7 @@ def run(records: list[RawRecord]) -> list[TableRow]:
 
 
 def dead_rows(out: list[TableRow]) -> list[dict[str, Any]]:
-    return [row for table, row in out if table == "raw_data.dead_letters"]
+    return [row._asdict() for table, row in out if table == "raw_data.dead_letters"]
 
 
 VALID = CODEC.encode(EventType.CLICKSTREAM, click())

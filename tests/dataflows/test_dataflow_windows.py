@@ -70,7 +70,8 @@ def run(items: list[Any], lateness_seconds: int = 3 * 3600) -> list[TableRow]:
 def final(rows: list[TableRow]) -> dict[Key, dict[str, Any]]:
     """What the table holds after the upserts: the last row per primary key."""
     table: dict[Key, dict[str, Any]] = {}
-    for name, row in rows:
+    for name, named in rows:
+        row = named._asdict()
         assert name == "analytics.window_aggregates"
         table[(row["ico_website_id"], row["window_length"], row["window_start"])] = row
     return table
@@ -186,7 +187,8 @@ def test_rows_are_full_overwrites_emitted_only_for_changed_windows() -> None:
         click(T10, site=2),
     ])
     per_key: dict[Key, list[int]] = {}
-    for _, row in rows:
+    for _, named in rows:
+        row = named._asdict()
         per_key.setdefault((row["ico_website_id"], row["window_length"], row["window_start"]),
                            []).append(row["events"])
     # Site 1 flushed after the pause, then again with its new total; never an increment.

@@ -6,6 +6,7 @@ import logging
 import threading
 import time
 import uuid
+from collections import namedtuple
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -14,8 +15,11 @@ from typing import Any
 import psycopg
 import pytest
 
+from dataflows.enrich import ClickstreamRow, ConversionRow, RegistrationRow
+from dataflows.pipeline import DeadLetterRow
 from dataflows.records import TableRow
 from dataflows.sinks import PostgresSink, PostgresSinkPartition, RetryPolicy
+from dataflows.windows import WindowAggregateRow
 from ico_analytics.db import migrate
 from ico_analytics.errors import SinkError
 from ico_analytics.services.postgres import LocalPostgres
@@ -27,6 +31,11 @@ NOW = datetime.now(UTC).replace(microsecond=123000)
 
 def _partition(url: str, retry: RetryPolicy = FAST_RETRY) -> PostgresSinkPartition:
     return PostgresSink(url, retry=retry).build("test", 0, 1)
+
+
+def adhoc(table: str, **values: Any) -> TableRow:
+    """A row of an ad-hoc named tuple type: any columns, in any order."""
+    return table, namedtuple("Row", values)(**values)  # type: ignore[misc]
 
 
 def click(**overrides: Any) -> TableRow:
@@ -53,7 +62,7 @@ def click(**overrides: Any) -> TableRow:
         "user_agent": "Mozilla/5.0",
         "ico_website_id": 1,
     }
-    return "raw_data.clickstream_events", row | overrides
+    return "raw_data.clickstream_events", ClickstreamRow(**row | overrides)
 
 
 def registration(**overrides: Any) -> TableRow:
@@ -72,7 +81,7 @@ def registration(**overrides: Any) -> TableRow:
         "region": "Asia",
         "ico_website_id": 2,
     }
-    return "raw_data.user_registrations", row | overrides
+    return "raw_data.user_registrations", RegistrationRow(**row | overrides)
 
 
 def conversion(**overrides: Any) -> TableRow:
@@ -88,7 +97,7 @@ def conversion(**overrides: Any) -> TableRow:
         "time_to_convert": 321.5,
         "ico_website_id": 3,
     }
-    return "raw_data.conversions", row | overrides
+    return "raw_data.conversions", ConversionRow(**row | overrides)
 
 
 def aggregate(**overrides: Any) -> TableRow:
@@ -98,11 +107,19 @@ def aggregate(**overrides: Any) -> TableRow:
         "window_length": timedelta(minutes=5),
         "window_start": start,
         "window_end": start + timedelta(minutes=5),
-        "events": 10, "page_views": 8, "unique_sessions": 3, "unique_users": 2,
-        "registrations": 1, "conversions": 1, "wallet_connects": 0, "purchases": 1,
-        "revenue_usd": Decimal("99.99"), "avg_page_load_time": 1.5, "p95_page_load_time": 2.5,
+        "events": 10,
+        "page_views": 8,
+        "unique_sessions": 3,
+        "unique_users": 2,
+        "registrations": 1,
+        "conversions": 1,
+        "wallet_connects": 0,
+        "purchases": 1,
+        "revenue_usd": Decimal("99.99"),
+        "avg_page_load_time": 1.5,
+        "p95_page_load_time": 2.5,
     }
-    return "analytics.window_aggregates", row | overrides
+    return "analytics.window_aggregates", WindowAggregateRow(**row | overrides)
 
 
 def _rows(url: str, table: str, order_by: str) -> list[tuple[Any, ...]]:
@@ -134,7 +151,7 @@ def test_same_batch_twice_leaves_the_same_content(migrated_database_url: str) ->
     assert _versions(migrated_database_url) == versions  # rows stored as sent are not rewritten
 
     _, changed = batch[0]
-    sink.write_batch([click(**changed | {"page_url": "https://changed/"})])
+    sink.write_batch([click(**changed._asdict() | {"page_url": "https://changed/"})])
     assert _count(migrated_database_url, "raw_data.clickstream_events") == 50
     stored = _rows(migrated_database_url, "raw_data.clickstream_events", "1, 2")
     assert [row[6] for row in stored].count("https://changed/") == 1
@@ -150,17 +167,25 @@ def _versions(url: str) -> list[tuple[Any, ...]]:
 
 def test_last_row_per_primary_key_wins(migrated_database_url: str) -> None:
     _, first = click(page_url="https://a/")
-    same_key = {"event_id": first["event_id"], "timestamp": first["timestamp"]}
-    batch = [("raw_data.clickstream_events", first), click(**same_key, page_url="https://b/"),
-             aggregate(events=1), aggregate(events=2)]
+    same_key = {"event_id": first.event_id, "timestamp": first.timestamp}
+    batch = [
+        ("raw_data.clickstream_events", first),
+        click(**same_key, page_url="https://b/"),
+        aggregate(events=1),
+        aggregate(events=2),
+    ]
     _partition(migrated_database_url).write_batch(batch)
     assert _rows(migrated_database_url, "raw_data.clickstream_events", "1")[0][6] == "https://b/"
     assert _rows(migrated_database_url, "analytics.window_aggregates", "1")[0][4] == 2
 
 
 def test_batch_is_atomic_across_tables(migrated_database_url: str) -> None:
-    tables = ["raw_data.clickstream_events", "raw_data.user_registrations",
-              "raw_data.conversions", "analytics.window_aggregates"]
+    tables = [
+        "raw_data.clickstream_events",
+        "raw_data.user_registrations",
+        "raw_data.conversions",
+        "analytics.window_aggregates",
+    ]
     sink = _partition(migrated_database_url)
     bad = conversion(conversion_type=None)  # NOT NULL
     with pytest.raises(SinkError, match="conversion_type"):
@@ -175,28 +200,29 @@ def test_batch_is_atomic_across_tables(migrated_database_url: str) -> None:
 def test_rows_that_cannot_be_written_raise_sink_error(migrated_database_url: str) -> None:
     sink = _partition(migrated_database_url)
     with pytest.raises(SinkError, match="no_such_column"):
-        sink.write_batch([click(no_such_column=1)])
+        sink.write_batch(
+            [adhoc("raw_data.clickstream_events", **click()[1]._asdict(), no_such_column=1)]
+        )
     with pytest.raises(SinkError, match="event_id"):
-        sink.write_batch([("raw_data.clickstream_events", {"timestamp": NOW})])
+        sink.write_batch([adhoc("raw_data.clickstream_events", timestamp=NOW)])
     with pytest.raises(SinkError, match=r"raw_data\.nope"):
-        sink.write_batch([("raw_data.nope", {"x": 1})])
+        sink.write_batch([adhoc("raw_data.nope", x=1)])
+    with pytest.raises(SinkError, match="named tuples"):
+        sink.write_batch([("raw_data.clickstream_events", click()[1]._asdict())])  # type: ignore[list-item]
 
 
 def test_text_and_typed_values_are_stored_verbatim(migrated_database_url: str) -> None:
     nasty = [
         "'; DROP TABLE raw_data.conversions; --",
-        'quotes " \' `back` \\ backslash \\N \\. tab\tnew\nline\r',
+        "quotes \" ' `back` \\ backslash \\N \\. tab\tnew\nline\r",
         "unicode: Zürich \u2013 東京 \u2013 🚀 \u2013 \u200b",
         "x" * 1_000_000,
         "",
     ]
     batch = [click(page_url=text, referrer=text) for text in nasty]
     payload = bytes(range(256))
-    batch.append(("raw_data.dead_letters", {
-        "source_topic": "conversions", "source_partition": 0, "source_offset": 7,
-        "stage": "decode", "reason": nasty[1], "event_type": None,
-        "record_key": b"\x00key", "payload": payload,
-    }))
+    dead = DeadLetterRow("conversions", 0, 7, "decode", nasty[1], None, b"\x00key", payload)
+    batch.append(("raw_data.dead_letters", dead))
     batch.append(registration(social_handles={"q": nasty[1], "list": [1, "ü", None]}))
     _partition(migrated_database_url).write_batch(batch)
 
@@ -207,9 +233,7 @@ def test_text_and_typed_values_are_stored_verbatim(migrated_database_url: str) -
         letter = conn.execute(
             "SELECT reason, record_key, payload FROM raw_data.dead_letters"
         ).fetchone()
-        handles = conn.execute(
-            "SELECT social_handles FROM raw_data.user_registrations"
-        ).fetchone()
+        handles = conn.execute("SELECT social_handles FROM raw_data.user_registrations").fetchone()
         tables = conn.execute(
             "SELECT count(*) FROM pg_tables WHERE schemaname = 'raw_data'"
         ).fetchone()
@@ -221,14 +245,13 @@ def test_text_and_typed_values_are_stored_verbatim(migrated_database_url: str) -
 
 def test_rows_with_different_column_subsets_in_one_batch(migrated_database_url: str) -> None:
     _, full = registration()
-    partial = {k: v for k, v in registration()[1].items() if k != "social_handles"}
-    _partition(migrated_database_url).write_batch(
-        [("raw_data.user_registrations", full), ("raw_data.user_registrations", partial)]
-    )
+    values = {k: v for k, v in registration()[1]._asdict().items() if k != "social_handles"}
+    partial = adhoc("raw_data.user_registrations", **values)
+    _partition(migrated_database_url).write_batch([("raw_data.user_registrations", full), partial])
     with psycopg.connect(migrated_database_url) as conn:
         handles = conn.execute(
             "SELECT social_handles FROM raw_data.user_registrations WHERE registration_id = %s",
-            (partial["registration_id"],),
+            (values["registration_id"],),
         ).fetchone()
     assert handles == ({},)  # the column default
     assert _count(migrated_database_url, "raw_data.user_registrations") == 2
@@ -272,8 +295,10 @@ def test_restart_during_writes_is_retried_and_every_row_written_once(
             sink.write_batch(batch)
         restarter.join()
 
-    assert any("OperationalError" in r.getMessage() or "AdminShutdown" in r.getMessage()
-               for r in caplog.records), "the restart was not noticed; make the writes longer"
+    assert any(
+        "OperationalError" in r.getMessage() or "AdminShutdown" in r.getMessage()
+        for r in caplog.records
+    ), "the restart was not noticed; make the writes longer"
     with psycopg.connect(own_server.url) as conn:
         stored = conn.execute(
             "SELECT count(*), count(DISTINCT event_id) FROM raw_data.clickstream_events"
