@@ -86,26 +86,86 @@ def region_of(country: str) -> str:
 #      the visited site itself (internal navigation) -> direct; any other host -> referral;
 #   4. UTM tags without a recognised channel -> referral; nothing at all -> direct.
 _PAID_MEDIUMS = frozenset(
-    {"cpc", "ppc", "paid", "paidsearch", "paid_search", "paid-search", "display", "cpm",
-     "banner", "paid_social", "paid-social", "paidsocial", "affiliate", "sponsored"}
+    {
+        "cpc",
+        "ppc",
+        "paid",
+        "paidsearch",
+        "paid_search",
+        "paid-search",
+        "display",
+        "cpm",
+        "banner",
+        "paid_social",
+        "paid-social",
+        "paidsocial",
+        "affiliate",
+        "sponsored",
+    }
 )
 _EMAIL_MEDIUMS = frozenset({"email", "e-mail", "newsletter", "mail"})
 _SOCIAL_MEDIUMS = frozenset({"social", "social_media", "social-media", "sm", "organic_social"})
 _ORGANIC_MEDIUMS = frozenset({"organic", "seo"})
 _SOCIAL_SOURCES = frozenset(
-    {"twitter", "x", "telegram", "reddit", "discord", "facebook", "instagram", "youtube",
-     "tiktok", "linkedin", "medium", "bitcointalk"}
+    {
+        "twitter",
+        "x",
+        "telegram",
+        "reddit",
+        "discord",
+        "facebook",
+        "instagram",
+        "youtube",
+        "tiktok",
+        "linkedin",
+        "medium",
+        "bitcointalk",
+    }
 )
 _SOCIAL_DOMAINS = frozenset(
-    {"twitter.com", "x.com", "t.co", "t.me", "telegram.org", "telegram.me", "reddit.com",
-     "redd.it", "discord.com", "discord.gg", "discordapp.com", "facebook.com", "fb.com",
-     "instagram.com", "youtube.com", "youtu.be", "tiktok.com", "linkedin.com", "lnkd.in",
-     "medium.com", "bitcointalk.org", "weibo.com", "vk.com"}
+    {
+        "twitter.com",
+        "x.com",
+        "t.co",
+        "t.me",
+        "telegram.org",
+        "telegram.me",
+        "reddit.com",
+        "redd.it",
+        "discord.com",
+        "discord.gg",
+        "discordapp.com",
+        "facebook.com",
+        "fb.com",
+        "instagram.com",
+        "youtube.com",
+        "youtu.be",
+        "tiktok.com",
+        "linkedin.com",
+        "lnkd.in",
+        "medium.com",
+        "bitcointalk.org",
+        "weibo.com",
+        "vk.com",
+    }
 )
 #: A search engine is recognised by a label of its host (google.co.uk, search.yahoo.com).
 _SEARCH_LABELS = frozenset(
-    {"google", "bing", "yahoo", "duckduckgo", "baidu", "yandex", "ecosia", "startpage",
-     "qwant", "naver", "brave", "ask", "aol"}
+    {
+        "google",
+        "bing",
+        "yahoo",
+        "duckduckgo",
+        "baidu",
+        "yandex",
+        "ecosia",
+        "startpage",
+        "qwant",
+        "naver",
+        "brave",
+        "ask",
+        "aol",
+    }
 )
 
 
@@ -258,7 +318,10 @@ class RowBuilder:
 
     def clickstream(self, r: dict[str, Any]) -> TableRow:
         referrer, utm_source, utm_medium, page_url = (
-            r["referrer"], r["utm_source"], r["utm_medium"], r["page_url"]
+            r["referrer"],
+            r["utm_source"],
+            r["utm_medium"],
+            r["page_url"],
         )
         return CLICKSTREAM_TABLE, ClickstreamRow(
             r["event_id"],

@@ -227,9 +227,7 @@ def flow_from_settings(settings: Settings) -> Dataflow:
     source: Source[RawRecord] | Source[RawRecord | DeadLetter]
     dead_letter_sink: KafkaSink | None = None
     if settings.kafka_enabled:
-        source = KafkaRawSource(
-            settings.kafka_bootstrap_servers, tail=settings.kafka_source_tail
-        )
+        source = KafkaRawSource(settings.kafka_bootstrap_servers, tail=settings.kafka_source_tail)
         dead_letter_sink = KafkaSink(
             settings.kafka_bootstrap_servers.split(","),
             DEAD_LETTER_TOPIC,

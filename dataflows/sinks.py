@@ -74,7 +74,10 @@ def _log_retry(state: RetryCallState) -> None:
     wait = state.next_action.sleep if state.next_action else 0.0
     logger.warning(
         "PostgreSQL write failed (attempt %d), retrying in %.2fs: %s: %s",
-        state.attempt_number, wait, type(exc).__name__, exc,
+        state.attempt_number,
+        wait,
+        type(exc).__name__,
+        exc,
     )
 
 
@@ -85,9 +88,7 @@ class PostgresSink(DynamicSink[TableRow]):
         self._url = libpq_url(url)
         self._retry = retry or RetryPolicy()
 
-    def build(
-        self, step_id: str, worker_index: int, worker_count: int
-    ) -> PostgresSinkPartition:
+    def build(self, step_id: str, worker_index: int, worker_count: int) -> PostgresSinkPartition:
         return PostgresSinkPartition(self._url, self._retry, f"ico-analytics {step_id}")
 
 
@@ -137,7 +138,9 @@ class _Shape:
         if unknown := set(columns) - set(table.columns):
             raise SinkError(f"{table.name} has no column(s) {', '.join(sorted(unknown))}")
         if missing := [c for c in table.primary_key if c not in columns]:
-            raise SinkError(f"rows for {table.name} lack primary key column(s) {', '.join(missing)}")
+            raise SinkError(
+                f"rows for {table.name} lack primary key column(s) {', '.join(missing)}"
+            )
         column_list = sql.SQL(", ").join(map(sql.Identifier, columns))
         return cls(
             columns=columns,
@@ -241,8 +244,11 @@ class PostgresSinkPartition(StatelessSinkPartition[TableRow]):
             if not primary_key:
                 raise SinkError(f"table {name} has no primary key to upsert on")
             schema, relname = catalog[0][0], catalog[0][1]
-            staged_as_text = {col: sql_type for _, _, col, type_name, sql_type, _, _ in catalog
-                              if type_name in _STAGED_AS_TEXT}
+            staged_as_text = {
+                col: sql_type
+                for _, _, col, type_name, sql_type, _, _ in catalog
+                if type_name in _STAGED_AS_TEXT
+            }
             table = _Table(
                 name=name,
                 target=sql.Identifier(schema, relname),
@@ -250,8 +256,10 @@ class PostgresSinkPartition(StatelessSinkPartition[TableRow]):
                 json_columns=frozenset(col for *_, col, _, _, is_json, _ in catalog if is_json),
                 columns=tuple(col for _, _, col, *_ in catalog),
                 primary_key=primary_key,
-                wire_types={col: "text" if col in staged_as_text else type_name
-                            for _, _, col, type_name, *_ in catalog},
+                wire_types={
+                    col: "text" if col in staged_as_text else type_name
+                    for _, _, col, type_name, *_ in catalog
+                },
                 casts=staged_as_text,
             )
             self._tables[name] = table
@@ -265,7 +273,10 @@ class PostgresSinkPartition(StatelessSinkPartition[TableRow]):
                 application_name=self._application_name,
                 connect_timeout=10,
                 # Notice a peer that vanished without closing the socket within ~1 minute.
-                keepalives=1, keepalives_idle=30, keepalives_interval=10, keepalives_count=3,
+                keepalives=1,
+                keepalives_idle=30,
+                keepalives_interval=10,
+                keepalives_count=3,
             )
         return self._conn
 

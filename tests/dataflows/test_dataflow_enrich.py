@@ -94,24 +94,31 @@ def run_pipeline() -> list[TableRow]:
     records = [
         RawRecord(t.topic, 0, i, b"k", codec.encode(t, r))
         for i, (t, r) in enumerate(
-            [(EventType.CLICKSTREAM, CLICK), (EventType.REGISTRATION, REGISTRATION),
-             (EventType.CONVERSION, CONVERSION)]
+            [
+                (EventType.CLICKSTREAM, CLICK),
+                (EventType.REGISTRATION, REGISTRATION),
+                (EventType.CONVERSION, CONVERSION),
+            ]
         )
     ]
     out: list[TableRow] = []
     settings = Settings(PII_HMAC_KEY="test-key")
-    run_main(build_flow(TestingSource(records), TestingSink(out), settings=settings,
-                        reference_time_ms=REF_MS))
+    run_main(
+        build_flow(
+            TestingSource(records), TestingSink(out), settings=settings, reference_time_ms=REF_MS
+        )
+    )
     return out
 
 
 def test_raw_rows_carry_exactly_the_migration_columns_with_enrichment() -> None:
-    rows = {
-        table: row._asdict() for table, row in run_pipeline() if table.startswith("raw_data.")
-    }
+    rows = {table: row._asdict() for table, row in run_pipeline() if table.startswith("raw_data.")}
     columns = migration_columns()
-    assert set(rows) == {"raw_data.clickstream_events", "raw_data.user_registrations",
-                         "raw_data.conversions"}
+    assert set(rows) == {
+        "raw_data.clickstream_events",
+        "raw_data.user_registrations",
+        "raw_data.conversions",
+    }
     for table, row in rows.items():
         assert set(row) == columns[table], table
     click = rows["raw_data.clickstream_events"]
@@ -148,9 +155,17 @@ def test_pseudonyms_are_deterministic_and_depend_on_the_key() -> None:
 
 @pytest.mark.parametrize(
     ("country", "region"),
-    [("US", "North America"), ("MX", "Latin America"), ("DE", "Europe"), ("UA", "Europe"),
-     ("SG", "Asia-Pacific"), ("AU", "Asia-Pacific"), ("TR", "Middle East"), ("NG", "Africa"),
-     ("AQ", "Other")],
+    [
+        ("US", "North America"),
+        ("MX", "Latin America"),
+        ("DE", "Europe"),
+        ("UA", "Europe"),
+        ("SG", "Asia-Pacific"),
+        ("AU", "Asia-Pacific"),
+        ("TR", "Middle East"),
+        ("NG", "Africa"),
+        ("AQ", "Other"),
+    ],
 )
 def test_region(country: str, region: str) -> None:
     assert region_of(country) == region
@@ -176,8 +191,9 @@ def test_region(country: str, region: str) -> None:
         (None, "somewhere", None, "referral"),
     ],
 )
-def test_traffic_source(referrer: str | None, utm_source: str | None, utm_medium: str | None,
-                        expected: str) -> None:
+def test_traffic_source(
+    referrer: str | None, utm_source: str | None, utm_medium: str | None, expected: str
+) -> None:
     assert traffic_source(referrer, utm_source, utm_medium, "https://novachain.io/") == expected
 
 

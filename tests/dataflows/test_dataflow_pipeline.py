@@ -22,18 +22,25 @@ from tests.groundtruth import expected_from
 
 START_MS = 1_750_000_000_000
 SEED = 99
-ID_FIELD = {"clickstream": "event_id", "registration": "registration_id",
-            "conversion": "conversion_id"}
-RAW_TABLES = {"raw_data.clickstream_events": "event_id",
-              "raw_data.user_registrations": "registration_id",
-              "raw_data.conversions": "conversion_id"}
+ID_FIELD = {
+    "clickstream": "event_id",
+    "registration": "registration_id",
+    "conversion": "conversion_id",
+}
+RAW_TABLES = {
+    "raw_data.clickstream_events": "event_id",
+    "raw_data.user_registrations": "registration_id",
+    "raw_data.conversions": "conversion_id",
+}
 
 
 def final_tables(rows: list[TableRow]) -> dict[str, dict[tuple[Any, ...], dict[str, Any]]]:
     """What the database holds after the upserts: the last row per primary key and table."""
-    keys = {**{t: (c, "timestamp") for t, c in RAW_TABLES.items()},
-            "raw_data.dead_letters": ("source_topic", "source_partition", "source_offset"),
-            "analytics.window_aggregates": ("ico_website_id", "window_length", "window_start")}
+    keys = {
+        **{t: (c, "timestamp") for t, c in RAW_TABLES.items()},
+        "raw_data.dead_letters": ("source_topic", "source_partition", "source_offset"),
+        "analytics.window_aggregates": ("ico_website_id", "window_length", "window_start"),
+    }
     tables: dict[str, dict[tuple[Any, ...], dict[str, Any]]] = defaultdict(dict)
     for table, named in rows:
         row = named._asdict()
@@ -41,8 +48,9 @@ def final_tables(rows: list[TableRow]) -> dict[str, dict[tuple[Any, ...], dict[s
     return tables
 
 
-def assert_windows_match(got: dict[tuple[Any, ...], dict[str, Any]],
-                         want: dict[tuple[Any, ...], dict[str, Any]]) -> None:
+def assert_windows_match(
+    got: dict[tuple[Any, ...], dict[str, Any]], want: dict[tuple[Any, ...], dict[str, Any]]
+) -> None:
     assert set(got) == set(want)
     for key, expected in want.items():
         row = got[key]
@@ -54,22 +62,37 @@ def assert_windows_match(got: dict[tuple[Any, ...], dict[str, Any]],
 
 
 def test_embedded_run_matches_a_recomputation_from_the_generated_events() -> None:
-    settings = Settings(EVENTS_PER_MINUTE=0, GENERATOR_EVENTS=6000, GENERATOR_SEED=SEED,
-                        GENERATOR_START_MS=START_MS, AGGREGATE_FLUSH_SECONDS=0.05)
+    settings = Settings(
+        EVENTS_PER_MINUTE=0,
+        GENERATOR_EVENTS=6000,
+        GENERATOR_SEED=SEED,
+        GENERATOR_START_MS=START_MS,
+        AGGREGATE_FLUSH_SECONDS=0.05,
+    )
     generated: list[GeneratedEvent] = []
     out: list[TableRow] = []
-    run_main(build_flow(EmbeddedSource(settings, tap=generated.append), TestingSink(out),
-                        settings=settings))
+    run_main(
+        build_flow(
+            EmbeddedSource(settings, tap=generated.append), TestingSink(out), settings=settings
+        )
+    )
     assert len(generated) == 6000
     # ("late" ones are held back 5 min .. 3 h of simulated time, mostly past this short run;
     # the window tests cover them.)
-    assert {e.fault for e in generated} >= {"duplicate", "out_of_order", "missing_field",
-                                            "malformed"}
+    assert {e.fault for e in generated} >= {
+        "duplicate",
+        "out_of_order",
+        "missing_field",
+        "malformed",
+    }
     tables = final_tables(out)
     bad = [i for i, e in enumerate(generated) if e.fault in ("missing_field", "malformed")]
     assert sorted(k[2] for k in tables["raw_data.dead_letters"]) == bad
-    valid_ids = {e.record[ID_FIELD[e.event_type.value]] for e in generated if e.fault not in
-                 ("missing_field", "malformed")}
+    valid_ids = {
+        e.record[ID_FIELD[e.event_type.value]]
+        for e in generated
+        if e.fault not in ("missing_field", "malformed")
+    }
     stored = {k[0] for t in RAW_TABLES for k in tables[t]}
     assert stored == valid_ids
     assert sum(len(tables[t]) for t in RAW_TABLES) == len(valid_ids)  # no duplicate rows
@@ -82,8 +105,10 @@ def test_embedded_run_matches_a_recomputation_from_the_generated_events() -> Non
 def raw_records(n: int) -> list[RawRecord]:
     codec = Codec(LocalSchemas())
     events = itertools.islice(EventGenerator(seed=SEED, start_time_ms=START_MS), n)
-    return [RawRecord(e.event_type.topic, 0, i, e.key.encode(), to_wire(e, codec))
-            for i, e in enumerate(events)]
+    return [
+        RawRecord(e.event_type.topic, 0, i, e.key.encode(), to_wire(e, codec))
+        for i, e in enumerate(events)
+    ]
 
 
 def test_crash_and_resume_from_a_snapshot_gives_the_uninterrupted_result(tmp_path: Path) -> None:
@@ -92,8 +117,12 @@ def test_crash_and_resume_from_a_snapshot_gives_the_uninterrupted_result(tmp_pat
     reference = START_MS + 6 * 3_600_000
 
     def run(items: list[Any], out: list[TableRow], recovery: RecoveryConfig | None) -> None:
-        flow = build_flow(TestingSource(items, batch_size=50), TestingSink(out),
-                          settings=settings, reference_time_ms=reference)
+        flow = build_flow(
+            TestingSource(items, batch_size=50),
+            TestingSink(out),
+            settings=settings,
+            reference_time_ms=reference,
+        )
         run_main(flow, epoch_interval=timedelta(0), recovery_config=recovery)
 
     uninterrupted: list[TableRow] = []

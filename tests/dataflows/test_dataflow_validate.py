@@ -90,8 +90,11 @@ def raw(value: bytes | None, offset: int = 0, topic: str = "clickstream-events")
 
 def run(records: list[RawRecord]) -> list[TableRow]:
     out: list[TableRow] = []
-    run_main(build_flow(TestingSource(records), TestingSink(out), settings=SETTINGS,
-                        reference_time_ms=REF_MS))
+    run_main(
+        build_flow(
+            TestingSource(records), TestingSink(out), settings=SETTINGS, reference_time_ms=REF_MS
+        )
+    )
     return out
 
 
@@ -139,8 +142,12 @@ BAD_FIELDS: list[tuple[EventType, str, Any, str]] = [
     (EventType.CLICKSTREAM, "event_id", "00000000-0000-4000-8000-00000000000G", "canonical"),
     (EventType.CLICKSTREAM, "session_id", "00000000-0000-4000-8000-0000000000AA", "canonical"),
     (EventType.CLICKSTREAM, "user_id", "not-a-uuid", "canonical"),
-    (EventType.REGISTRATION, "registration_id", "{00000000-0000-4000-8000-00000000002}",
-     "canonical"),
+    (
+        EventType.REGISTRATION,
+        "registration_id",
+        "{00000000-0000-4000-8000-00000000002}",
+        "canonical",
+    ),
     (EventType.CONVERSION, "conversion_id", "00000000000040008000000000000003", "canonical"),
     (EventType.CLICKSTREAM, "timestamp", REF_MS - 7 * 86_400_000 - 1, "outside"),
     (EventType.REGISTRATION, "timestamp", REF_MS + 3_600_001, "outside"),
@@ -200,18 +207,41 @@ def test_each_business_rule_sends_its_breaker_to_dead_letters_naming_the_field()
 
 def test_values_at_the_edges_of_each_rule_are_valid() -> None:
     edge_cases = [
-        click(timestamp=REF_MS - 7 * 86_400_000, page_load_time=60.0, scroll_depth=0,
-              event_type="scroll", user_id="00000000-0000-4000-8000-0000000000bb"),
-        click(event_id="00000000-0000-4000-8000-000000000011", timestamp=REF_MS + 3_600_000,
-              page_load_time=None, scroll_depth=100, ico_website_id=20, country="AQ"),
+        click(
+            timestamp=REF_MS - 7 * 86_400_000,
+            page_load_time=60.0,
+            scroll_depth=0,
+            event_type="scroll",
+            user_id="00000000-0000-4000-8000-0000000000bb",
+        ),
+        click(
+            event_id="00000000-0000-4000-8000-000000000011",
+            timestamp=REF_MS + 3_600_000,
+            page_load_time=None,
+            scroll_depth=100,
+            ico_website_id=20,
+            country="AQ",
+        ),
         registration(wallet_address=None, social_handles={}),
-        conversion(amount_usd=1_000_000.0, token_amount=None, payment_method=None,
-                   conversion_type="wallet_connect", time_to_convert=0.0, ico_website_id=1),
+        conversion(
+            amount_usd=1_000_000.0,
+            token_amount=None,
+            payment_method=None,
+            conversion_type="wallet_connect",
+            time_to_convert=0.0,
+            ico_website_id=1,
+        ),
     ]
-    kinds = [EventType.CLICKSTREAM, EventType.CLICKSTREAM, EventType.REGISTRATION,
-             EventType.CONVERSION]
-    records = [raw(CODEC.encode(k, r), offset=i, topic=k.topic)
-               for i, (k, r) in enumerate(zip(kinds, edge_cases, strict=True))]
+    kinds = [
+        EventType.CLICKSTREAM,
+        EventType.CLICKSTREAM,
+        EventType.REGISTRATION,
+        EventType.CONVERSION,
+    ]
+    records = [
+        raw(CODEC.encode(k, r), offset=i, topic=k.topic)
+        for i, (k, r) in enumerate(zip(kinds, edge_cases, strict=True))
+    ]
     out = run(records)
     assert dead_rows(out) == []
     assert sorted(table for table, _ in out if table.startswith("raw_data.")) == [

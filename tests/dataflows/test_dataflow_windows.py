@@ -27,29 +27,53 @@ def _uuid(n: int) -> str:
     return f"00000000-0000-4000-8000-{n:012x}"
 
 
-def click(ts: int, *, site: int = 1, session: int = 1, user: int | None = None,
-          page_view: bool = True, load: float | None = None) -> Event:
+def click(
+    ts: int,
+    *,
+    site: int = 1,
+    session: int = 1,
+    user: int | None = None,
+    page_view: bool = True,
+    load: float | None = None,
+) -> Event:
     return EventType.CLICKSTREAM, {
-        "event_id": _uuid(next(_ids)), "session_id": _uuid(session),
-        "user_id": None if user is None else _uuid(user), "timestamp": ts,
-        "event_type": "page_view" if page_view else "click", "page_load_time": load,
+        "event_id": _uuid(next(_ids)),
+        "session_id": _uuid(session),
+        "user_id": None if user is None else _uuid(user),
+        "timestamp": ts,
+        "event_type": "page_view" if page_view else "click",
+        "page_load_time": load,
         "ico_website_id": site,
     }
 
 
 def registration(ts: int, *, site: int = 1, session: int = 1, user: int = 1) -> Event:
     return EventType.REGISTRATION, {
-        "registration_id": _uuid(next(_ids)), "session_id": _uuid(session),
-        "user_id": _uuid(user), "timestamp": ts, "ico_website_id": site,
+        "registration_id": _uuid(next(_ids)),
+        "session_id": _uuid(session),
+        "user_id": _uuid(user),
+        "timestamp": ts,
+        "ico_website_id": site,
     }
 
 
-def conversion(ts: int, kind: str, amount: float | None = None, *, site: int = 1,
-               session: int = 1, user: int = 1) -> Event:
+def conversion(
+    ts: int,
+    kind: str,
+    amount: float | None = None,
+    *,
+    site: int = 1,
+    session: int = 1,
+    user: int = 1,
+) -> Event:
     return EventType.CONVERSION, {
-        "conversion_id": _uuid(next(_ids)), "session_id": _uuid(session),
-        "user_id": _uuid(user), "timestamp": ts, "conversion_type": kind,
-        "amount_usd": amount, "ico_website_id": site,
+        "conversion_id": _uuid(next(_ids)),
+        "session_id": _uuid(session),
+        "user_id": _uuid(user),
+        "timestamp": ts,
+        "conversion_type": kind,
+        "amount_usd": amount,
+        "ico_website_id": site,
     }
 
 
@@ -60,8 +84,9 @@ def run(items: list[Any], lateness_seconds: int = 3 * 3600) -> list[TableRow]:
     out: list[TableRow] = []
     flow = Dataflow("windows_test")
     events = op.input("input", flow, TestingSource(items, batch_size=3))
-    rows = window_aggregates("windows", events, lateness_seconds=lateness_seconds,
-                             flush_seconds=0.01)
+    rows = window_aggregates(
+        "windows", events, lateness_seconds=lateness_seconds, flush_seconds=0.01
+    )
     op.output("out", rows, TestingSink(out))
     run_main(flow)
     return out
@@ -91,16 +116,20 @@ def test_event_on_a_boundary_starts_the_next_window() -> None:
 
 
 def test_all_measures_of_a_window() -> None:
-    rows = final(run([
-        click(T10 + 1, session=1, load=2.0),
-        click(T10 + 2, session=1, user=7, load=4.0),
-        click(T10 + 3, session=2, page_view=False),
-        registration(T10 + 4, session=2, user=8),
-        conversion(T10 + 5, "wallet_connect", session=2, user=8),
-        conversion(T10 + 6, "presale_participate", 100.10, session=2, user=8),
-        conversion(T10 + 7, "token_purchase", 100.10, session=3, user=9),
-        conversion(T10 + 8, "token_purchase", 100.10, session=3, user=9),
-    ]))
+    rows = final(
+        run(
+            [
+                click(T10 + 1, session=1, load=2.0),
+                click(T10 + 2, session=1, user=7, load=4.0),
+                click(T10 + 3, session=2, page_view=False),
+                registration(T10 + 4, session=2, user=8),
+                conversion(T10 + 5, "wallet_connect", session=2, user=8),
+                conversion(T10 + 6, "presale_participate", 100.10, session=2, user=8),
+                conversion(T10 + 7, "token_purchase", 100.10, session=3, user=9),
+                conversion(T10 + 8, "token_purchase", 100.10, session=3, user=9),
+            ]
+        )
+    )
     assert rows[at(0, 5)] == {
         "ico_website_id": 1,
         "window_length": timedelta(minutes=5),
@@ -165,12 +194,15 @@ def _too_late_count(window: str) -> float:
 
 def test_events_beyond_the_lateness_are_left_out_and_counted() -> None:
     before = (_too_late_count("5m"), _too_late_count("60m"))
-    rows = run([
-        click(T10 + 1),
-        click(T10 + 90 * MIN),  # the clock moves 1.5 h on; lateness is 10 min
-        click(T10 + 2),  # too late for every window length
-        click(T10 + 80 * MIN + 1),  # 5-min [11:20, 11:25) ended 11:25 + 10 min > 11:30: in time
-    ], lateness_seconds=600)
+    rows = run(
+        [
+            click(T10 + 1),
+            click(T10 + 90 * MIN),  # the clock moves 1.5 h on; lateness is 10 min
+            click(T10 + 2),  # too late for every window length
+            click(T10 + 80 * MIN + 1),  # 5-min [11:20, 11:25) ended 11:25 + 10 min > 11:30: in time
+        ],
+        lateness_seconds=600,
+    )
     table = final(rows)
     assert table[at(0, 5)]["events"] == 1
     assert table[at(0, 60)]["events"] == 1
@@ -180,17 +212,20 @@ def test_events_beyond_the_lateness_are_left_out_and_counted() -> None:
 
 
 def test_rows_are_full_overwrites_emitted_only_for_changed_windows() -> None:
-    rows = run([
-        click(T10, site=1),
-        TestingSource.PAUSE(timedelta(milliseconds=100)),
-        click(T10 + 1, site=1),
-        click(T10, site=2),
-    ])
+    rows = run(
+        [
+            click(T10, site=1),
+            TestingSource.PAUSE(timedelta(milliseconds=100)),
+            click(T10 + 1, site=1),
+            click(T10, site=2),
+        ]
+    )
     per_key: dict[Key, list[int]] = {}
     for _, named in rows:
         row = named._asdict()
-        per_key.setdefault((row["ico_website_id"], row["window_length"], row["window_start"]),
-                           []).append(row["events"])
+        per_key.setdefault(
+            (row["ico_website_id"], row["window_length"], row["window_start"]), []
+        ).append(row["events"])
     # Site 1 flushed after the pause, then again with its new total; never an increment.
     assert per_key[at(0, 5, site=1)] == [1, 2]
     assert per_key[at(0, 5, site=2)] == [1]

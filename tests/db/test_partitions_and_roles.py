@@ -73,7 +73,7 @@ def test_new_partition_takes_over_rows_from_the_default_partition(
             "SELECT raw_data.ensure_daily_partitions(%s, %s)", (day, day)
         ).fetchone() == (0,)
         where = conn.execute(
-            'SELECT tableoid::regclass::text, count(*) FROM raw_data.conversions'
+            "SELECT tableoid::regclass::text, count(*) FROM raw_data.conversions"
             ' WHERE "timestamp" >= %s GROUP BY 1 ORDER BY 1',
             (_midday(day) - timedelta(hours=12),),
         ).fetchall()
