@@ -1,11 +1,12 @@
 """PostgreSQL sink: every batch is one transaction of idempotent upserts.
 
-Per batch and table the rows are de-duplicated on the primary key (the last row wins, as the
-dataflow emits full-row overwrites), COPYed in binary into a per-connection temporary staging
-table and merged with one ``INSERT ... SELECT ... ON CONFLICT (pk) DO UPDATE``. COPY keeps the
-per-row cost low; the single merge keeps the per-batch round trips constant. Binary COPY
-formats a row about four times faster than text COPY (measured: 1.2 vs 4.8 µs per clickstream
-row) and spares the server parsing timestamps from text.
+Rows are named tuples whose fields are the columns they set (``TableRow``). Per batch, table
+and row type the rows are de-duplicated on the primary key (the last row wins, as the dataflow
+emits full-row overwrites), COPYed in binary, as the tuples they are, into a per-connection
+temporary staging table and merged with one ``INSERT ... SELECT ... ON CONFLICT (pk) DO
+UPDATE``. COPY keeps the per-row cost low; the single merge keeps the per-batch round trips
+constant. Binary COPY formats a row about four times faster than text COPY (measured: 1.2 vs
+4.8 µs per clickstream row) and spares the server parsing timestamps from text.
 
 Values are sent in the column's binary form, so each must be of the Python type that form takes:
 ``str`` for text, ``char`` and ``uuid`` columns (these two are staged as text and cast in the
