@@ -93,6 +93,18 @@ class PostgresSink(DynamicSink[TableRow]):
         return PostgresSinkPartition(self._url, self._retry, f"ico-analytics {step_id}")
 
 
+class _Column(NamedTuple):
+    """A row of the ``sink_table_columns`` query."""
+
+    schema: str
+    table: str
+    name: str
+    type_name: str  # as COPY BINARY names it
+    type_sql: str  # as a cast to it is written
+    is_json: bool
+    in_primary_key: bool
+
+
 #: Types staged as text: their values come as ``str`` (a uuid as its canonical text) and their
 #: binary forms would need other Python types; the merge casts them to the column's type.
 _STAGED_AS_TEXT = frozenset({"uuid", "character"})
@@ -240,28 +252,21 @@ class PostgresSinkPartition(StatelessSinkPartition[TableRow]):
     def _table(self, cur: psycopg.Cursor[Any], name: str) -> _Table:
         table = self._tables.get(name)
         if table is None:
-            catalog = cur.execute(query("sink_table_columns"), {"table": name}).fetchall()
-            primary_key = tuple(col for _, _, col, *_, in_pk in catalog if in_pk)
+            rows = cur.execute(query("sink_table_columns"), {"table": name}).fetchall()
+            catalog = [_Column(*row) for row in rows]
+            primary_key = tuple(c.name for c in catalog if c.in_primary_key)
             if not primary_key:
                 raise SinkError(f"table {name} has no primary key to upsert on")
-            schema, relname = catalog[0][0], catalog[0][1]
-            staged_as_text = {
-                col: sql_type
-                for _, _, col, type_name, sql_type, _, _ in catalog
-                if type_name in _STAGED_AS_TEXT
-            }
+            casts = {c.name: c.type_sql for c in catalog if c.type_name in _STAGED_AS_TEXT}
             table = _Table(
                 name=name,
-                target=sql.Identifier(schema, relname),
+                target=sql.Identifier(catalog[0].schema, catalog[0].table),
                 stage=sql.Identifier(f"ico_sink_stage_{len(self._tables)}"),
-                json_columns=frozenset(col for *_, col, _, _, is_json, _ in catalog if is_json),
-                columns=tuple(col for _, _, col, *_ in catalog),
+                json_columns=frozenset(c.name for c in catalog if c.is_json),
+                columns=tuple(c.name for c in catalog),
                 primary_key=primary_key,
-                wire_types={
-                    col: "text" if col in staged_as_text else type_name
-                    for _, _, col, type_name, *_ in catalog
-                },
-                casts=staged_as_text,
+                wire_types={c.name: "text" if c.name in casts else c.type_name for c in catalog},
+                casts=casts,
             )
             self._tables[name] = table
         return table
