@@ -30,15 +30,23 @@ def _raw_rows(url: str) -> int:
 
 
 def _kill_at_random_moments(
-    cluster: DataflowCluster, url: str, kills: int, processes: list[int], seed: int
+    cluster: DataflowCluster, url: str, total: int, processes: list[int], seed: int
 ) -> list[int]:
-    """Start, let some rows land, SIGKILL; `processes[i]` is the size of run i. Returns rows seen at each kill."""
+    """Run ``len(processes)`` times, `processes[i]` the size of run i; SIGKILL every run but the
+    last once the stored clickstream rows pass a random point of the way to ``total`` (kill i of
+    k falls in the i-th of k equal stretches of 10-80%), so the kills land in work in progress
+    however fast the dataflow is. Returns the rows seen at each kill."""
     rng = random.Random(seed)
+    kills = len(processes) - 1
+    stretch = 0.7 / kills
     seen = []
     for i in range(kills):
+        target = total * rng.uniform(0.1 + i * stretch, 0.1 + (i + 1) * stretch)
         cluster.start(processes[i])
-        time.sleep(rng.uniform(2.0, 6.0))
-        seen.append(_raw_rows(url))
+        deadline = time.monotonic() + RUN_TIMEOUT
+        while (rows := _raw_rows(url)) < target and time.monotonic() < deadline:
+            time.sleep(0.05)
+        seen.append(rows)
         cluster.kill()
     cluster.start(processes[kills])
     cluster.wait(RUN_TIMEOUT)
@@ -50,9 +58,10 @@ def test_single_process_survives_three_kills(
     kafka_stack: KafkaStack, dataset: Dataset, migrated_database_url: str, tmp_path: Path
 ) -> None:
     cluster = _cluster(kafka_stack, migrated_database_url, tmp_path)
-    seen = _kill_at_random_moments(cluster, migrated_database_url, 3, [1, 1, 1, 1], seed=1)
+    total = len(dataset.expected.raw_ids["raw_data.clickstream_events"])
+    seen = _kill_at_random_moments(cluster, migrated_database_url, total, [1, 1, 1, 1], seed=1)
     # The kills really interrupted work in progress.
-    assert seen[-1] < len(dataset.expected.raw_ids["raw_data.clickstream_events"])
+    assert 0 < seen[0] <= seen[1] <= seen[2] < total
     assert compare_database(migrated_database_url, dataset.expected) == []
 
 
@@ -61,7 +70,9 @@ def test_two_processes_survive_kills_and_rescale_to_three(
     kafka_stack: KafkaStack, dataset: Dataset, migrated_database_url: str, tmp_path: Path
 ) -> None:
     cluster = _cluster(kafka_stack, migrated_database_url, tmp_path)
-    _kill_at_random_moments(cluster, migrated_database_url, 3, [2, 2, 2, 3], seed=2)
+    total = len(dataset.expected.raw_ids["raw_data.clickstream_events"])
+    seen = _kill_at_random_moments(cluster, migrated_database_url, total, [2, 2, 2, 3], seed=2)
+    assert 0 < seen[0] <= seen[1] <= seen[2] < total
     assert compare_database(migrated_database_url, dataset.expected) == []
 
 
