@@ -107,8 +107,15 @@ def test_postgres_restart_mid_run(
         tmp_path / "recovery",
         snapshot_seconds=1,
     )
+    total = len(dataset.expected.raw_ids["raw_data.clickstream_events"])
     cluster.start(1)
-    time.sleep(4)
+    # Stop the server a quarter of the way in, however fast the dataflow runs.
+    deadline = time.monotonic() + 600
+    with psycopg.connect(migrated_database_url, autocommit=True) as conn:
+        query = "SELECT count(*) FROM raw_data.clickstream_events"
+        while (row := conn.execute(query).fetchone()) and row[0] < total // 4:
+            assert time.monotonic() < deadline, f"stuck at {row[0]} rows\n{cluster.logs()}"
+            time.sleep(0.05)
     postgres_server.stop()
     time.sleep(8)
     postgres_server.start()
