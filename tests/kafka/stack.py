@@ -1,17 +1,40 @@
-"""Shared pieces of the Kafka tests: the stack handle, the dataset, poison records."""
+"""Shared pieces of the Kafka tests: the stack handle, the dataset, poison records, progress."""
 
 from __future__ import annotations
 
 import io
 import struct
+import time
 from dataclasses import dataclass
 
 import fastavro
+import psycopg
 
 from generator.model import EventGenerator
 from ico_analytics.codec import PARSED_SCHEMAS, Codec, EventType
+from ico_analytics.services.dataflow import DataflowCluster
 from ico_analytics.services.kafka import KafkaServer
 from tests.groundtruth import Expected
+
+#: How long a dataflow run may take to reach a point of progress.
+PROGRESS_TIMEOUT = 600.0
+
+
+def wait_for_clickstream_rows(url: str, target: float, cluster: DataflowCluster) -> int:
+    """Poll until at least ``target`` clickstream rows are stored; returns the count seen.
+
+    Faults are injected at points of progress rather than of time, so they land in work in
+    progress however fast the dataflow runs.
+    """
+    deadline = time.monotonic() + PROGRESS_TIMEOUT
+    with psycopg.connect(url, autocommit=True) as conn:
+        while True:
+            row = conn.execute("SELECT count(*) FROM raw_data.clickstream_events").fetchone()
+            rows = int(row[0]) if row else 0
+            if rows >= target:
+                return rows
+            assert time.monotonic() < deadline, f"stuck at {rows} rows\n{cluster.logs()}"
+            time.sleep(0.05)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from confluent_kafka import Consumer, TopicPartition
 from ico_analytics.codec import DEAD_LETTER_TOPIC
 from ico_analytics.services.dataflow import DataflowCluster, stack_env
 from tests.groundtruth import compare_database
-from tests.kafka.stack import Dataset, KafkaStack
+from tests.kafka.stack import Dataset, KafkaStack, wait_for_clickstream_rows
 
 RUN_TIMEOUT = 600.0
 
@@ -21,12 +21,6 @@ RUN_TIMEOUT = 600.0
 def _cluster(stack: KafkaStack, url: str, tmp_path: Path) -> DataflowCluster:
     env = {**stack_env(stack.bootstrap, stack.registry_url, url), "KAFKA_SOURCE_TAIL": "false"}
     return DataflowCluster(env, tmp_path / "logs", tmp_path / "recovery", snapshot_seconds=1)
-
-
-def _raw_rows(url: str) -> int:
-    with psycopg.connect(url) as conn:
-        row = conn.execute("SELECT count(*) FROM raw_data.clickstream_events").fetchone()
-        return int(row[0]) if row else 0
 
 
 def _kill_at_random_moments(
@@ -43,10 +37,7 @@ def _kill_at_random_moments(
     for i in range(kills):
         target = total * rng.uniform(0.1 + i * stretch, 0.1 + (i + 1) * stretch)
         cluster.start(processes[i])
-        deadline = time.monotonic() + RUN_TIMEOUT
-        while (rows := _raw_rows(url)) < target and time.monotonic() < deadline:
-            time.sleep(0.05)
-        seen.append(rows)
+        seen.append(wait_for_clickstream_rows(url, target, cluster))
         cluster.kill()
     cluster.start(processes[kills])
     cluster.wait(RUN_TIMEOUT)

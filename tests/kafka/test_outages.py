@@ -21,7 +21,7 @@ from ico_analytics.services.registry import SchemaRegistryServer
 from ico_analytics.settings import get_settings
 from ico_analytics.topics import ensure_topics
 from tests.groundtruth import Expected, compare_database, expected_from, read_jsonl
-from tests.kafka.stack import Dataset, KafkaStack
+from tests.kafka.stack import Dataset, KafkaStack, wait_for_clickstream_rows
 
 
 def _wait_for_truth(url: str, expected: Expected, timeout: float, cluster: DataflowCluster) -> None:
@@ -109,13 +109,7 @@ def test_postgres_restart_mid_run(
     )
     total = len(dataset.expected.raw_ids["raw_data.clickstream_events"])
     cluster.start(1)
-    # Stop the server a quarter of the way in, however fast the dataflow runs.
-    deadline = time.monotonic() + 600
-    with psycopg.connect(migrated_database_url, autocommit=True) as conn:
-        query = "SELECT count(*) FROM raw_data.clickstream_events"
-        while (row := conn.execute(query).fetchone()) and row[0] < total // 4:
-            assert time.monotonic() < deadline, f"stuck at {row[0]} rows\n{cluster.logs()}"
-            time.sleep(0.05)
+    wait_for_clickstream_rows(migrated_database_url, total / 4, cluster)  # a quarter in
     postgres_server.stop()
     time.sleep(8)
     postgres_server.start()
