@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -59,6 +60,14 @@ def generate(
         int | None, typer.Option(help="Stop after N events (default: endless).")
     ] = None,
     seed: Annotated[int | None, typer.Option(help="Seed for a reproducible run.")] = None,
+    start_time: Annotated[
+        datetime | None,
+        typer.Option(
+            formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S%z"],
+            help="Event time the run starts at, UTC unless an offset is given (default: from "
+            "the wall clock). The same --seed and --start-time reproduce the same events.",
+        ),
+    ] = None,
     jsonl: Annotated[
         Path | None, typer.Option(help="Also write every event produced as JSON lines.")
     ] = None,
@@ -88,6 +97,7 @@ def generate(
         events_per_minute=settings.events_per_minute if rate is None else rate,
         events=events,
         seed=seed,
+        start_time_ms=None if start_time is None else _epoch_ms(start_time),
         jsonl=jsonl,
         websites_count=settings.ico_websites_count,
         data_quality_issues=settings.data_quality_issues
@@ -96,6 +106,10 @@ def generate(
         metrics=metrics,
     )
     typer.echo(report)
+
+
+def _epoch_ms(when: datetime) -> int:
+    return int((when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp() * 1000)
 
 
 @app.command()

@@ -64,6 +64,7 @@ def run_generate(
     events: int | None,
     seed: int | None,
     jsonl: Path | None,
+    start_time_ms: int | None = None,
     websites_count: int,
     data_quality_issues: bool,
     metrics: GeneratorMetrics | None = None,
@@ -74,6 +75,8 @@ def run_generate(
     if bootstrap_servers and not schema_registry_url:
         raise ConfigError("Kafka needs a schema registry: set SCHEMA_REGISTRY_URL")
     simulated_rate, start_ms = simulated_clock(events_per_minute, events, int(time.time() * 1000))
+    if start_time_ms is not None:
+        start_ms = start_time_ms
     stream: Iterable[GeneratedEvent] = EventGenerator(
         seed=seed,
         websites_count=websites_count,
