@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -153,3 +153,74 @@ def dev(action: DevAction) -> None:
     else:
         for name, state in stack.status().items():
             typer.echo(f"{name:16} {state}")
+
+
+class DashboardsAction(StrEnum):
+    build = "build"
+    check = "check"
+    preview = "preview"
+
+
+@app.command()
+def dashboards(
+    action: DashboardsAction,
+    database_url: Annotated[
+        str | None, typer.Option(help="preview: default DATABASE_URL / POSTGRES_*.")
+    ] = None,
+    hours: Annotated[
+        float, typer.Option(help="preview: the time range, the last N hours.", min=0.01)
+    ] = 6.0,
+    project: Annotated[
+        list[int] | None, typer.Option(help="preview: only these project ids (default all).")
+    ] = None,
+    rows: Annotated[int, typer.Option(help="preview: rows shown per query.", min=1)] = 5,
+) -> None:
+    """Grafana dashboards: build the JSON from code, check it is in sync, or preview every
+    panel's query on a database, expanded as Grafana expands it."""
+    from ico_analytics import dashboards as boards
+
+    if action is DashboardsAction.build:
+        changed = boards.write()
+        typer.echo(f"{len(changed)} file(s) changed in {boards.DASHBOARDS_DIR}")
+        for name in changed:
+            typer.echo(f"  {name}")
+    elif action is DashboardsAction.check:
+        problems = boards.out_of_sync()
+        for problem in problems:
+            typer.echo(problem, err=True)
+        if problems:
+            typer.echo("run `ico-analytics dashboards build` and commit the result", err=True)
+            raise typer.Exit(1)
+        typer.echo(f"{boards.DASHBOARDS_DIR} is in sync with the code")
+    else:
+        url = database_url or get_settings().postgres_url()
+        if url is None:
+            raise typer.BadParameter("no database configured: set DATABASE_URL or --database-url")
+        _preview(url, hours, project or None, rows)
+
+
+def _preview(url: str, hours: float, projects: list[int] | None, rows: int) -> None:
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    from ico_analytics.dashboards import DASHBOARDS_DIR
+    from ico_analytics.dashboards.preview import queries_in, run_queries
+
+    now = datetime.now(UTC)
+    results = run_queries(
+        url,
+        queries_in(DASHBOARDS_DIR),
+        time_from=now - timedelta(hours=hours),
+        time_to=now,
+        projects=projects,
+    )
+    console = Console()
+    for result in results:
+        # The title on a line of its own: a table title would wrap to the table's width.
+        title = f"{result.query.file}: {result.query.title} ({len(result.rows)} rows)"
+        console.print(Text(title, style="bold"), soft_wrap=True)
+        table = Table(*result.columns)
+        for row in result.rows[:rows]:
+            table.add_row(*(str(value) for value in row))
+        console.print(table)

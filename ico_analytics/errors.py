@@ -23,3 +23,7 @@ class SinkError(IcoAnalyticsError):
 
 class ServiceError(IcoAnalyticsError):
     """A local service (Kafka, schema registry, PostgreSQL) failed to start or stop."""
+
+
+class DashboardError(IcoAnalyticsError):
+    """A dashboard cannot be built, is out of sync, or a panel's query cannot be expanded."""

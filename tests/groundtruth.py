@@ -53,26 +53,37 @@ def _percentile_cont(values: list[float], q: float) -> float:
     return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
 
 
-def expected_from(lines: Iterable[dict[str, Any]]) -> Expected:
-    exp = Expected()
+def valid_records(lines: Iterable[dict[str, Any]]) -> tuple[list[tuple[str, Any]], list[str]]:
+    """The (kind, record) of every event that must be stored, first copies only, and the
+    canonical JSON of every record that must become a dead letter."""
     bad_records: set[str] = set()
+    dead: list[str] = []
     seen: set[str] = set()
-    acc: dict[tuple[int, int, int], dict[str, Any]] = {}
+    valid: list[tuple[str, Any]] = []
     for line in lines:
         record = line["record"]
         canonical = json.dumps(record, sort_keys=True)
         # A duplicate of a faulty record is as faulty as the original.
         if line["fault"] in BAD_FAULTS or canonical in bad_records:
             bad_records.add(canonical)
-            exp.dead_letters += 1
-            exp.dead_letter_payload_records.append(canonical)
+            dead.append(canonical)
             continue
         kind = line["event_type"]
         event_id = record[ID_FIELD[kind]]
-        if event_id in seen:
-            continue
-        seen.add(event_id)
-        exp.raw_ids[RAW_TABLE[kind]].add(event_id)
+        if event_id not in seen:
+            seen.add(event_id)
+            valid.append((kind, record))
+    return valid, dead
+
+
+def expected_from(lines: Iterable[dict[str, Any]]) -> Expected:
+    exp = Expected()
+    valid, dead = valid_records(lines)
+    exp.dead_letters = len(dead)
+    exp.dead_letter_payload_records = dead
+    acc: dict[tuple[int, int, int], dict[str, Any]] = {}
+    for kind, record in valid:
+        exp.raw_ids[RAW_TABLE[kind]].add(record[ID_FIELD[kind]])
         ts = record["timestamp"]
         for length in WINDOWS:
             start = ts - ts % (length * 1000)

@@ -1,0 +1,384 @@
+"""The dashboards are proven on real data: every panel, variable and alert-rule query of the
+committed JSON is expanded as Grafana expands it and run as the Grafana role on a database the
+pipeline filled, and the values are compared with a recomputation from the ground truth."""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from bytewax.testing import run_main
+from psycopg import sql
+from typer.testing import CliRunner
+
+from dataflows.pipeline import build_flow
+from dataflows.sinks import PostgresSink
+from dataflows.sources import EmbeddedSource
+from generator.model import JsonlWriter
+from ico_analytics.cli import app
+from ico_analytics.dashboards import DASHBOARDS_DIR, out_of_sync, write
+from ico_analytics.dashboards.build import DATASOURCE_UID, build_files
+from ico_analytics.dashboards.grafana_sql import expand
+from ico_analytics.dashboards.preview import GrafanaQuery, QueryResult, queries_in, run_queries
+from ico_analytics.db import migrate
+from ico_analytics.errors import DashboardError
+from ico_analytics.services.postgres import LocalPostgres
+from tests.groundtruth import expected_from, read_jsonl, valid_records
+
+EVENTS = 20_000
+SEED = 77
+PURCHASES = {"presale_participate", "token_purchase"}
+SOURCES = {"organic", "social", "referral", "paid", "email", "direct"}
+
+
+@dataclass
+class Filled:
+    url: str
+    lines: list[dict[str, Any]]
+    time_from: datetime
+    time_to: datetime
+    loaded_at: float  # epoch seconds once the pipeline finished
+
+
+@pytest.fixture(scope="module")
+def filled(
+    postgres_server: LocalPostgres, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Filled]:
+    """20,000 seeded events with faults, stamped over the 40 minutes that ended 5 minutes ago,
+    through the embedded pipeline into a database of this module's own."""
+    name = "dashboards"
+    with psycopg.connect(postgres_server.url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    url = postgres_server.url_for(name)
+    migrate(url)
+    from ico_analytics.settings import Settings
+
+    start_ms = (int(time.time()) - 45 * 60) * 1000
+    settings = Settings(
+        EVENTS_PER_MINUTE=0,
+        GENERATOR_EVENTS=EVENTS,
+        GENERATOR_SEED=SEED,
+        GENERATOR_START_MS=start_ms,
+        DATA_QUALITY_ISSUES=True,
+    )
+    truth = tmp_path_factory.mktemp("dashboards") / "truth.jsonl"
+    with JsonlWriter(truth) as writer:
+        source = EmbeddedSource(settings, tap=writer.write)
+        run_main(build_flow(source, PostgresSink(url), settings=settings))
+    lines = read_jsonl(truth)
+    # Whole hours back so every window starts inside; whole seconds, as Grafana's macros are.
+    time_from = datetime.fromtimestamp(start_ms // 3_600_000 * 3600 - 3600, UTC)
+    time_to = datetime.fromtimestamp(int(time.time()) + 60, UTC)
+    yield Filled(url, lines, time_from, time_to, time.time())
+    with psycopg.connect(postgres_server.url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture(scope="module")
+def results(filled: Filled) -> dict[str, QueryResult]:
+    queries = queries_in(DASHBOARDS_DIR)
+    run = run_queries(filled.url, queries, time_from=filled.time_from, time_to=filled.time_to)
+    return {r.query.title: r for r in run}
+
+
+def _rows(result: QueryResult) -> list[dict[str, Any]]:
+    return [dict(zip(result.columns, row, strict=True)) for row in result.rows]
+
+
+def _ms(when: datetime) -> int:
+    return int(when.timestamp() * 1000)
+
+
+def test_committed_files_are_what_the_code_builds() -> None:
+    assert out_of_sync() == []
+    result = CliRunner().invoke(app, ["dashboards", "check"])
+    assert result.exit_code == 0, result.output
+
+
+def test_check_reports_drift_and_build_repairs_it(tmp_path: Path) -> None:
+    write(tmp_path)
+    overview = tmp_path / "ico-overview.json"
+    overview.write_text(overview.read_text().replace("Visitors", "Visitorz"))
+    (tmp_path / "old.json").write_text("{}")
+    (tmp_path / "alert-rules.json").unlink()
+    assert out_of_sync(tmp_path) == [
+        "ico-overview.json: differs from the build",
+        "alert-rules.json: missing",
+        "old.json: not built by the code",
+    ]
+    assert sorted(write(tmp_path)) == ["alert-rules.json", "ico-overview.json", "old.json"]
+    assert out_of_sync(tmp_path) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(build_files())
+
+
+def test_every_target_reads_the_provisioned_datasource() -> None:
+    queries = queries_in(DASHBOARDS_DIR)
+    titles = [q.title for q in queries]
+    assert len(titles) == len(set(titles))  # results are looked up by title
+    assert {q.file for q in queries} == set(build_files())
+    for name, content in build_files().items():
+        if name != "alert-rules.json":
+            assert content.count('"uid": "ico-postgres"') > 1, name
+    assert DATASOURCE_UID == "ico-postgres"
+    assert sum(q.title.startswith("alert ") for q in queries) == 3
+
+
+def test_macros_expand_as_grafana_does() -> None:
+    start = datetime(2026, 3, 1, 12, 0, 5, 900_000, tzinfo=UTC)
+    end = start + timedelta(hours=1)
+    text = 'WHERE $__timeFilter("timestamp") AND x > $__timeFrom() AND id IN ($project)'
+    assert expand(text, time_from=start, time_to=end, variables={"project": ["1", "o'k"]}) == (
+        "WHERE \"timestamp\" BETWEEN '2026-03-01T12:00:05Z' AND '2026-03-01T13:00:05Z' "
+        "AND x > '2026-03-01T12:00:05Z' AND id IN ('1','o''k')"
+    )
+    csv = expand(
+        "IN (${project:csv})", time_from=start, time_to=end, variables={"project": ["3", "4"]}
+    )
+    assert csv == "IN (3,4)"
+    for unsupported in ("$__timeGroup(t, '5m')", "$other", "${project:regex}"):
+        with pytest.raises(DashboardError):
+            expand(unsupported, time_from=start, time_to=end, variables={"project": ["1"]})
+
+
+def test_overview_panels_match_the_ground_truth(
+    filled: Filled, results: dict[str, QueryResult]
+) -> None:
+    valid, _ = valid_records(filled.lines)
+    clicks = [r for kind, r in valid if kind == "clickstream"]
+    registrations = [r for kind, r in valid if kind == "registration"]
+    conversions = [r for kind, r in valid if kind == "conversion"]
+    purchases = [r for r in conversions if r["conversion_type"] in PURCHASES]
+    sessions = {r["session_id"] for r in clicks}
+    revenue = sum(Decimal(str(r["amount_usd"])) for r in purchases)
+
+    assert [tuple(r.values()) for r in _rows(results["variable project"])] == [
+        (i, name) for i, name in enumerate(_project_names(filled.url), start=1)
+    ]
+    assert _rows(results["Visitors"]) == [{"Visitors": len(sessions)}]
+    page_views = sum(r["event_type"] == "page_view" for r in clicks)
+    totals = {
+        "Page views": page_views,
+        "Registrations": len(registrations),
+        "Purchases": len(purchases),
+        "Revenue": revenue,
+    }
+    for title in ("Page views", "Registrations", "Purchases", "Revenue"):
+        assert _rows(results[title]) == [totals]
+    buyers = {r["session_id"] for r in purchases}
+    (conversion,) = _rows(results["Buyer conversion"])
+    assert float(conversion["Buyer conversion"]) == pytest.approx(100 * len(buyers) / len(sessions))
+
+    by_project = _rows(results["Events by project"])
+    assert sum(r["value"] for r in by_project) == len(valid)
+    assert {r["metric"] for r in by_project} == set(_project_names(filled.url))
+    traffic = _rows(results["Page views and sessions"])
+    assert sum(r["Page views"] for r in traffic) == page_views
+    assert [r["time"] for r in traffic] == sorted({r["time"] for r in by_project})
+    assert sum(r["Revenue"] for r in _rows(results["Revenue and purchases per hour"])) == revenue
+
+    def sessions_of(records: list[dict[str, Any]]) -> int:
+        return len({r["session_id"] for r in records})
+
+    assert _rows(results["Token-sale funnel"]) == [
+        {"Stage": "Visited", "Sessions": len(sessions)},
+        {"Stage": "Registered", "Sessions": sessions_of(registrations)},
+        {
+            "Stage": "Connected a wallet",
+            "Sessions": sessions_of(
+                [r for r in conversions if r["conversion_type"] == "wallet_connect"]
+            ),
+        },
+        {"Stage": "Bought tokens", "Sessions": len(buyers)},
+    ]
+
+
+def test_leaderboard_and_audience_match_the_ground_truth(
+    filled: Filled, results: dict[str, QueryResult]
+) -> None:
+    valid, _ = valid_records(filled.lines)
+    names = _project_names(filled.url)
+    visitors: dict[int, set[str]] = defaultdict(set)
+    loads: dict[int, list[float]] = defaultdict(list)
+    signups: Counter[int] = Counter()
+    bought: Counter[int] = Counter()
+    revenue: dict[int, Decimal] = defaultdict(Decimal)
+    devices: dict[str, set[str]] = defaultdict(set)
+    countries: dict[str, set[str]] = defaultdict(set)
+    for kind, r in valid:
+        site = r["ico_website_id"]
+        if kind == "clickstream":
+            visitors[site].add(r["session_id"])
+            devices[r["device_type"]].add(r["session_id"])
+            countries[r["country"]].add(r["session_id"])
+            if r["event_type"] == "page_view":
+                loads[site].append(r["page_load_time"])
+        elif kind == "registration":
+            signups[site] += 1
+        elif r["conversion_type"] in PURCHASES:
+            bought[site] += 1
+            revenue[site] += Decimal(str(r["amount_usd"]))
+
+    with psycopg.connect(filled.url) as conn:
+        targets = dict(conn.execute("SELECT id, target_raise_usd FROM processed_data.ico_websites"))
+    board = _rows(results["Project leaderboard"])
+    assert [r["Project"] for r in board] == sorted(
+        names, key=lambda n: (-revenue[names.index(n) + 1], names.index(n))
+    )
+    for row in board:
+        site = names.index(row["Project"]) + 1
+        assert row["Visitors"] == len(visitors[site])
+        assert row["Registrations"] == signups[site]
+        assert row["Purchases"] == bought[site]
+        assert row["Revenue"] == revenue[site]
+        assert math.isclose(row["Avg page load"], statistics.fmean(loads[site]), rel_tol=1e-9)
+        assert float(row["Raise progress"]) == pytest.approx(
+            float(100 * revenue[site] / targets[site])
+        )
+
+    assert {r["Device"]: r["Sessions"] for r in _rows(results["Devices"])} == {
+        device: len(s) for device, s in devices.items()
+    }
+    top = sorted(countries, key=lambda c: (-len(countries[c]), c))[:10]
+    assert [(r["Country"], r["Sessions"]) for r in _rows(results["Top countries"])] == [
+        (c, len(countries[c])) for c in top
+    ]
+    sources = _rows(results["Traffic sources"])
+    assert {r["Source"] for r in sources} <= SOURCES
+    assert sum(r["Sessions"] for r in sources) >= len(set().union(*visitors.values()))
+
+
+def test_page_load_panel_matches_the_windows(
+    filled: Filled, results: dict[str, QueryResult]
+) -> None:
+    exp = expected_from(filled.lines)
+    five = timedelta(minutes=5)
+    loads: dict[datetime, list[float]] = defaultdict(list)
+    valid, _ = valid_records(filled.lines)
+    for kind, r in valid:
+        if kind == "clickstream" and r["event_type"] == "page_view":
+            ts = r["timestamp"] - r["timestamp"] % 300_000
+            loads[datetime.fromtimestamp(ts / 1000, UTC)].append(r["page_load_time"])
+    rows = _rows(results["Page load time"])
+    assert len(rows) == len({start for (_, length, start) in exp.aggregates if length == five})
+    for row in rows:
+        worst = max(
+            a["p95_page_load_time"]
+            for (_, length, start), a in exp.aggregates.items()
+            if length == five and start == row["time"] and a["p95_page_load_time"] is not None
+        )
+        assert math.isclose(row["Mean"], statistics.fmean(loads[row["time"]]), rel_tol=1e-9)
+        assert math.isclose(row["Worst project p95"], worst, rel_tol=1e-9)
+
+
+def test_pipeline_panels_match_the_ground_truth(
+    filled: Filled, results: dict[str, QueryResult]
+) -> None:
+    valid, dead = valid_records(filled.lines)
+    kinds = Counter(kind for kind, _ in valid)
+    newest = {kind: max(r["timestamp"] for k, r in valid if k == kind) / 1000 for kind in kinds}
+    label = {
+        "clickstream": "Clickstream",
+        "registration": "Registrations",
+        "conversion": "Conversions",
+    }
+
+    freshness = {r["Kind"]: float(r["Seconds behind"]) for r in _rows(results["Freshness"])}
+    assert set(freshness) == set(label.values())
+    for kind, name in label.items():
+        # Behind by at least what the data was at load time, and not by much more since.
+        assert filled.loaded_at - newest[kind] - 5 <= freshness[name]
+        assert freshness[name] <= time.time() - newest[kind] + 5
+
+    stored: Counter[str] = Counter()
+    for row in _rows(results["Stored events per minute"]):
+        stored[row["metric"]] += row["value"]
+    assert stored == Counter({label[k]: n for k, n in kinds.items()})
+
+    assert _rows(results["Dead letters"]) == [{"Dead letters": len(dead)}]
+    per_minute = _rows(results["Dead letters per minute"])
+    assert sum(r["value"] for r in per_minute) == len(dead)
+    assert {r["metric"] for r in per_minute} == {"decode", "validate"}
+    reasons = _rows(results["Why records were refused"])
+    assert 0 < len(reasons) <= 20
+    assert all(not any(ch.isdigit() for ch in r["Reason"]) for r in reasons)
+    assert [r["Records"] for r in reasons] == sorted((r["Records"] for r in reasons), reverse=True)
+
+    with psycopg.connect(filled.url) as conn:
+        lineage = conn.execute("SELECT count(*) FROM analytics.data_lineage").fetchone()
+    assert lineage is not None and len(results["Data lineage"].rows) == lineage[0] > 0
+
+
+def test_alert_queries_evaluate_on_their_own_lookback(filled: Filled) -> None:
+    alerts = [q for q in queries_in(DASHBOARDS_DIR) if q.lookback is not None]
+    valid, _ = valid_records(filled.lines)
+    now = int(time.time())  # evaluated as Grafana would now, over [now - lookback, now]
+    at = datetime.fromtimestamp(now, UTC)
+    got = {
+        r.query.title: _rows(r)[0]
+        for r in run_queries(filled.url, alerts, time_from=at, time_to=at)
+    }
+
+    newest = max(r["timestamp"] for kind, r in valid if kind == "clickstream") / 1000
+    stalled = float(got["alert Events stopped arriving"]["seconds_since_last_event"])
+    assert stalled == pytest.approx(time.time() - newest, abs=5)
+
+    # Arrival times are physical, not in the ground truth: read them back.
+    with psycopg.connect(filled.url) as conn:
+        arrivals = [
+            t.timestamp() for (t,) in conn.execute("SELECT received_at FROM raw_data.dead_letters")
+        ]
+    refused = sum(now - 600 <= t <= now for t in arrivals)
+    stored = sum((now - 600) * 1000 <= r["timestamp"] <= now * 1000 for _, r in valid)
+    assert refused > 0 and stored > 0  # the data's last 5 minutes and its dead letters
+    share = float(got["alert Dead letters above 5%"]["dead_letter_share"])
+    assert share == pytest.approx(100 * refused / (refused + stored))
+
+    exp = expected_from(filled.lines)
+    worst = max(
+        a["p95_page_load_time"] or 0
+        for (_, length, start), a in exp.aggregates.items()
+        if length == timedelta(minutes=5) and (now - 900) * 1000 <= _ms(start) <= now * 1000
+    )
+    assert got["alert Page loads slow"]["worst_p95_page_load"] == pytest.approx(worst)
+
+
+def test_queries_run_as_the_read_only_grafana_role(filled: Filled) -> None:
+    write_attempt = GrafanaQuery("x.json", "sneaky", "DELETE FROM raw_data.dead_letters")
+    with pytest.raises(DashboardError, match="read-only transaction"):
+        run_queries(filled.url, [write_attempt], time_from=filled.time_from, time_to=filled.time_to)
+    with psycopg.connect(filled.url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE public.secret (x int)")
+    try:
+        hidden = GrafanaQuery("x.json", "private", "SELECT * FROM public.secret")
+        with pytest.raises(DashboardError, match="permission denied"):
+            run_queries(filled.url, [hidden], time_from=filled.time_from, time_to=filled.time_to)
+    finally:
+        with psycopg.connect(filled.url, autocommit=True) as conn:
+            conn.execute("DROP TABLE public.secret")
+
+
+def test_preview_prints_every_query(filled: Filled) -> None:
+    result = CliRunner().invoke(
+        app, ["dashboards", "preview", "--database-url", filled.url, "--hours", "2", "--rows", "2"]
+    )
+    assert result.exit_code == 0, result.output
+    for query in queries_in(DASHBOARDS_DIR):
+        assert f"{query.file}: {query.title} (" in result.output
+
+
+def _project_names(url: str) -> list[str]:
+    with psycopg.connect(url) as conn:
+        return [
+            name
+            for (name,) in conn.execute("SELECT name FROM processed_data.ico_websites ORDER BY id")
+        ]
