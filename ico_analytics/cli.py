@@ -130,6 +130,33 @@ def migrate(
     )
 
 
+@app.command()
+def maintain(
+    database_url: Annotated[
+        str | None, typer.Option(help="Default DATABASE_URL / POSTGRES_*.")
+    ] = None,
+    retention_days: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Drop raw events (daily partitions) and dead letters older than this many "
+            "days; default: keep everything.",
+        ),
+    ] = None,
+) -> None:
+    """Daily housekeeping: create the raw tables' partitions ahead, apply retention."""
+    from ico_analytics.db import maintain as housekeeping
+
+    url = database_url or get_settings().postgres_url()
+    if url is None:
+        raise typer.BadParameter("no database configured: set DATABASE_URL or pass --database-url")
+    created, dropped, deleted = housekeeping(url, retention_days)
+    typer.echo(
+        f"created {created} partition(s), dropped {dropped} partition(s), "
+        f"deleted {deleted} dead letter(s)"
+    )
+
+
 class DevAction(StrEnum):
     up = "up"
     down = "down"

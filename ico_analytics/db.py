@@ -55,6 +55,21 @@ def migrate(url: str) -> list[str]:
     return applied
 
 
+def maintain(url: str, retention_days: int | None) -> tuple[int, int, int]:
+    """Daily housekeeping: raw partitions a week either side of today; with
+    ``retention_days``, raw data older than that many days dropped.
+
+    Returns (partitions created, partitions dropped, dead letters deleted).
+    """
+    with psycopg.connect(libpq_url(url)) as conn:
+        created = conn.execute(query("ensure_partitions_around_today")).fetchone()
+        dropped = (0, 0)
+        if retention_days is not None:
+            row = conn.execute(query("drop_raw_data_older_than"), {"days": retention_days})
+            dropped = row.fetchone() or dropped
+    return (created[0] if created else 0), dropped[0], dropped[1]
+
+
 def _apply_migrations(url: str) -> list[str]:
     backend = get_backend("postgresql+psycopg://" + _strip_scheme(url))
     try:

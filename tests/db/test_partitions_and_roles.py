@@ -8,6 +8,9 @@ from typing import Any
 
 import psycopg
 import pytest
+from typer.testing import CliRunner
+
+from ico_analytics.cli import app
 
 RAW_TABLES = ("clickstream_events", "user_registrations", "conversions")
 
@@ -124,3 +127,38 @@ def test_grafana_reader_can_read_but_not_write(migrated_database_url: str) -> No
         conn.execute("SET ROLE grafana_reader")
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute("DELETE FROM processed_data.ico_websites")
+
+
+def test_maintain_creates_partitions_ahead_and_applies_retention(
+    migrated_database_url: str,
+) -> None:
+    today = _today()
+    old = today - timedelta(days=40)
+    ahead = f"raw_data.conversions_p{today + timedelta(days=7):%Y%m%d}"
+    with psycopg.connect(migrated_database_url) as conn:
+        conn.execute("SELECT raw_data.ensure_daily_partitions(%s, %s)", (old, old))
+        _insert_conversion(conn, _midday(old))
+        conn.execute(f"DROP TABLE {ahead}")  # as if a week had passed since the last run
+        for offset, received in enumerate((_midday(old), _midday(today))):
+            conn.execute(
+                "INSERT INTO raw_data.dead_letters (source_topic, source_partition, source_offset,"
+                " stage, reason, received_at) VALUES ('conversions', 0, %s, 'decode', 'x', %s)",
+                (offset, received),
+            )
+
+    def maintain(*options: str) -> str:
+        args = ["maintain", "--database-url", migrated_database_url, *options]
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 0, result.output
+        return result.output.strip()
+
+    assert maintain() == "created 1 partition(s), dropped 0 partition(s), deleted 0 dead letter(s)"
+    assert maintain("--retention-days", "30") == (
+        f"created 0 partition(s), dropped {len(RAW_TABLES)} partition(s), deleted 1 dead letter(s)"
+    )
+    assert maintain("--retention-days", "30").startswith("created 0 partition(s), dropped 0")
+    with psycopg.connect(migrated_database_url) as conn:
+        assert ahead in _partitions(conn, "conversions")
+        assert f"raw_data.conversions_p{old:%Y%m%d}" not in _partitions(conn, "conversions")
+        left = conn.execute("SELECT source_offset FROM raw_data.dead_letters").fetchall()
+    assert left == [(1,)]
