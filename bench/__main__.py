@@ -6,7 +6,9 @@ Sections (``--only`` picks some, default all):
   and without recovery) over ``--events`` pre-produced events, and a hand-written baseline;
 - ``latency``: produce -> committed row latency at 10,000 and 2,000 events/s, ``--seconds`` each;
 - ``pipeline``: the embedded in-process pipeline of ``ico-analytics demo`` (no Kafka);
-- ``sink``: ``bench/bench_sink.py``, the PostgreSQL sink alone.
+- ``sink``: ``bench/bench_sink.py``, the PostgreSQL sink alone;
+- ``dashboards``: how long each Grafana panel's query takes (``bench/dashboards.py``) on
+  ``--dashboard-events`` events.
 
 Starts a private stack in a temp dir; ``--dev-stack`` uses the running ``ico-analytics dev up``
 stack instead (its topics are emptied and refilled; databases are created per measurement and
@@ -34,13 +36,14 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from bench.dashboards import RANGES, run_dashboards
 from bench.embedded import run_embedded
 from bench.latency import SAMPLE_EVERY, WARMUP_SECONDS, run_latency
 from bench.runner import SNAPSHOT_SECONDS
 from bench.stack import Stack, fresh_database, open_stack, reset_topics
 from bench.throughput import produce_dataset, run_baseline, run_pipeline
 
-SECTIONS = ("kafka", "latency", "pipeline", "sink")
+SECTIONS = ("kafka", "latency", "pipeline", "sink", "dashboards")
 RESULTS = Path(__file__).resolve().parent / "results"
 #: events/s: the target, and a rate this small box sustains, for the latency floor.
 LATENCY_RATES = (10_000, 2_000)
@@ -198,10 +201,6 @@ def pipeline_section(stack: Stack, events: int) -> dict[str, Any]:
 
 
 def sink_section(stack: Stack, events: int) -> dict[str, Any]:
-    script = Path(__file__).resolve().parent / "bench_sink.py"
-    if not script.exists():
-        out.print("[yellow]bench/bench_sink.py is not there yet; skipped[/]")
-        return {"skipped": "bench/bench_sink.py missing"}
     rows = max(events // 2, 10_000)
     with fresh_database(stack, "bench_sink") as url, out.status(f"sink, {rows:,} rows"):
         done = subprocess.run(
@@ -214,6 +213,26 @@ def sink_section(stack: Stack, events: int) -> dict[str, Any]:
     out.print("[bold]PostgresSink alone[/] (bench/bench_sink.py)")
     out.print(done.stdout.rstrip())
     return {"rows": rows, "output": done.stdout.splitlines()}
+
+
+def dashboards_section(stack: Stack, events: int) -> dict[str, Any]:
+    with out.status(f"dashboards, {events:,} events"):
+        timings = run_dashboards(stack, events)
+    table = Table(
+        title=f"Dashboard queries on {timings.raw_rows:,} stored events "
+        f"({events:,} generated at 500/min, filled in {timings.fill_seconds:.0f} s): "
+        "ms, warm, as the Grafana role"
+    )
+    table.add_column("query")
+    for label, _, _ in RANGES:
+        table.add_column(label, justify="right")
+    for (file, title), by_range in timings.queries.items():
+        table.add_row(
+            f"{file.removesuffix('.json')}: {title}",
+            *(f"{by_range[label][1]:,.1f}" for label, _, _ in RANGES),
+        )
+    out.print(table)
+    return timings.as_json()
 
 
 def main() -> int:
@@ -234,6 +253,12 @@ def main() -> int:
         type=float,
         default=20.0,
         help="measured seconds of the latency run (default 20)",
+    )
+    parser.add_argument(
+        "--dashboard-events",
+        type=int,
+        default=500_000,
+        help="events behind the dashboard query timings (default 500,000, ~17 h at 500/min)",
     )
     parser.add_argument(
         "--dev-stack",
@@ -263,6 +288,7 @@ def main() -> int:
             "latency": lambda: latency_section(stack, args.seconds, work_dir),
             "pipeline": lambda: pipeline_section(stack, EMBEDDED_EVENTS),
             "sink": lambda: sink_section(stack, args.events),
+            "dashboards": lambda: dashboards_section(stack, args.dashboard_events),
         }
         for name in sections:
             try:

@@ -245,7 +245,10 @@ def _preview(url: str, hours: float, projects: list[int] | None, rows: int) -> N
     console = Console()
     for result in results:
         # The title on a line of its own: a table title would wrap to the table's width.
-        title = f"{result.query.file}: {result.query.title} ({len(result.rows)} rows)"
+        title = (
+            f"{result.query.file}: {result.query.title} "
+            f"({len(result.rows)} rows, {result.seconds * 1000:.0f} ms)"
+        )
         console.print(Text(title, style="bold"), soft_wrap=True)
         table = Table(*result.columns)
         for row in result.rows[:rows]:

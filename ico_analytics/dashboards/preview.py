@@ -9,6 +9,7 @@ transaction as the ``grafana_reader`` role the Grafana user has.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -40,6 +41,7 @@ class QueryResult:
     query: GrafanaQuery
     columns: list[str]
     rows: list[tuple[Any, ...]]
+    seconds: float  # execution and fetch, as the data source would wait for it
 
 
 def _panels(panels: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
@@ -103,10 +105,12 @@ def run_queries(
         for q in queries:
             start = time_from if q.lookback is None else time_to - q.lookback
             sql = expand(q.sql, time_from=start, time_to=time_to, variables=variables)
+            began = time.perf_counter()
             try:
                 cursor = conn.execute(sql.encode())
+                rows = cursor.fetchall()
             except psycopg.Error as exc:
                 raise DashboardError(f"{q.file}: {q.title}: {exc}") from exc
             columns = [c.name for c in cursor.description or []]
-            results.append(QueryResult(q, columns, cursor.fetchall()))
+            results.append(QueryResult(q, columns, rows, time.perf_counter() - began))
     return results
