@@ -96,8 +96,10 @@ def _reduce(
     )
 
 
-def _stat(title: str, description: str, target: Sql, unit: str, field: str | None = None) -> Any:
-    panel = (
+def _stat(
+    title: str, description: str, target: Sql, unit: str, field: str | None = None
+) -> stat.Panel:
+    return (
         stat.Panel()
         .title(title)
         .description(description)
@@ -109,10 +111,11 @@ def _stat(title: str, description: str, target: Sql, unit: str, field: str | Non
         .graph_mode(common.BigValueGraphMode.NONE)
         .reduce_options(_reduce(["lastNotNull"], field))
     )
-    return panel
 
 
-def _timeseries(title: str, description: str, target: Sql, unit: str, span: int = 12) -> Any:
+def _timeseries(
+    title: str, description: str, target: Sql, unit: str, span: int = 12
+) -> timeseries.Panel:
     return (
         timeseries.Panel()
         .title(title)
@@ -144,13 +147,21 @@ def overview() -> dashboard.Dashboard:
         .with_panel(_stat("Visitors", "Distinct sessions.", Sql("overview/visitors"), "short"))
         .with_panel(
             _stat(
-                "Page views", "", Sql("overview/totals"), "short", field="Page views"
-            ).description("Page views in the 5-minute windows that start in the range.")
+                "Page views",
+                "Page views in the 5-minute windows that start in the range.",
+                Sql("overview/totals"),
+                "short",
+                field="Page views",
+            )
         )
         .with_panel(
             _stat(
-                "Registrations", "", Sql("overview/totals"), "short", field="Registrations"
-            ).description("Registrations in the 5-minute windows that start in the range.")
+                "Registrations",
+                "Registrations in the 5-minute windows that start in the range.",
+                Sql("overview/totals"),
+                "short",
+                field="Registrations",
+            )
         )
         .with_panel(_stat("Purchases", sales, Sql("overview/totals"), "short", field="Purchases"))
         .with_panel(_stat("Revenue", sales, Sql("overview/totals"), "currencyUSD", field="Revenue"))
