@@ -1,0 +1,32 @@
+{{/* Grafana provisioning files (ConfigMap data), also hashed into the pod annotations. */}}
+{{- define "ico-analytics.grafanaProvisioning" -}}
+# The dashboards and alert rules query this uid (ico_analytics/dashboards/build.py). Grafana
+# reads the password from its environment (a Secret); it never appears here.
+datasources.yaml: |
+  apiVersion: 1
+  datasources:
+    - name: ICO analytics
+      uid: ico-postgres
+      type: grafana-postgresql-datasource
+      access: proxy
+      isDefault: true
+      editable: false
+      url: {{ printf "%s:%s" (include "ico-analytics.databaseHost" .) (include "ico-analytics.databasePort" .) }}
+      user: {{ .Values.grafana.datasource.user }}
+      jsonData:
+        database: {{ include "ico-analytics.databaseName" . }}
+        sslmode: disable
+        postgresVersion: 1800
+      secureJsonData:
+        password: ${GRAFANA_DB_PASSWORD}
+dashboards.yaml: |
+  apiVersion: 1
+  providers:
+    - name: ico-analytics
+      folder: ICO analytics
+      type: file
+      disableDeletion: true
+      allowUiUpdates: false
+      options:
+        path: /var/lib/grafana-dashboards
+{{- end }}

@@ -1,0 +1,272 @@
+{{/* Chart name, overridable. */}}
+{{- define "ico-analytics.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+Full name prefix of every resource: <release>-<chart>, or the release name when it already
+contains the chart name. Truncated to leave room for component suffixes within 63 characters.
+*/}}
+{{- define "ico-analytics.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 40 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 40 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 40 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* Chart name and version, for the helm.sh/chart label. */}}
+{{- define "ico-analytics.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Selector labels of a component; call with (dict "ctx" $ "component" "name"). */}}
+{{- define "ico-analytics.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "ico-analytics.name" .ctx }}
+app.kubernetes.io/instance: {{ .ctx.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+{{- end }}
+
+{{/* Standard labels of a component; call with (dict "ctx" $ "component" "name"). */}}
+{{- define "ico-analytics.labels" -}}
+helm.sh/chart: {{ include "ico-analytics.chart" .ctx }}
+{{ include "ico-analytics.selectorLabels" . }}
+app.kubernetes.io/version: {{ .ctx.Chart.AppVersion | quote }}
+app.kubernetes.io/part-of: ico-analytics
+app.kubernetes.io/managed-by: {{ .ctx.Release.Service }}
+{{- with .ctx.Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/* Name of the ServiceAccount the pods run as. */}}
+{{- define "ico-analytics.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "ico-analytics.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/* The ico-analytics image reference: repository:tag[@digest]. */}}
+{{- define "ico-analytics.image" -}}
+{{- $tag := default .Chart.AppVersion .Values.image.tag }}
+{{- if .Values.image.digest }}
+{{- printf "%s:%s@%s" .Values.image.repository $tag .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository $tag }}
+{{- end }}
+{{- end }}
+
+{{/* The postgres image, also used for psql in init and migration steps. */}}
+{{- define "ico-analytics.postgresImage" -}}
+{{- printf "%s:%s" .Values.postgresql.image.repository .Values.postgresql.image.tag }}
+{{- end }}
+
+{{/* Pod security context of pods running an image as the given uid; call with (dict "ctx" $ "uid" 999). */}}
+{{- define "ico-analytics.podSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: {{ .uid }}
+runAsGroup: {{ .uid }}
+fsGroup: {{ .uid }}
+seccompProfile:
+  type: RuntimeDefault
+{{- end }}
+
+{{/* ---------- Kafka ---------- */}}
+
+{{- define "ico-analytics.kafkaName" -}}
+{{- printf "%s-kafka" (include "ico-analytics.fullname" .) }}
+{{- end }}
+
+{{/* Bootstrap servers the apps use: Strimzi's bootstrap Service, or the external brokers. */}}
+{{- define "ico-analytics.kafkaBootstrapServers" -}}
+{{- if .Values.kafka.enabled }}
+{{- printf "%s-kafka-bootstrap:%d" (include "ico-analytics.kafkaName" .) (int .Values.kafka.port) }}
+{{- else }}
+{{- required "kafka.externalBootstrapServers is required when kafka.enabled is false" .Values.kafka.externalBootstrapServers }}
+{{- end }}
+{{- end }}
+
+{{/* ---------- Schema registry ---------- */}}
+
+{{- define "ico-analytics.registryName" -}}
+{{- printf "%s-schema-registry" (include "ico-analytics.fullname" .) }}
+{{- end }}
+
+{{/* SCHEMA_REGISTRY_URL: the apps expect the Confluent-compatible base, /apis/ccompat/v7 included. */}}
+{{- define "ico-analytics.schemaRegistryUrl" -}}
+{{- printf "http://%s:%d/apis/ccompat/v7" (include "ico-analytics.registryName" .) (int .Values.schemaRegistry.port) }}
+{{- end }}
+
+{{/* ---------- PostgreSQL ---------- */}}
+
+{{- define "ico-analytics.postgresqlName" -}}
+{{- printf "%s-postgresql" (include "ico-analytics.fullname" .) }}
+{{- end }}
+
+{{- define "ico-analytics.databaseHost" -}}
+{{- if .Values.postgresql.enabled }}
+{{- include "ico-analytics.postgresqlName" . }}
+{{- else }}
+{{- required "externalDatabase.host is required when postgresql.enabled is false" .Values.externalDatabase.host }}
+{{- end }}
+{{- end }}
+
+{{- define "ico-analytics.databasePort" -}}
+{{- if .Values.postgresql.enabled }}{{ .Values.postgresql.port }}{{ else }}{{ .Values.externalDatabase.port }}{{ end }}
+{{- end }}
+
+{{- define "ico-analytics.databaseName" -}}
+{{- if .Values.postgresql.enabled }}{{ .Values.postgresql.auth.database }}{{ else }}{{ .Values.externalDatabase.database }}{{ end }}
+{{- end }}
+
+{{- define "ico-analytics.databaseUser" -}}
+{{- if .Values.postgresql.enabled }}
+{{- .Values.postgresql.auth.username }}
+{{- else }}
+{{- required "externalDatabase.username is required when postgresql.enabled is false" .Values.externalDatabase.username }}
+{{- end }}
+{{- end }}
+
+{{/* Secret and key holding the database user's password. */}}
+{{- define "ico-analytics.databaseSecretName" -}}
+{{- if .Values.postgresql.enabled }}
+{{- default (include "ico-analytics.postgresqlName" .) .Values.postgresql.auth.existingSecret }}
+{{- else }}
+{{- required "externalDatabase.existingSecret is required when postgresql.enabled is false" .Values.externalDatabase.existingSecret }}
+{{- end }}
+{{- end }}
+
+{{- define "ico-analytics.databaseSecretKey" -}}
+{{- if .Values.postgresql.enabled }}password{{ else }}{{ .Values.externalDatabase.existingSecretPasswordKey }}{{ end }}
+{{- end }}
+
+{{/*
+Database connection of the apps: the POSTGRES_* parts Settings reads, the password from its
+Secret. Settings builds the URL itself and percent-encodes the password, so any password works.
+*/}}
+{{- define "ico-analytics.databaseEnv" -}}
+- name: POSTGRES_HOST
+  value: {{ include "ico-analytics.databaseHost" . | quote }}
+- name: POSTGRES_PORT
+  value: {{ include "ico-analytics.databasePort" . | quote }}
+- name: POSTGRES_DB
+  value: {{ include "ico-analytics.databaseName" . | quote }}
+- name: POSTGRES_USER
+  value: {{ include "ico-analytics.databaseUser" . | quote }}
+- name: POSTGRES_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "ico-analytics.databaseSecretName" . }}
+      key: {{ include "ico-analytics.databaseSecretKey" . }}
+{{- end }}
+
+{{/* The same connection as libpq variables, for psql in the postgres image. */}}
+{{- define "ico-analytics.libpqEnv" -}}
+- name: PGHOST
+  value: {{ include "ico-analytics.databaseHost" . | quote }}
+- name: PGPORT
+  value: {{ include "ico-analytics.databasePort" . | quote }}
+- name: PGDATABASE
+  value: {{ include "ico-analytics.databaseName" . | quote }}
+- name: PGUSER
+  value: {{ include "ico-analytics.databaseUser" . | quote }}
+- name: PGPASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "ico-analytics.databaseSecretName" . }}
+      key: {{ include "ico-analytics.databaseSecretKey" . }}
+{{- end }}
+
+{{/* ---------- Grafana, dataflow, generator ---------- */}}
+
+{{- define "ico-analytics.grafanaName" -}}
+{{- printf "%s-grafana" (include "ico-analytics.fullname" .) }}
+{{- end }}
+
+{{- define "ico-analytics.grafanaAdminSecretName" -}}
+{{- default (include "ico-analytics.grafanaName" .) .Values.grafana.admin.existingSecret }}
+{{- end }}
+
+{{- define "ico-analytics.grafanaDbSecretName" -}}
+{{- default (printf "%s-db" (include "ico-analytics.grafanaName" .)) .Values.grafana.datasource.existingSecret }}
+{{- end }}
+
+{{- define "ico-analytics.piiSecretName" -}}
+{{- default (printf "%s-pii" (include "ico-analytics.fullname" .)) .Values.pii.existingSecret }}
+{{- end }}
+
+{{- define "ico-analytics.dataflowName" -}}
+{{- printf "%s-dataflow" (include "ico-analytics.fullname" .) }}
+{{- end }}
+
+{{- define "ico-analytics.dataflowHeadlessName" -}}
+{{- printf "%s-dataflow-headless" (include "ico-analytics.fullname" .) }}
+{{- end }}
+
+{{/* Peer addresses of the dataflow processes, one per line, in process-id order. */}}
+{{- define "ico-analytics.dataflowHostfile" -}}
+{{- $sts := include "ico-analytics.dataflowName" . }}
+{{- $svc := include "ico-analytics.dataflowHeadlessName" . }}
+{{- $peers := list }}
+{{- range $i := until (int .Values.dataflow.replicas) }}
+{{- $peers = append $peers (printf "%s-%d.%s.%s.svc.cluster.local:%d" $sts $i $svc $.Release.Namespace (int $.Values.dataflow.port)) }}
+{{- end }}
+{{- join "\n" $peers }}
+{{- end }}
+
+{{- define "ico-analytics.generatorName" -}}
+{{- printf "%s-generator" (include "ico-analytics.fullname" .) }}
+{{- end }}
+
+{{/*
+Value of a generated secret key: the one already in the cluster (so upgrades keep it), else a new
+random one. Call with (dict "ctx" $ "name" secretName "key" dataKey "length" n); returns base64.
+*/}}
+{{- define "ico-analytics.generatedSecretValue" -}}
+{{- $existing := lookup "v1" "Secret" .ctx.Release.Namespace .name }}
+{{- if and $existing $existing.data (hasKey $existing.data .key) }}
+{{- index $existing.data .key }}
+{{- else }}
+{{- randAlphaNum (int .length) | b64enc }}
+{{- end }}
+{{- end }}
+
+{{/* Cross-value checks the JSON schema cannot express. */}}
+{{- define "ico-analytics.validate" -}}
+{{- if gt (int .Values.dataflow.replicas) (int .Values.dataflow.recovery.partitions) }}
+{{- fail (printf "dataflow.replicas (%d) exceeds dataflow.recovery.partitions (%d): every process needs a recovery partition" (int .Values.dataflow.replicas) (int .Values.dataflow.recovery.partitions)) }}
+{{- end }}
+{{- if .Values.kafka.enabled }}
+{{- $nodes := int .Values.kafka.nodePool.replicas }}
+{{- if gt (int .Values.kafka.topics.replicas) $nodes }}
+{{- fail (printf "kafka.topics.replicas (%d) exceeds kafka.nodePool.replicas (%d)" (int .Values.kafka.topics.replicas) $nodes) }}
+{{- end }}
+{{- if gt (int .Values.kafka.internalReplicationFactor) $nodes }}
+{{- fail (printf "kafka.internalReplicationFactor (%d) exceeds kafka.nodePool.replicas (%d)" (int .Values.kafka.internalReplicationFactor) $nodes) }}
+{{- end }}
+{{- if gt (int .Values.kafka.minInsyncReplicas) (int .Values.kafka.internalReplicationFactor) }}
+{{- fail "kafka.minInsyncReplicas exceeds kafka.internalReplicationFactor" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* Init container that blocks until PostgreSQL accepts connections. */}}
+{{- define "ico-analytics.waitForPostgres" -}}
+- name: wait-for-postgresql
+  image: {{ include "ico-analytics.postgresImage" . }}
+  imagePullPolicy: {{ .Values.postgresql.image.pullPolicy }}
+  command: ["sh", "-c", "until pg_isready --timeout=5; do echo waiting for PostgreSQL; sleep 2; done"]
+  env:
+    {{- include "ico-analytics.libpqEnv" . | nindent 4 }}
+  securityContext:
+    {{- toYaml .Values.containerSecurityContext | nindent 4 }}
+  resources:
+    {{- toYaml .Values.migrations.resources | nindent 4 }}
+{{- end }}

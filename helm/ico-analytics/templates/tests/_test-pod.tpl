@@ -1,0 +1,31 @@
+{{/* Common spec of a `helm test` pod; (dict "ctx" $ "name" n "image" i "command" list "env" yamlString). */}}
+{{- define "ico-analytics.testPod" -}}
+apiVersion: v1
+kind: Pod
+metadata:
+  name: {{ printf "%s-test-%s" (include "ico-analytics.fullname" .ctx) .name }}
+  labels:
+    {{- include "ico-analytics.labels" (dict "ctx" .ctx "component" "test") | nindent 4 }}
+  annotations:
+    helm.sh/hook: test
+    helm.sh/hook-delete-policy: before-hook-creation,hook-succeeded
+spec:
+  restartPolicy: Never
+  serviceAccountName: {{ include "ico-analytics.serviceAccountName" .ctx }}
+  automountServiceAccountToken: false
+  securityContext:
+    {{- toYaml .ctx.Values.podSecurityContext | nindent 4 }}
+  containers:
+    - name: {{ .name }}
+      image: {{ .image }}
+      command:
+        {{- toYaml .command | nindent 8 }}
+      {{- with .env }}
+      env:
+        {{- . | nindent 8 }}
+      {{- end }}
+      securityContext:
+        {{- toYaml .ctx.Values.containerSecurityContext | nindent 8 }}
+      resources:
+        {{- toYaml .ctx.Values.migrations.resources | nindent 8 }}
+{{- end }}

@@ -1,0 +1,137 @@
+"""Helpers of the chart tests: a helm binary built once, the chart rendered per scenario.
+
+helm is built from source with the Go toolchain (no network but the Go module proxy here) into
+the git-ignored ``.cache/``, and reused while it exists. Rendering runs against a pinned
+Kubernetes version, the same one the manifests are validated against.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CHART = REPO_ROOT / "helm" / "ico-analytics"
+CI_VALUES = sorted((CHART / "ci").glob("*-values.yaml"))
+HELM_VERSION = "v3.22.0"
+#: The Kubernetes version the chart renders for and is validated against (kubernetes-validate).
+KUBE_VERSION = "1.33.0"
+RELEASE = "ico-analytics"
+NAMESPACE = "analytics"
+MONITORING_API = "monitoring.coreos.com/v1"
+
+Manifest = dict[str, Any]
+
+
+def build_helm() -> Path:
+    cache = REPO_ROOT / ".cache"
+    binary = cache / "helm" / HELM_VERSION / "helm"
+    if binary.exists():
+        return binary
+    go = cache / "go"
+    env = {
+        **os.environ,
+        "GOBIN": str(binary.parent),
+        "GOPATH": str(go),
+        "GOMODCACHE": str(go / "mod"),
+        "GOCACHE": str(go / "build"),
+        # Module cache files are read-only by default, so `rm -rf .cache` would fail.
+        "GOFLAGS": "-modcacherw",
+        "CGO_ENABLED": "0",
+    }
+    result = subprocess.run(
+        ["go", "install", f"helm.sh/helm/v3/cmd/helm@{HELM_VERSION}"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0 or not binary.exists():
+        pytest.fail(f"building helm {HELM_VERSION} failed:\n{result.stdout}\n{result.stderr}")
+    return binary
+
+
+@dataclass(frozen=True)
+class Helm:
+    binary: Path
+
+    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(self.binary), *args], capture_output=True, text=True, check=False
+        )
+
+    def template(
+        self,
+        *,
+        values: Sequence[Path] = (),
+        set_values: Sequence[str] = (),
+        api_versions: Sequence[str] = (),
+        chart: Path = CHART,
+    ) -> subprocess.CompletedProcess[str]:
+        args = ["template", RELEASE, str(chart), "--namespace", NAMESPACE]
+        args += ["--kube-version", KUBE_VERSION]
+        for path in values:
+            args += ["--values", str(path)]
+        for assignment in set_values:
+            args += ["--set", assignment]
+        for api in api_versions:
+            args += ["--api-versions", api]
+        return self.run(*args)
+
+    def render(
+        self,
+        *,
+        values: Sequence[Path] = (),
+        set_values: Sequence[str] = (),
+        api_versions: Sequence[str] = (),
+        chart: Path = CHART,
+    ) -> list[Manifest]:
+        result = self.template(
+            values=values, set_values=set_values, api_versions=api_versions, chart=chart
+        )
+        assert result.returncode == 0, result.stderr
+        return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    values: tuple[Path, ...]
+    api_versions: tuple[str, ...]
+
+
+def scenarios() -> list[Scenario]:
+    """The chart's defaults and each ci/*-values.yaml; monitoring also with its API served."""
+    found = [Scenario("defaults", (), ())]
+    for path in CI_VALUES:
+        name = path.name.removesuffix("-values.yaml")
+        found.append(Scenario(name, (path,), ()))
+        if name == "monitoring":
+            found.append(Scenario(f"{name}+api", (path,), (MONITORING_API,)))
+    return found
+
+
+def by_kind(docs: list[Manifest], kind: str) -> list[Manifest]:
+    return [d for d in docs if d["kind"] == kind]
+
+
+def one(docs: list[Manifest], kind: str, name: str) -> Manifest:
+    matches = [d for d in docs if d["kind"] == kind and d["metadata"]["name"] == name]
+    assert len(matches) == 1, f"{kind}/{name}: {len(matches)} found"
+    return matches[0]
+
+
+def env_of(container: Manifest) -> dict[str, Any]:
+    """name -> value, or the valueFrom mapping for references."""
+    return {e["name"]: e.get("value", e.get("valueFrom")) for e in container.get("env", [])}
+
+
+def load_yaml(path: Path) -> Any:
+    return yaml.safe_load(path.read_text())

@@ -1,0 +1,141 @@
+"""The chart lints, renders valid manifests in every scenario, and refuses bad values."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.chart.chartlib import (
+    CHART,
+    CI_VALUES,
+    KUBE_VERSION,
+    MONITORING_API,
+    NAMESPACE,
+    Helm,
+    Manifest,
+    scenarios,
+)
+from tests.chart.schemas import UnknownKindError, validate
+
+SCENARIOS = [s.name for s in scenarios()]
+
+
+@pytest.mark.parametrize("values", [None, *CI_VALUES], ids=lambda v: v.name if v else "defaults")
+def test_lint_strict(helm: Helm, values: Path | None) -> None:
+    args = ["lint", "--strict", str(CHART)]
+    if values is not None:
+        args += ["--values", str(values)]
+    result = helm.run(*args)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 chart(s) linted, 0 chart(s) failed" in result.stdout
+
+
+def test_every_ci_scenario_is_rendered() -> None:
+    names = {path.name for path in CI_VALUES}
+    assert {
+        "default-values.yaml",
+        "external-database-values.yaml",
+        "monitoring-values.yaml",
+        "scaled-dataflow-values.yaml",
+        "minimal-values.yaml",
+    } <= names
+    assert "monitoring+api" in SCENARIOS
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_manifests_validate_against_schemas(
+    rendered: dict[str, list[Manifest]], scenario: str
+) -> None:
+    docs = rendered[scenario]
+    errors: list[str] = []
+    for doc in docs:
+        try:
+            errors += validate(doc, KUBE_VERSION)
+        except UnknownKindError as exc:
+            errors.append(f"unknown kind {exc}")
+    assert errors == []
+    # The chart's core set is present in every scenario.
+    kinds = {d["kind"] for d in docs}
+    assert {"StatefulSet", "Deployment", "Job", "Service", "ConfigMap", "Secret"} <= kinds
+
+
+@pytest.mark.parametrize(
+    ("assignment", "message"),
+    [
+        ("dataflow.replicas=0", "at '/dataflow/replicas': minimum: got 0, want 1"),
+        ("dataflow.replicas=three", "at '/dataflow/replicas': got string, want integer"),
+        ("kafka.topics.partitions=0", "at '/kafka/topics/partitions': minimum: got 0, want 1"),
+        ("grafana.image.tag=11.6.0", "at '/grafana/image/tag'"),
+        ("postgresql.enabled=false", "externalDatabase"),
+        ("kafka.enabled=false", "externalBootstrapServers"),
+        ("dataflow.unknownKey=1", "additional properties 'unknownKey' not allowed"),
+    ],
+)
+def test_values_schema_rejects_bad_values(helm: Helm, assignment: str, message: str) -> None:
+    result = helm.template(set_values=[assignment])
+    assert result.returncode != 0
+    assert "values don't meet the specifications of the schema" in result.stderr
+    assert message in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("assignments", "message"),
+    [
+        (
+            ["dataflow.replicas=7", "dataflow.recovery.partitions=6"],
+            "dataflow.replicas (7) exceeds dataflow.recovery.partitions (6)",
+        ),
+        (["kafka.topics.replicas=3"], "kafka.topics.replicas (3) exceeds kafka.nodePool.replicas"),
+    ],
+)
+def test_cross_value_checks_fail_rendering(
+    helm: Helm, assignments: list[str], message: str
+) -> None:
+    result = helm.template(set_values=assignments)
+    assert result.returncode != 0
+    assert message in result.stderr
+
+
+def test_notes_explain_port_forward_and_admin_password(helm: Helm, tmp_path: Path) -> None:
+    # `helm template` never renders NOTES.txt: a copy of the chart renders it with `tpl` into a
+    # ConfigMap (.Files cannot read templates/, so the copy sits at the chart root).
+    chart = tmp_path / "ico-analytics"
+    shutil.copytree(CHART, chart)
+    shutil.copy(chart / "templates" / "NOTES.txt", chart / "notes.txt")
+    (chart / "templates" / "notes-render.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: notes\n"
+        'data:\n  notes: {{ tpl (.Files.Get "notes.txt") . | quote }}\n'
+    )
+    result = helm.run(
+        "template",
+        "ico-analytics",
+        str(chart),
+        "--namespace",
+        NAMESPACE,
+        "--kube-version",
+        KUBE_VERSION,
+        "--show-only",
+        "templates/notes-render.yaml",
+    )
+    assert result.returncode == 0, result.stderr
+    notes = yaml.safe_load(result.stdout)["data"]["notes"]
+    assert f"kubectl -n {NAMESPACE} port-forward svc/ico-analytics-grafana 3000:3000" in notes
+    assert (
+        f"kubectl -n {NAMESPACE} get secret ico-analytics-grafana "
+        "-o jsonpath='{.data.admin-password}' | base64 -d" in notes
+    )
+    assert "kubectl -n analytics wait kafka/ico-analytics-kafka --for=condition=Ready" in notes
+
+
+def test_monitoring_objects_only_with_the_api(rendered: dict[str, list[Manifest]]) -> None:
+    monitoring_kinds = {"PodMonitor", "ServiceMonitor", "PrometheusRule"}
+    for name, docs in rendered.items():
+        found = {d["kind"] for d in docs} & monitoring_kinds
+        if name == "monitoring+api":
+            assert found == {"PodMonitor", "PrometheusRule"}
+            assert all(d["apiVersion"] == MONITORING_API for d in docs if d["kind"] in found)
+        else:
+            assert found == set(), name

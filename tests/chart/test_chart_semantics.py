@@ -1,0 +1,437 @@
+"""What the rendered manifests mean: the contracts of DESIGN.md "Kubernetes" and the app."""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.chart.chartlib import (
+    CHART,
+    NAMESPACE,
+    REPO_ROOT,
+    Helm,
+    Manifest,
+    by_kind,
+    env_of,
+    load_yaml,
+    one,
+)
+
+WORKLOAD_KINDS = ("Deployment", "StatefulSet", "Job", "CronJob")
+STANDARD_LABELS = (
+    "app.kubernetes.io/name",
+    "app.kubernetes.io/instance",
+    "app.kubernetes.io/version",
+    "app.kubernetes.io/component",
+    "app.kubernetes.io/part-of",
+    "app.kubernetes.io/managed-by",
+)
+TOPICS = ("clickstream-events", "user-registrations", "conversions", "dead-letter", "alerts")
+
+
+def ci(name: str) -> Path:
+    return CHART / "ci" / f"{name}-values.yaml"
+
+
+def pod_template(workload: Manifest) -> Manifest:
+    spec = (
+        workload["spec"]["jobTemplate"]["spec"]
+        if workload["kind"] == "CronJob"
+        else workload["spec"]
+    )
+    template: Manifest = spec["template"]
+    return template
+
+
+def pod_spec(workload: Manifest) -> Manifest:
+    spec: Manifest = pod_template(workload)["spec"]
+    return spec
+
+
+def container(workload: Manifest, name: str) -> Manifest:
+    spec = pod_spec(workload)
+    matches: list[Manifest] = [
+        c for c in spec["containers"] + spec.get("initContainers", []) if c["name"] == name
+    ]
+    assert len(matches) == 1, name
+    return matches[0]
+
+
+@pytest.mark.parametrize(("scenario", "replicas"), [("defaults", 1), ("scaled-dataflow", 3)])
+def test_dataflow_hostfile_lists_every_process(
+    rendered: dict[str, list[Manifest]], scenario: str, replicas: int
+) -> None:
+    docs = rendered[scenario]
+    sts = one(docs, "StatefulSet", "ico-analytics-dataflow")
+    hosts = one(docs, "ConfigMap", "ico-analytics-dataflow-hosts")["data"]["hostfile.txt"]
+    assert sts["spec"]["replicas"] == replicas
+    assert hosts.splitlines() == [
+        f"ico-analytics-dataflow-{i}.ico-analytics-dataflow-headless.{NAMESPACE}"
+        f".svc.cluster.local:2101"
+        for i in range(replicas)
+    ]
+    assert sts["spec"]["serviceName"] == "ico-analytics-dataflow-headless"
+    assert sts["spec"]["podManagementPolicy"] == "Parallel"
+    headless = one(docs, "Service", "ico-analytics-dataflow-headless")
+    assert headless["spec"]["clusterIP"] == "None"
+    assert headless["spec"]["publishNotReadyAddresses"] is True
+    env = env_of(container(sts, "dataflow"))
+    # Bytewax derives the process id from the pod name minus "<statefulset>-".
+    assert env["BYTEWAX_POD_NAME"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+    assert env["BYTEWAX_STATEFULSET_NAME"] == sts["metadata"]["name"]
+    assert env["BYTEWAX_HOSTFILE_PATH"] == "/etc/ico-analytics/hostfile.txt"
+    assert env["BYTEWAX_DATAFLOW_API_ENABLED"] == "true"
+    assert env["BYTEWAX_WORKERS_PER_PROCESS"] == ("2" if replicas == 3 else "1")
+    mounts = {m["name"]: m["mountPath"] for m in container(sts, "dataflow")["volumeMounts"]}
+    assert mounts["config"] == "/etc/ico-analytics"
+
+
+@pytest.mark.parametrize(
+    ("scenario", "partitions", "storage_class"),
+    [("defaults", 6, None), ("scaled-dataflow", 12, "nfs-client")],
+)
+def test_recovery_volume_is_shared_read_write_many(
+    rendered: dict[str, list[Manifest]], scenario: str, partitions: int, storage_class: str | None
+) -> None:
+    docs = rendered[scenario]
+    sts = one(docs, "StatefulSet", "ico-analytics-dataflow")
+    pvc = one(docs, "PersistentVolumeClaim", "ico-analytics-dataflow-recovery")
+    assert pvc["spec"]["accessModes"] == ["ReadWriteMany"]
+    assert pvc["spec"].get("storageClassName") == storage_class
+    # One claim for all pods, not a per-pod volumeClaimTemplate.
+    assert "volumeClaimTemplates" not in sts["spec"]
+    volumes = {v["name"]: v for v in pod_spec(sts)["volumes"]}
+    assert volumes["recovery"]["persistentVolumeClaim"]["claimName"] == pvc["metadata"]["name"]
+    for name in ("dataflow", "init-recovery"):
+        mounts = {m["name"]: m["mountPath"] for m in container(sts, name)["volumeMounts"]}
+        assert mounts["recovery"] == "/var/lib/bytewax"
+    env = env_of(container(sts, "dataflow"))
+    assert env["BYTEWAX_RECOVERY_DIRECTORY"] == "/var/lib/bytewax/recovery"
+    assert env["BYTEWAX_SNAPSHOT_INTERVAL"] == "10"
+    assert env["BYTEWAX_RECOVERY_BACKUP_INTERVAL"] == ("3600" if partitions == 12 else "0")
+    assert env_of(container(sts, "init-recovery"))["RECOVERY_PARTITIONS"] == str(partitions)
+    script = one(docs, "ConfigMap", "ico-analytics-dataflow-hosts")["data"]["init-recovery.sh"]
+    assert 'python -m bytewax.recovery "$root/staging" "$RECOVERY_PARTITIONS"' in script
+    assert container(sts, "init-recovery")["command"] == [
+        "sh",
+        "/etc/ico-analytics/init-recovery.sh",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("scenario", "clickstream", "others", "replicas"),
+    [("defaults", 6, 3, 1), ("scaled-dataflow", 12, 6, 3)],
+)
+def test_strimzi_resources(
+    rendered: dict[str, list[Manifest]], scenario: str, clickstream: int, others: int, replicas: int
+) -> None:
+    docs = rendered[scenario]
+    strimzi = [d for d in docs if d["apiVersion"].startswith("kafka.strimzi.io/")]
+    assert {d["apiVersion"] for d in strimzi} == {"kafka.strimzi.io/v1"}
+    kafka = one(docs, "Kafka", "ico-analytics-kafka")
+    assert kafka["spec"]["kafka"]["version"] == "4.3.1"
+    assert "zookeeper" not in kafka["spec"]
+    pool = one(docs, "KafkaNodePool", "ico-analytics-dual-role")
+    assert pool["metadata"]["labels"]["strimzi.io/cluster"] == "ico-analytics-kafka"
+    assert pool["spec"]["replicas"] == replicas
+    assert sorted(pool["spec"]["roles"]) == ["broker", "controller"]
+    topics = {t["spec"]["topicName"]: t for t in by_kind(docs, "KafkaTopic")}
+    assert sorted(topics) == sorted(TOPICS)
+    for name, topic in topics.items():
+        assert topic["metadata"]["labels"]["strimzi.io/cluster"] == "ico-analytics-kafka"
+        assert topic["spec"]["partitions"] == (clickstream if name == TOPICS[0] else others)
+        assert topic["spec"]["replicas"] == replicas
+
+
+def test_apps_reach_kafka_and_the_registry(rendered: dict[str, list[Manifest]]) -> None:
+    docs = rendered["defaults"]
+    registry = one(docs, "Service", "ico-analytics-schema-registry")
+    port = registry["spec"]["ports"][0]["port"]
+    for workload, name in (
+        (one(docs, "Deployment", "ico-analytics-generator"), "generator"),
+        (one(docs, "StatefulSet", "ico-analytics-dataflow"), "dataflow"),
+    ):
+        env = env_of(container(workload, name))
+        assert env["KAFKA_BOOTSTRAP_SERVERS"] == "ico-analytics-kafka-kafka-bootstrap:9092"
+        # RegistrySchemas passes the URL to the Confluent client as is: the ccompat base.
+        assert env["SCHEMA_REGISTRY_URL"] == (
+            f"http://ico-analytics-schema-registry:{port}/apis/ccompat/v7"
+        )
+    generator = env_of(container(one(docs, "Deployment", "ico-analytics-generator"), "generator"))
+    assert generator["EVENTS_PER_MINUTE"] == "500"
+    assert generator["ICO_WEBSITES_COUNT"] == "20"
+    assert generator["DATA_QUALITY_ISSUES"] == "true"
+    assert generator["GENERATOR_METRICS_PORT"] == "9100"
+    assert generator["METRICS_BIND_ADDRESS"] == "0.0.0.0"
+    external = rendered["external-kafka"]
+    assert by_kind(external, "Kafka") == [] and by_kind(external, "KafkaTopic") == []
+    dataflow = env_of(container(one(external, "StatefulSet", "ico-analytics-dataflow"), "dataflow"))
+    assert dataflow["KAFKA_BOOTSTRAP_SERVERS"] == (
+        "broker-0.kafka.example.internal:9093,broker-1.kafka.example.internal:9093"
+    )
+
+
+def test_schema_registry_persists_in_postgresql(rendered: dict[str, list[Manifest]]) -> None:
+    registry = one(rendered["defaults"], "Deployment", "ico-analytics-schema-registry")
+    main = container(registry, "schema-registry")
+    assert main["image"].startswith("quay.io/apicurio/apicurio-registry:3.")
+    env = env_of(main)
+    assert env["APICURIO_STORAGE_KIND"] == "sql"
+    assert env["APICURIO_STORAGE_SQL_KIND"] == "postgresql"
+    assert env["APICURIO_DATASOURCE_URL"] == (
+        "jdbc:postgresql://ico-analytics-postgresql:5432/ico_analytics"
+    )
+    assert env["APICURIO_DATASOURCE_PASSWORD"] == {
+        "secretKeyRef": {"name": "ico-analytics-postgresql", "key": "password"}
+    }
+
+
+def test_external_database(rendered: dict[str, list[Manifest]]) -> None:
+    docs = rendered["external-database"]
+    values = load_yaml(ci("external-database"))["externalDatabase"]
+    assert [s["metadata"]["name"] for s in by_kind(docs, "StatefulSet")] == [
+        "ico-analytics-dataflow"
+    ]
+    assert not [d for d in docs if d["metadata"]["name"] == "ico-analytics-postgresql"]
+    password = {"secretKeyRef": {"name": values["existingSecret"], "key": "app-password"}}
+    job = by_kind(docs, "Job")[0]
+    for workload, name in (
+        (one(docs, "StatefulSet", "ico-analytics-dataflow"), "dataflow"),
+        (job, "migrate"),
+    ):
+        env = env_of(container(workload, name))
+        # Settings builds DATABASE_URL from these parts (percent-encoding the password).
+        assert env["POSTGRES_HOST"] == values["host"]
+        assert env["POSTGRES_PORT"] == "6432"
+        assert env["POSTGRES_DB"] == values["database"]
+        assert env["POSTGRES_USER"] == values["username"]
+        assert env["POSTGRES_PASSWORD"] == password
+        assert "DATABASE_URL" not in env
+    registry = env_of(
+        container(one(docs, "Deployment", "ico-analytics-schema-registry"), "schema-registry")
+    )
+    assert registry["APICURIO_DATASOURCE_URL"] == (
+        f"jdbc:postgresql://{values['host']}:6432/ico_analytics"
+    )
+    grafana = one(docs, "ConfigMap", "ico-analytics-grafana-provisioning")
+    assert f"url: {values['host']}:6432" in grafana["data"]["datasources.yaml"]
+
+
+def test_migrations_job_and_grafana_user(rendered: dict[str, list[Manifest]]) -> None:
+    docs = rendered["defaults"]
+    job = one(docs, "Job", "ico-analytics-migrate-1")
+    spec = pod_spec(job)
+    assert [c["name"] for c in spec["initContainers"]] == ["wait-for-postgresql", "migrate"]
+    assert container(job, "migrate")["args"] == ["migrate"]
+    assert container(job, "migrate")["image"] == "ico-analytics:0.1.0"
+    grafana_user = container(job, "grafana-user")
+    env = env_of(grafana_user)
+    assert env["GRAFANA_DB_USER"] == "grafana"
+    assert env["GRAFANA_DB_PASSWORD"] == {
+        "secretKeyRef": {"name": "ico-analytics-grafana-db", "key": "password"}
+    }
+    script = one(docs, "ConfigMap", "ico-analytics-migrate")["data"]["grafana-user.sql"]
+    assert "WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'grafana_user')" in script
+    assert "GRANT grafana_reader TO %I" in script
+    assert "\\getenv grafana_password GRAFANA_DB_PASSWORD" in script
+    # The dataflow starts writing only once the migrations created its tables.
+    wait = one(docs, "ConfigMap", "ico-analytics-dataflow-hosts")["data"]["wait-for-schema.sh"]
+    assert "to_regclass('analytics.window_aggregates')" in wait
+
+
+def test_maintenance_cronjob(rendered: dict[str, list[Manifest]], helm: Helm) -> None:
+    cron = one(rendered["defaults"], "CronJob", "ico-analytics-maintain")
+    assert cron["spec"]["schedule"] == "17 3 * * *"
+    assert cron["spec"]["concurrencyPolicy"] == "Forbid"
+    maintain = container(cron, "maintain")
+    assert maintain["args"] == ["maintain", "--retention-days=90"]
+    assert env_of(maintain)["POSTGRES_PASSWORD"] == {
+        "secretKeyRef": {"name": "ico-analytics-postgresql", "key": "password"}
+    }
+    kept = helm.render(set_values=["maintenance.retentionDays=0"])
+    assert container(one(kept, "CronJob", "ico-analytics-maintain"), "maintain")["args"] == [
+        "maintain"
+    ]
+    assert by_kind(helm.render(set_values=["maintenance.enabled=false"]), "CronJob") == []
+
+
+def test_workloads_are_labelled_bounded_and_unprivileged(
+    rendered: dict[str, list[Manifest]],
+) -> None:
+    for scenario, docs in rendered.items():
+        workloads = [d for d in docs if d["kind"] in WORKLOAD_KINDS]
+        assert len(workloads) >= 4, scenario
+        for workload in workloads:
+            where = f"{scenario}: {workload['kind']}/{workload['metadata']['name']}"
+            for labels in (
+                workload["metadata"]["labels"],
+                pod_template(workload)["metadata"]["labels"],
+            ):
+                assert all(labels.get(key) for key in STANDARD_LABELS), where
+                assert labels["app.kubernetes.io/part-of"] == "ico-analytics"
+                assert labels["app.kubernetes.io/managed-by"] == "Helm"
+            spec = pod_spec(workload)
+            assert spec["securityContext"]["runAsNonRoot"] is True, where
+            assert spec["securityContext"]["runAsUser"] > 0, where
+            assert spec["automountServiceAccountToken"] is False, where
+            for c in spec["containers"] + spec.get("initContainers", []):
+                for kind in ("requests", "limits"):
+                    assert set(c["resources"][kind]) == {"cpu", "memory"}, (where, c["name"])
+                security = c["securityContext"]
+                assert security["allowPrivilegeEscalation"] is False, (where, c["name"])
+                assert security["readOnlyRootFilesystem"] is True, (where, c["name"])
+                assert security["capabilities"]["drop"] == ["ALL"], (where, c["name"])
+            if workload["kind"] not in ("Job", "CronJob"):
+                for c in spec["containers"]:
+                    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+                        assert probe in c, (where, c["name"], probe)
+
+
+def _secret_values(docs: list[Manifest]) -> set[str]:
+    values = set()
+    for secret in by_kind(docs, "Secret"):
+        values |= {base64.b64decode(v).decode() for v in secret.get("data", {}).values()}
+        values |= set(secret.get("stringData", {}).values())
+    return values
+
+
+def test_no_secret_in_configmaps_or_plain_env(rendered: dict[str, list[Manifest]]) -> None:
+    for scenario, docs in rendered.items():
+        secrets = _secret_values(docs)
+        assert len(secrets) >= 3, scenario  # the generated passwords and the HMAC key
+        for config in by_kind(docs, "ConfigMap"):
+            text = json.dumps(config["data"])
+            assert not [s for s in secrets if len(s) >= 8 and s in text], config["metadata"]
+        for workload in (d for d in docs if d["kind"] in WORKLOAD_KINDS):
+            spec = pod_spec(workload)
+            for c in spec["containers"] + spec.get("initContainers", []):
+                for var in c.get("env", []):
+                    if any(word in var["name"] for word in ("PASSWORD", "KEY", "SECRET")):
+                        assert "secretKeyRef" in var.get("valueFrom", {}), var
+
+
+def test_secrets_are_generated_and_kept(rendered: dict[str, list[Manifest]]) -> None:
+    docs = rendered["defaults"]
+    names = {s["metadata"]["name"]: s for s in by_kind(docs, "Secret")}
+    assert set(names) == {
+        "ico-analytics-postgresql",
+        "ico-analytics-pii",
+        "ico-analytics-grafana",
+        "ico-analytics-grafana-db",
+    }
+    assert len(base64.b64decode(names["ico-analytics-pii"]["data"]["hmac-key"])) == 48
+    for keep in ("ico-analytics-postgresql", "ico-analytics-pii"):
+        assert names[keep]["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+    dataflow = env_of(container(one(docs, "StatefulSet", "ico-analytics-dataflow"), "dataflow"))
+    assert dataflow["PII_HMAC_KEY"] == {
+        "secretKeyRef": {"name": "ico-analytics-pii", "key": "hmac-key"}
+    }
+
+
+def _dashboard_files(docs: list[Manifest]) -> dict[str, str]:
+    files: dict[str, str] = {}
+    for name in ("ico-analytics-grafana-dashboards", "ico-analytics-grafana-alerting"):
+        files |= one(docs, "ConfigMap", name).get("data") or {}
+    return files
+
+
+def test_every_repository_dashboard_is_provisioned(rendered: dict[str, list[Manifest]]) -> None:
+    on_disk = {p.name: p.read_text() for p in (REPO_ROOT / "grafana-dashboards").glob("*.json")}
+    assert _dashboard_files(rendered["defaults"]) == on_disk
+    alerting = one(rendered["defaults"], "ConfigMap", "ico-analytics-grafana-alerting")
+    assert set(alerting.get("data") or {}) <= {"alert-rules.json"}
+    assert (CHART / "dashboards").resolve() == (REPO_ROOT / "grafana-dashboards").resolve()
+
+
+def test_dashboards_and_alert_rules_go_to_their_provisioning(helm: Helm, tmp_path: Path) -> None:
+    # Independent of what grafana-dashboards/ holds today: a chart copy with known files.
+    chart = tmp_path / "ico-analytics"
+    shutil.copytree(CHART, chart, ignore=shutil.ignore_patterns("dashboards"))
+    (chart / "dashboards").mkdir()
+    sample = json.dumps({"uid": "sample", "title": "Sample", "panels": []}, indent=2) + "\n"
+    rules = json.dumps({"apiVersion": 1, "groups": []}) + "\n"
+    (chart / "dashboards" / "sample.json").write_text(sample)
+    (chart / "dashboards" / "alert-rules.json").write_text(rules)
+    (chart / "dashboards" / "notes.md").write_text("not a dashboard\n")
+    docs = helm.render(chart=chart)
+    assert one(docs, "ConfigMap", "ico-analytics-grafana-dashboards")["data"] == {
+        "sample.json": sample
+    }
+    assert one(docs, "ConfigMap", "ico-analytics-grafana-alerting")["data"] == {
+        "alert-rules.json": rules
+    }
+    grafana = one(docs, "Deployment", "ico-analytics-grafana")
+    mounts = {m["name"]: m["mountPath"] for m in container(grafana, "grafana")["volumeMounts"]}
+    assert mounts["dashboards"] == "/var/lib/grafana-dashboards"
+    assert mounts["alerting"] == "/etc/grafana/provisioning/alerting"
+    provisioning = one(docs, "ConfigMap", "ico-analytics-grafana-provisioning")["data"]
+    assert "path: /var/lib/grafana-dashboards" in provisioning["dashboards.yaml"]
+    # The dashboards and alert rules refer to this datasource uid (ico_analytics/dashboards).
+    assert "uid: ico-postgres" in provisioning["datasources.yaml"]
+    assert "password: ${GRAFANA_DB_PASSWORD}" in provisioning["datasources.yaml"]
+    assert "user: grafana\n" in provisioning["datasources.yaml"]
+
+
+def test_network_policies(rendered: dict[str, list[Manifest]]) -> None:
+    docs = rendered["defaults"]
+    policies = {p["metadata"]["name"]: p["spec"] for p in by_kind(docs, "NetworkPolicy")}
+    assert set(policies) == {
+        "ico-analytics-dataflow",
+        "ico-analytics-generator",
+        "ico-analytics-schema-registry",
+        "ico-analytics-postgresql",
+        "ico-analytics-grafana",
+        "ico-analytics-migrations",
+        "ico-analytics-maintenance",
+        "ico-analytics-test",
+    }
+    for spec in policies.values():
+        assert spec["policyTypes"] == ["Ingress", "Egress"]
+    dataflow = policies["ico-analytics-dataflow"]
+    peer = {
+        "app.kubernetes.io/instance": "ico-analytics",
+        "app.kubernetes.io/component": "dataflow",
+    }
+    assert dataflow["ingress"][0] == {
+        "from": [{"podSelector": {"matchLabels": peer}}],
+        "ports": [{"protocol": "TCP", "port": 2101}],
+    }
+    egress_ports = {p["port"] for rule in dataflow["egress"] for p in rule["ports"]}
+    assert egress_ports == {53, 2101, 9092, 8080, 5432}
+    postgres = policies["ico-analytics-postgresql"]
+    sources = {
+        f["podSelector"]["matchLabels"]["app.kubernetes.io/component"]
+        for f in postgres["ingress"][0]["from"]
+    }
+    assert sources == {
+        "dataflow",
+        "schema-registry",
+        "migrations",
+        "maintenance",
+        "grafana",
+        "test",
+    }
+    assert postgres["egress"] == []
+    assert by_kind(rendered["minimal"], "NetworkPolicy") == []
+
+
+def test_helm_test_pods(rendered: dict[str, list[Manifest]]) -> None:
+    pods = {p["metadata"]["name"]: p for p in by_kind(rendered["defaults"], "Pod")}
+    assert set(pods) == {
+        "ico-analytics-test-grafana-health",
+        "ico-analytics-test-schema-registry",
+        "ico-analytics-test-grafana-db-user",
+    }
+    for pod in pods.values():
+        assert pod["metadata"]["annotations"]["helm.sh/hook"] == "test"
+    health = pods["ico-analytics-test-grafana-health"]["spec"]["containers"][0]["command"]
+    assert "http://ico-analytics-grafana:3000/api/health" in health[-1]
+    registry = pods["ico-analytics-test-schema-registry"]["spec"]["containers"][0]["command"]
+    assert "http://ico-analytics-schema-registry:8080/apis/ccompat/v7/subjects" in registry[-1]
+    db_user = pods["ico-analytics-test-grafana-db-user"]["spec"]["containers"][0]
+    assert env_of(db_user)["PGUSER"] == "grafana"
+    assert "--command=SELECT count(*) FROM analytics.window_aggregates" in db_user["command"]
