@@ -108,6 +108,13 @@ def generate(
     typer.echo(report)
 
 
+def _required_database_url(database_url: str | None) -> str:
+    url = database_url or get_settings().postgres_url()
+    if url is None:
+        raise typer.BadParameter("no database configured: set DATABASE_URL or pass --database-url")
+    return url
+
+
 def _epoch_ms(when: datetime) -> int:
     return int((when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp() * 1000)
 
@@ -121,10 +128,7 @@ def migrate(
     """Apply pending SQL migrations and load reference data."""
     from ico_analytics.db import migrate as apply
 
-    url = database_url or get_settings().postgres_url()
-    if url is None:
-        raise typer.BadParameter("no database configured: set DATABASE_URL or pass --database-url")
-    applied = apply(url)
+    applied = apply(_required_database_url(database_url))
     typer.echo(
         f"applied {len(applied)} migration(s)" + (": " + ", ".join(applied) if applied else "")
     )
@@ -147,10 +151,7 @@ def maintain(
     """Daily housekeeping: create the raw tables' partitions ahead, apply retention."""
     from ico_analytics.db import maintain as housekeeping
 
-    url = database_url or get_settings().postgres_url()
-    if url is None:
-        raise typer.BadParameter("no database configured: set DATABASE_URL or pass --database-url")
-    created, dropped, deleted = housekeeping(url, retention_days)
+    created, dropped, deleted = housekeeping(_required_database_url(database_url), retention_days)
     typer.echo(
         f"created {created} partition(s), dropped {dropped} partition(s), "
         f"deleted {deleted} dead letter(s)"
@@ -220,10 +221,7 @@ def dashboards(
             raise typer.Exit(1)
         typer.echo(f"{boards.DASHBOARDS_DIR} is in sync with the code")
     else:
-        url = database_url or get_settings().postgres_url()
-        if url is None:
-            raise typer.BadParameter("no database configured: set DATABASE_URL or --database-url")
-        _preview(url, hours, project or None, rows)
+        _preview(_required_database_url(database_url), hours, project or None, rows)
 
 
 def _preview(url: str, hours: float, projects: list[int] | None, rows: int) -> None:
