@@ -1,0 +1,104 @@
+"""The shell and psql scripts the chart ships in its ConfigMaps, run here for real: the Grafana
+login user against PostgreSQL, the dataflow's wait for the schema, the recovery partitions."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg.conninfo import conninfo_to_dict
+
+from tests.chart.chartlib import Manifest, one
+
+VENV_BIN = str(Path(sys.executable).parent)
+
+
+def _script(rendered: dict[str, list[Manifest]], configmap: str, key: str, tmp: Path) -> Path:
+    path = tmp / key
+    path.write_text(one(rendered["defaults"], "ConfigMap", configmap)["data"][key])
+    return path
+
+
+def _libpq_env(url: str, **extra: str) -> dict[str, str]:
+    parts = conninfo_to_dict(url)
+    return {
+        **os.environ,
+        "PGHOST": str(parts["host"]),
+        "PGPORT": str(parts["port"]),
+        "PGDATABASE": str(parts["dbname"]),
+        "PGUSER": str(parts["user"]),
+        **extra,
+    }
+
+
+def test_grafana_user_script_creates_a_read_only_login_idempotently(
+    rendered: dict[str, list[Manifest]], migrated_database_url: str, tmp_path: Path
+) -> None:
+    script = _script(rendered, "ico-analytics-migrate", "grafana-user.sql", tmp_path)
+    env = _libpq_env(migrated_database_url, GRAFANA_DB_USER="grafana", GRAFANA_DB_PASSWORD="p'w")
+    for _ in range(2):  # every upgrade runs it again
+        done = subprocess.run(
+            ["psql", "--no-psqlrc", f"--file={script}"], env=env, capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stderr
+    with psycopg.connect(migrated_database_url) as conn:
+        role = conn.execute(
+            "SELECT rolcanlogin, rolsuper, pg_has_role('grafana', 'grafana_reader', 'member')"
+            " FROM pg_roles WHERE rolname = 'grafana'"
+        ).fetchone()
+    assert role == (True, False, True)
+    grafana = conninfo_to_dict(migrated_database_url) | {"user": "grafana", "password": "p'w"}
+    with psycopg.connect(**grafana) as conn:
+        assert conn.execute("SELECT count(*) FROM analytics.window_aggregates").fetchone() == (0,)
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("DELETE FROM raw_data.dead_letters")
+
+
+def test_dataflow_waits_for_the_schema(
+    rendered: dict[str, list[Manifest]], database_url: str, tmp_path: Path
+) -> None:
+    script = _script(rendered, "ico-analytics-dataflow-hosts", "wait-for-schema.sh", tmp_path)
+    env = _libpq_env(database_url)
+    with pytest.raises(subprocess.TimeoutExpired):  # no migrations yet: it keeps waiting
+        subprocess.run(["sh", str(script)], env=env, capture_output=True, timeout=4)
+    from ico_analytics.db import migrate
+
+    migrate(database_url)
+    done = subprocess.run(["sh", str(script)], env=env, capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+
+
+def test_recovery_partitions_are_created_once_by_process_zero(
+    rendered: dict[str, list[Manifest]], tmp_path: Path
+) -> None:
+    script = _script(rendered, "ico-analytics-dataflow-hosts", "init-recovery.sh", tmp_path)
+    root = tmp_path / "volume"
+    root.mkdir()
+
+    def run(pod: str, timeout: float) -> subprocess.CompletedProcess[str]:
+        env = {
+            **os.environ,
+            "PATH": f"{VENV_BIN}:{os.environ['PATH']}",  # the image's python has bytewax
+            "BYTEWAX_POD_NAME": pod,
+            "RECOVERY_PARTITIONS": "3",
+            "RECOVERY_ROOT": str(root),
+        }
+        return subprocess.run(
+            ["sh", str(script)], env=env, capture_output=True, text=True, timeout=timeout
+        )
+
+    with pytest.raises(subprocess.TimeoutExpired):  # process 1 waits for process 0
+        run("ico-analytics-dataflow-1", timeout=3)
+    created = run("ico-analytics-dataflow-0", timeout=60)
+    assert created.returncode == 0, created.stderr
+    parts = sorted(p.name for p in (root / "recovery").iterdir())
+    assert parts == ["part-0.sqlite3", "part-1.sqlite3", "part-2.sqlite3"]
+    assert not (root / "staging").exists()
+    before = {p.name: p.stat().st_mtime_ns for p in (root / "recovery").iterdir()}
+    for pod in ("ico-analytics-dataflow-1", "ico-analytics-dataflow-0"):  # restarts: no-ops
+        assert run(pod, timeout=10).returncode == 0
+    assert {p.name: p.stat().st_mtime_ns for p in (root / "recovery").iterdir()} == before
