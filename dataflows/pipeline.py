@@ -1,10 +1,13 @@
 """The ico-analytics dataflow: ``python -m bytewax.run dataflows.pipeline:flow``.
 
 ```
-input ─▶ decode_validate ─┬─ events ─▶ dedupe ─┬─▶ raw_rows ─────────────┐
-                          │                    └─▶ window_aggregates ─────┤
-                          └─ dead letters ─▶ dead_letter_rows ────────────┼─▶ merge ─▶ sink
-                                       └─▶ dead-letter topic (with Kafka) │
+input ─▶ decode_validate ─┬─ events ─▶ dedupe ─┬─▶ raw_rows ──────────────────────┐
+                          │                    └─▶ window_aggregates ─┬────────────┤
+                          │                          anomalies ◀──────┘            │
+                          │                           ├─▶ anomaly_rows ────────────┤
+                          │                           └─▶ alerts topic (with Kafka)│
+                          └─ dead letters ─▶ dead_letter_rows ─────────────────────┼─▶ merge ─▶ sink
+                                       └─▶ dead-letter topic (with Kafka)          │
 ```
 
 ``flow`` is configured by the environment (``Settings``): the Kafka source when
@@ -26,6 +29,7 @@ from bytewax.dataflow import Dataflow, Stream
 from bytewax.inputs import Source
 from bytewax.outputs import DynamicSink, Sink, StatelessSinkPartition
 
+from dataflows.anomalies import AlertMessage, alert_message, anomaly_row, detect_anomalies
 from dataflows.dedupe import dedupe
 from dataflows.enrich import RowBuilder
 from dataflows.records import DeadLetter, RawRecord, TableRow
@@ -33,6 +37,7 @@ from dataflows.sources import EmbeddedSource, KafkaRawSource
 from dataflows.validate import DecodeValidate, Event
 from dataflows.windows import window_aggregates
 from ico_analytics.codec import (
+    ALERTS_TOPIC,
     DEAD_LETTER_TOPIC,
     Codec,
     EventType,
@@ -141,6 +146,7 @@ def build_flow(
     *,
     settings: Settings,
     dead_letter_kafka_sink: Sink[DeadLetterMessage] | None = None,
+    alerts_kafka_sink: Sink[AlertMessage] | None = None,
     reference_time_ms: int | None = None,
     codec: Codec | None = None,
 ) -> Dataflow:
@@ -174,11 +180,18 @@ def build_flow(
         lateness_seconds=settings.window_lateness_seconds,
         flush_seconds=settings.aggregate_flush_seconds,
     )  # TableRow of analytics.window_aggregates
+    verdicts = detect_anomalies(
+        "anomalies", window_rows, lateness_seconds=settings.window_lateness_seconds
+    )  # Verdict on a complete 5-minute window
+    anomaly_rows = op.map("anomaly_rows", verdicts, anomaly_row)  # TableRow of anomalies
+    if alerts_kafka_sink is not None:
+        alerts = op.filter_map("alert_messages", verdicts, alert_message)  # KafkaSinkMessage
+        op.output("alerts_topic", alerts, alerts_kafka_sink)
     dead_rows = op.map("dead_letter_rows", dead, dead_letter_row)  # TableRow of dead_letters
     if dead_letter_kafka_sink is not None:
         messages = op.map("dead_letter_messages", dead, dead_letter_message)  # KafkaSinkMessage
         op.output("dead_letter_topic", messages, dead_letter_kafka_sink)
-    rows = op.merge("all_rows", raw_rows, window_rows, dead_rows)  # TableRow
+    rows = op.merge("all_rows", raw_rows, window_rows, anomaly_rows, dead_rows)  # TableRow
     op.output("postgres", rows, sink)
     return flow
 
@@ -226,17 +239,21 @@ def flow_from_settings(settings: Settings) -> Dataflow:
     tune_gc()
     source: Source[RawRecord] | Source[RawRecord | DeadLetter]
     dead_letter_sink: KafkaSink | None = None
+    alerts_sink: KafkaSink | None = None
     if settings.kafka_enabled:
         source = KafkaRawSource(settings.kafka_bootstrap_servers, tail=settings.kafka_source_tail)
-        dead_letter_sink = KafkaSink(
-            settings.kafka_bootstrap_servers.split(","),
-            DEAD_LETTER_TOPIC,
-            add_config={"enable.idempotence": "true", "acks": "all", "linger.ms": "20"},
-        )
+        brokers = settings.kafka_bootstrap_servers.split(",")
+        producer = {"enable.idempotence": "true", "acks": "all", "linger.ms": "20"}
+        dead_letter_sink = KafkaSink(brokers, DEAD_LETTER_TOPIC, add_config=producer)
+        alerts_sink = KafkaSink(brokers, ALERTS_TOPIC, add_config=producer)
     else:
         source = EmbeddedSource(settings)
     return build_flow(
-        source, _DeferredSink(settings), settings=settings, dead_letter_kafka_sink=dead_letter_sink
+        source,
+        _DeferredSink(settings),
+        settings=settings,
+        dead_letter_kafka_sink=dead_letter_sink,
+        alerts_kafka_sink=alerts_sink,
     )
 
 

@@ -22,7 +22,9 @@ WITH lineage (source_table, target_table, transformation) AS (
     ('raw_data.user_registrations', 'analytics.window_aggregates',
      'event-time tumbling windows 5m/15m/1h per ico_website_id: registrations, users'),
     ('raw_data.conversions', 'analytics.window_aggregates',
-     'event-time tumbling windows 5m/15m/1h per ico_website_id: wallet connects, purchases, revenue')
+     'event-time tumbling windows 5m/15m/1h per ico_website_id: wallet connects, purchases, revenue'),
+    ('analytics.window_aggregates', 'analytics.anomalies',
+     'complete 5-minute windows per ico_website_id: z-score of events, registrations, revenue against the 12 windows before; flagged windows also to topic:alerts')
 ), removed AS (
     DELETE FROM analytics.data_lineage AS d
     WHERE (d.source_table, d.target_table, d.transformation) NOT IN (SELECT * FROM lineage)

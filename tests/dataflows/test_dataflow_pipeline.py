@@ -40,6 +40,7 @@ def final_tables(rows: list[TableRow]) -> dict[str, dict[tuple[Any, ...], dict[s
         **{t: (c, "timestamp") for t, c in RAW_TABLES.items()},
         "raw_data.dead_letters": ("source_topic", "source_partition", "source_offset"),
         "analytics.window_aggregates": ("ico_website_id", "window_length", "window_start"),
+        "analytics.anomalies": ("ico_website_id", "metric", "window_start"),
     }
     tables: dict[str, dict[tuple[Any, ...], dict[str, Any]]] = defaultdict(dict)
     for table, named in rows:
