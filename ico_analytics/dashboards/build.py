@@ -251,6 +251,19 @@ def overview() -> dashboard.Dashboard:
                 ],
             )
         )
+        .with_panel(
+            table.Panel()
+            .title("Anomalies")
+            .description(
+                "5-minute windows whose events, registrations or revenue were far from the "
+                "project's 12 windows before (|score| of 4 or more)."
+            )
+            .datasource(DATASOURCE)
+            .with_target(Sql("overview/anomalies"))
+            .height(8)
+            .span(24)
+            .override_by_name("Score", [model.DynamicConfigValue(id_val="decimals", value=1)])
+        )
         .with_row(dashboard.Row("Audience and performance"))
         .with_panel(
             piechart.Panel()
@@ -442,6 +455,18 @@ def alert_rules() -> list[alert.Rule]:
             _threshold("A", "gt", 5),
             lookback_seconds=600,
             for_="10m",
+            no_data="OK",
+            severity="warning",
+        ),
+        _rule(
+            "ico-anomaly",
+            "Anomaly in a project's traffic or sales",
+            "A project's events, registrations or revenue in a 5-minute window were far from "
+            "its last hour; the overview dashboard's Anomalies table says which.",
+            "anomalies_recent",
+            _threshold("A", "gt", 0),
+            lookback_seconds=1800,
+            for_="0s",
             no_data="OK",
             severity="warning",
         ),

@@ -130,7 +130,7 @@ def test_every_target_reads_the_provisioned_datasource() -> None:
         if name != "alert-rules.json":
             assert content.count('"uid": "ico-postgres"') > 1, name
     assert DATASOURCE_UID == "ico-postgres"
-    assert sum(q.title.startswith("alert ") for q in queries) == 3
+    assert sum(q.title.startswith("alert ") for q in queries) == 4
 
 
 def test_macros_expand_as_grafana_does() -> None:
@@ -350,6 +350,49 @@ def test_alert_queries_evaluate_on_their_own_lookback(filled: Filled) -> None:
         if length == timedelta(minutes=5) and (now - 900) * 1000 <= _ms(start) <= now * 1000
     )
     assert got["alert Page loads slow"]["worst_p95_page_load"] == pytest.approx(worst)
+
+
+def test_anomaly_panel_and_alert_show_flagged_windows_only(filled: Filled) -> None:
+    # Verdicts as the dataflow writes them (the flow's own tests prove the verdicts).
+    now = datetime.fromtimestamp(int(time.time()), UTC)
+    window = now.replace(second=0) - timedelta(minutes=now.minute % 5 + 10)
+    verdicts = [
+        (7, "events", window, 510.0, 102.0, True),
+        (7, "revenue_usd", window, 0.0, 2300.0, False),  # flagged once, cleared by late events
+        (3, "registrations", window - timedelta(minutes=5), 41.0, 9.5, True),
+        (3, "events", window - timedelta(hours=2), 0.0, 90.0, True),  # before the lookback
+    ]
+    with psycopg.connect(filled.url) as conn:
+        for site, metric, start, value, mean, flagged in verdicts:
+            conn.execute(
+                "INSERT INTO analytics.anomalies VALUES (%s, %s, %s, %s, %s, %s, 1, %s, %s, %s)",
+                (site, metric, start, start + timedelta(minutes=5), value, mean,
+                 value - mean, "spike" if value > mean else "drop", flagged),
+            )  # fmt: skip
+    try:
+        names = _project_names(filled.url)
+        queries = [q for q in queries_in(DASHBOARDS_DIR) if "nomal" in q.title]
+        results = run_queries(filled.url, queries, time_from=now - timedelta(hours=1), time_to=now)
+        by_title = {r.query.title: r for r in results}
+        assert [
+            (r["Window"], r["Project"], r["Metric"], r["Direction"], r["Value"])
+            for r in _rows(by_title["Anomalies"])
+        ] == [
+            (window, names[6], "events", "spike", 510.0),
+            (window - timedelta(minutes=5), names[2], "registrations", "spike", 41.0),
+        ]
+        only_3 = run_queries(
+            filled.url, queries, time_from=now - timedelta(hours=1), time_to=now, projects=[3]
+        )
+        (panel,) = [r for r in only_3 if r.query.title == "Anomalies"]
+        assert [r["Project"] for r in _rows(panel)] == [names[2]]
+        # The alert looks back 30 minutes: both flagged windows, not the cleared one.
+        assert _rows(by_title["alert Anomaly in a project's traffic or sales"]) == [
+            {"anomalies": 2}
+        ]
+    finally:
+        with psycopg.connect(filled.url) as conn:
+            conn.execute("DELETE FROM analytics.anomalies")
 
 
 def test_queries_run_as_the_read_only_grafana_role(filled: Filled) -> None:
