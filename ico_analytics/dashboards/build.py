@@ -144,7 +144,9 @@ def overview() -> dashboard.Dashboard:
         .tooltip(model.DashboardCursorSync.CROSSHAIR)
         .with_variable(_project_variable())
         .with_row(dashboard.Row("Totals in the range"))
-        .with_panel(_stat("Visitors", "Distinct sessions.", Sql("overview/visitors"), "short"))
+        .with_panel(
+            _stat("Visitors", "Sessions started in the range.", Sql("overview/visitors"), "short")
+        )
         .with_panel(
             _stat(
                 "Page views",
@@ -168,7 +170,7 @@ def overview() -> dashboard.Dashboard:
         .with_panel(
             _stat(
                 "Buyer conversion",
-                "Share of visiting sessions that bought tokens.",
+                "Share of the sessions started in the range that bought tokens.",
                 Sql("overview/buyer_conversion"),
                 "percent",
             ).decimals(2)
@@ -194,7 +196,7 @@ def overview() -> dashboard.Dashboard:
         .with_panel(
             bargauge.Panel()
             .title("Token-sale funnel")
-            .description("Sessions reaching each step in the range.")
+            .description("How far the sessions started in the range went.")
             .datasource(DATASOURCE)
             .with_target(Sql("overview/funnel"))
             .unit("short")
@@ -227,7 +229,8 @@ def overview() -> dashboard.Dashboard:
             table.Panel()
             .title("Project leaderboard")
             .description(
-                "Per project in the range. Raise progress is revenue against the target raise."
+                "Per project: sessions started in the range, and the 5-minute windows that "
+                "start in it. Raise progress is revenue against the target raise."
             )
             .datasource(DATASOURCE)
             .with_target(Sql("overview/leaderboard"))
@@ -268,7 +271,7 @@ def overview() -> dashboard.Dashboard:
         .with_panel(
             piechart.Panel()
             .title("Devices")
-            .description("Visiting sessions by device type.")
+            .description("Sessions started in the range by the device they landed with.")
             .datasource(DATASOURCE)
             .with_target(Sql("overview/devices"))
             .height(8)
@@ -279,7 +282,7 @@ def overview() -> dashboard.Dashboard:
         .with_panel(
             barchart.Panel()
             .title("Top countries")
-            .description("The ten countries with the most visiting sessions.")
+            .description("The ten countries most sessions started in the range came from.")
             .datasource(DATASOURCE)
             .with_target(Sql("overview/countries"))
             .height(8)
@@ -289,7 +292,7 @@ def overview() -> dashboard.Dashboard:
         .with_panel(
             barchart.Panel()
             .title("Traffic sources")
-            .description("Visiting sessions by the source they arrived from.")
+            .description("Sessions started in the range by the source they arrived from.")
             .datasource(DATASOURCE)
             .with_target(Sql("overview/traffic_sources"))
             .height(8)
