@@ -1,8 +1,7 @@
 """The ico-analytics dataflow: ``python -m bytewax.run dataflows.pipeline:flow``.
 
 ```
-input ─▶ decode_validate ─┬─ events ─▶ dedupe ─┬─▶ raw_rows ─┬────────────────────┐
-                          │                    │             └─▶ sessions ────────┤
+input ─▶ decode_validate ─┬─ events ─▶ dedupe ─┬─▶ raw_rows ──────────────────────┐
                           │                    └─▶ window_aggregates ─┬────────────┤
                           │                          anomalies ◀──────┘            │
                           │                           ├─▶ anomaly_rows ────────────┤
@@ -34,7 +33,6 @@ from dataflows.anomalies import AlertMessage, alert_message, anomaly_row, detect
 from dataflows.dedupe import dedupe
 from dataflows.enrich import RowBuilder
 from dataflows.records import DeadLetter, RawRecord, TableRow
-from dataflows.sessions import sessions
 from dataflows.sources import EmbeddedSource, KafkaRawSource
 from dataflows.validate import DecodeValidate, Event
 from dataflows.windows import window_aggregates
@@ -176,12 +174,6 @@ def build_flow(
     unique = dedupe("dedupe", events, settings.dedupe_ttl_seconds)  # Event, first of each id
     pii_key = settings.pii_hmac_key.get_secret_value().encode()
     raw_rows = op.map("raw_rows", unique, RowBuilder(pii_key))  # TableRow of a raw table
-    session_rows = sessions(
-        "sessions",
-        raw_rows,
-        lateness_seconds=settings.window_lateness_seconds,
-        flush_seconds=settings.session_flush_seconds,
-    )  # TableRow of analytics.sessions
     window_rows = window_aggregates(
         "window_aggregates",
         unique,
@@ -199,9 +191,7 @@ def build_flow(
     if dead_letter_kafka_sink is not None:
         messages = op.map("dead_letter_messages", dead, dead_letter_message)  # KafkaSinkMessage
         op.output("dead_letter_topic", messages, dead_letter_kafka_sink)
-    rows = op.merge(
-        "all_rows", raw_rows, session_rows, window_rows, anomaly_rows, dead_rows
-    )  # TableRow
+    rows = op.merge("all_rows", raw_rows, window_rows, anomaly_rows, dead_rows)  # TableRow
     op.output("postgres", rows, sink)
     return flow
 

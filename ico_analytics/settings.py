@@ -55,9 +55,6 @@ class Settings(BaseSettings):
     window_lateness_seconds: int = Field(3 * 3600, ge=0, alias="WINDOW_LATENESS_SECONDS")
     dedupe_ttl_seconds: int = Field(120, ge=1, alias="DEDUPE_TTL_SECONDS")
     aggregate_flush_seconds: float = Field(1.0, gt=0, alias="AGGREGATE_FLUSH_SECONDS")
-    # Sessions change with nearly every event: writing them every second cost a fifth of the
-    # Kafka path's throughput (17.6-18.8k against 22-23.9k events/s), every 10 s about 5%.
-    session_flush_seconds: float = Field(10.0, gt=0, alias="SESSION_FLUSH_SECONDS")
     generator_events: int | None = Field(None, ge=0, alias="GENERATOR_EVENTS")
     generator_seed: int | None = Field(None, alias="GENERATOR_SEED")
     # Simulated clock start of the embedded generator (epoch ms); None = now.

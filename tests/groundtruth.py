@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from psycopg import sql
 
 BAD_FAULTS = {"missing_field", "malformed"}
 ID_FIELD = {
@@ -29,12 +28,6 @@ RAW_TABLE = {
     "conversion": "raw_data.conversions",
 }
 WINDOWS = (300, 900, 3600)
-#: The columns of analytics.sessions compared (traffic_source is the dataflow's enrichment).
-SESSION_COLUMNS = (
-    "ico_website_id", "started_at", "ended_at", "events", "page_views", "landing_page",
-    "country", "device_type", "user_id", "registered", "wallet_connected", "purchased",
-    "purchases", "revenue_usd",
-)  # fmt: skip
 PURCHASES = {"presale_participate", "token_purchase"}
 
 
@@ -46,7 +39,6 @@ class Expected:
     dead_letters: int = 0
     dead_letter_payload_records: list[str] = field(default_factory=list)
     aggregates: dict[tuple[int, timedelta, datetime], dict[str, Any]] = field(default_factory=dict)
-    sessions: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
@@ -84,46 +76,9 @@ def valid_records(lines: Iterable[dict[str, Any]]) -> tuple[list[tuple[str, Any]
     return valid, dead
 
 
-def _ts(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, UTC)
-
-
-def expected_sessions(valid: list[tuple[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Each session's row, from its valid events sorted by (time, id)."""
-    by_session: dict[str, list[tuple[str, Any]]] = {}
-    for kind, record in valid:
-        by_session.setdefault(record["session_id"], []).append((kind, record))
-    out = {}
-    for sid, events in by_session.items():
-        events.sort(key=lambda e: (e[1]["timestamp"], e[1][ID_FIELD[e[0]]]))
-        clicks = [r for kind, r in events if kind == "clickstream"]
-        users = [r["user_id"] for _, r in events if r.get("user_id") is not None]
-        conversions = [r for kind, r in events if kind == "conversion"]
-        purchases = [r for r in conversions if r["conversion_type"] in PURCHASES]
-        landing = clicks[0] if clicks else {}
-        out[sid] = {
-            "ico_website_id": events[0][1]["ico_website_id"],
-            "started_at": _ts(events[0][1]["timestamp"]),
-            "ended_at": _ts(events[-1][1]["timestamp"]),
-            "events": len(events),
-            "page_views": sum(r["event_type"] == "page_view" for r in clicks),
-            "landing_page": landing.get("page_type"),
-            "country": landing.get("country"),
-            "device_type": landing.get("device_type"),
-            "user_id": users[0] if users else None,
-            "registered": any(kind == "registration" for kind, _ in events),
-            "wallet_connected": any(r["conversion_type"] == "wallet_connect" for r in conversions),
-            "purchased": bool(purchases),
-            "purchases": len(purchases),
-            "revenue_usd": Decimal(sum(round(r["amount_usd"] * 100) for r in purchases)) / 100,
-        }
-    return out
-
-
 def expected_from(lines: Iterable[dict[str, Any]]) -> Expected:
     exp = Expected()
     valid, dead = valid_records(lines)
-    exp.sessions = expected_sessions(valid)
     exp.dead_letters = len(dead)
     exp.dead_letter_payload_records = dead
     acc: dict[tuple[int, int, int], dict[str, Any]] = {}
@@ -221,27 +176,6 @@ def compare_database(url: str, exp: Expected) -> list[str]:
                 f"SELECT ico_website_id, window_length, window_start, {cols} FROM analytics.window_aggregates"
             ).fetchall()
         }
-        session_cols = list(SESSION_COLUMNS)
-        select_sessions = sql.SQL("SELECT session_id::text, {} FROM analytics.sessions").format(
-            sql.SQL(", ").join(map(sql.Identifier, session_cols))
-        )
-        got_sessions = {
-            r[0]: dict(zip(session_cols, r[1:], strict=True))
-            for r in conn.execute(select_sessions).fetchall()
-        }
-    if set(got_sessions) != set(exp.sessions):
-        problems.append(
-            f"sessions: {len(set(got_sessions) - set(exp.sessions))} unexpected, "
-            f"{len(set(exp.sessions) - set(got_sessions))} missing of {len(exp.sessions)}"
-        )
-    for sid in sorted(set(got_sessions) & set(exp.sessions)):
-        got_row = {
-            k: (v.strip() if isinstance(v, str) else v) for k, v in got_sessions[sid].items()
-        }
-        if got_row.get("user_id") is not None:
-            got_row["user_id"] = str(got_row["user_id"])
-        if got_row != exp.sessions[sid]:
-            problems.append(f"session {sid}: got {got_row}, expected {exp.sessions[sid]}")
     if set(got_aggs) != set(exp.aggregates):
         problems.append(
             f"window_aggregates: {len(set(got_aggs) - set(exp.aggregates))} unexpected windows, "

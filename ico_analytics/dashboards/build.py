@@ -144,9 +144,7 @@ def overview() -> dashboard.Dashboard:
         .tooltip(model.DashboardCursorSync.CROSSHAIR)
         .with_variable(_project_variable())
         .with_row(dashboard.Row("Totals in the range"))
-        .with_panel(
-            _stat("Visitors", "Sessions started in the range.", Sql("overview/visitors"), "short")
-        )
+        .with_panel(_stat("Visitors", "Distinct sessions.", Sql("overview/visitors"), "short"))
         .with_panel(
             _stat(
                 "Page views",
@@ -170,7 +168,7 @@ def overview() -> dashboard.Dashboard:
         .with_panel(
             _stat(
                 "Buyer conversion",
-                "Share of the sessions started in the range that bought tokens.",
+                "Share of visiting sessions that bought tokens.",
                 Sql("overview/buyer_conversion"),
                 "percent",
             ).decimals(2)
@@ -196,7 +194,7 @@ def overview() -> dashboard.Dashboard:
         .with_panel(
             bargauge.Panel()
             .title("Token-sale funnel")
-            .description("How far the sessions started in the range went.")
+            .description("Sessions reaching each step in the range.")
             .datasource(DATASOURCE)
             .with_target(Sql("overview/funnel"))
             .unit("short")
@@ -229,8 +227,7 @@ def overview() -> dashboard.Dashboard:
             table.Panel()
             .title("Project leaderboard")
             .description(
-                "Per project: sessions started in the range, and the 5-minute windows that "
-                "start in it. Raise progress is revenue against the target raise."
+                "Per project in the range. Raise progress is revenue against the target raise."
             )
             .datasource(DATASOURCE)
             .with_target(Sql("overview/leaderboard"))
@@ -271,7 +268,7 @@ def overview() -> dashboard.Dashboard:
         .with_panel(
             piechart.Panel()
             .title("Devices")
-            .description("Sessions started in the range by the device they landed with.")
+            .description("Visiting sessions by device type.")
             .datasource(DATASOURCE)
             .with_target(Sql("overview/devices"))
             .height(8)
@@ -282,7 +279,7 @@ def overview() -> dashboard.Dashboard:
         .with_panel(
             barchart.Panel()
             .title("Top countries")
-            .description("The ten countries most sessions started in the range came from.")
+            .description("The ten countries with the most visiting sessions.")
             .datasource(DATASOURCE)
             .with_target(Sql("overview/countries"))
             .height(8)
@@ -292,7 +289,7 @@ def overview() -> dashboard.Dashboard:
         .with_panel(
             barchart.Panel()
             .title("Traffic sources")
-            .description("Sessions started in the range by the source they arrived from.")
+            .description("Visiting sessions by the source they arrived from.")
             .datasource(DATASOURCE)
             .with_target(Sql("overview/traffic_sources"))
             .height(8)

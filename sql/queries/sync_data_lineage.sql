@@ -23,12 +23,6 @@ WITH lineage (source_table, target_table, transformation) AS (
      'event-time tumbling windows 5m/15m/1h per ico_website_id: registrations, users'),
     ('raw_data.conversions', 'analytics.window_aggregates',
      'event-time tumbling windows 5m/15m/1h per ico_website_id: wallet connects, purchases, revenue'),
-    ('raw_data.clickstream_events', 'analytics.sessions',
-     'per session_id: first and last event time, events, page views, landing page, country, device, traffic source'),
-    ('raw_data.user_registrations', 'analytics.sessions',
-     'per session_id: registered, user'),
-    ('raw_data.conversions', 'analytics.sessions',
-     'per session_id: wallet connected, purchases, revenue'),
     ('analytics.window_aggregates', 'analytics.anomalies',
      'complete 5-minute windows per ico_website_id: z-score of events, registrations, revenue against the 12 windows before; flagged windows also to topic:alerts')
 ), removed AS (

@@ -41,7 +41,6 @@ def final_tables(rows: list[TableRow]) -> dict[str, dict[tuple[Any, ...], dict[s
         "raw_data.dead_letters": ("source_topic", "source_partition", "source_offset"),
         "analytics.window_aggregates": ("ico_website_id", "window_length", "window_start"),
         "analytics.anomalies": ("ico_website_id", "metric", "window_start"),
-        "analytics.sessions": ("session_id",),
     }
     tables: dict[str, dict[tuple[Any, ...], dict[str, Any]]] = defaultdict(dict)
     for table, named in rows:

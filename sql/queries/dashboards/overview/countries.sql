@@ -1,7 +1,7 @@
--- The ten countries most sessions started in the range came from.
-SELECT country AS "Country", count(*) AS "Sessions"
-FROM analytics.sessions
-WHERE $__timeFilter(started_at) AND ico_website_id IN ($project) AND country IS NOT NULL
+-- The ten countries with the most visiting sessions.
+SELECT country AS "Country", count(DISTINCT session_id) AS "Sessions"
+FROM raw_data.clickstream_events
+WHERE $__timeFilter("timestamp") AND ico_website_id IN ($project)
 GROUP BY 1
 ORDER BY 2 DESC, 1
 LIMIT 10

@@ -1,6 +1,6 @@
--- Sessions started in the range by the device they landed with.
-SELECT device_type AS "Device", count(*) AS "Sessions"
-FROM analytics.sessions
-WHERE $__timeFilter(started_at) AND ico_website_id IN ($project) AND device_type IS NOT NULL
+-- Visiting sessions by device type.
+SELECT device_type AS "Device", count(DISTINCT session_id) AS "Sessions"
+FROM raw_data.clickstream_events
+WHERE $__timeFilter("timestamp") AND ico_website_id IN ($project)
 GROUP BY 1
 ORDER BY 2 DESC, 1

@@ -1,17 +1,22 @@
--- How far the sessions started in the range went down the token-sale funnel.
-WITH reached AS (
-    SELECT count(*) AS visited,
-           count(*) FILTER (WHERE registered) AS registered,
-           count(*) FILTER (WHERE wallet_connected) AS wallet_connected,
-           count(*) FILTER (WHERE purchased) AS purchased
-    FROM analytics.sessions
-    WHERE $__timeFilter(started_at) AND ico_website_id IN ($project)
+-- Sessions reaching each step of the token-sale funnel in the range: visit, registration,
+-- wallet connection, purchase (presale or sale).
+WITH steps AS (
+    SELECT 1 AS step, 'Visited' AS stage, count(DISTINCT session_id) AS sessions
+    FROM raw_data.clickstream_events
+    WHERE $__timeFilter("timestamp") AND ico_website_id IN ($project)
+    UNION ALL
+    SELECT 2, 'Registered', count(DISTINCT session_id)
+    FROM raw_data.user_registrations
+    WHERE $__timeFilter("timestamp") AND ico_website_id IN ($project)
+    UNION ALL
+    SELECT 3, 'Connected a wallet', count(DISTINCT session_id)
+    FROM raw_data.conversions
+    WHERE conversion_type = 'wallet_connect'
+      AND $__timeFilter("timestamp") AND ico_website_id IN ($project)
+    UNION ALL
+    SELECT 4, 'Bought tokens', count(DISTINCT session_id)
+    FROM raw_data.conversions
+    WHERE conversion_type IN ('presale_participate', 'token_purchase')
+      AND $__timeFilter("timestamp") AND ico_website_id IN ($project)
 )
-SELECT stage AS "Stage", sessions AS "Sessions"
-FROM reached, LATERAL (VALUES
-    (1, 'Visited', visited),
-    (2, 'Registered', registered),
-    (3, 'Connected a wallet', wallet_connected),
-    (4, 'Bought tokens', purchased)
-) AS funnel (step, stage, sessions)
-ORDER BY step
+SELECT stage AS "Stage", sessions AS "Sessions" FROM steps ORDER BY step

@@ -1,4 +1,4 @@
--- Sessions that started in the range.
-SELECT count(*) AS "Visitors"
-FROM analytics.sessions
-WHERE $__timeFilter(started_at) AND ico_website_id IN ($project)
+-- Distinct sessions with at least one clickstream event in the range.
+SELECT count(DISTINCT session_id) AS "Visitors"
+FROM raw_data.clickstream_events
+WHERE $__timeFilter("timestamp") AND ico_website_id IN ($project)
