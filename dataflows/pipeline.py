@@ -1,13 +1,13 @@
 """The ico-analytics dataflow: ``python -m bytewax.run dataflows.pipeline:flow``.
 
 ```
-input ─▶ decode_validate ─┬─ events ─▶ dedupe ─┬─▶ raw_rows ──────────────────────┐
-                          │                    └─▶ window_aggregates ─┬────────────┤
-                          │                          anomalies ◀──────┘            │
-                          │                           ├─▶ anomaly_rows ────────────┤
-                          │                           └─▶ alerts topic (with Kafka)│
-                          └─ dead letters ─▶ dead_letter_rows ─────────────────────┼─▶ merge ─▶ sink
-                                       └─▶ dead-letter topic (with Kafka)          │
+input ─▶ decode_validate ─┬─ events ─▶ dedupe ─┬─▶ raw_rows ────────────────────────────┐
+                          │                    └─▶ window_aggregates ─┬─────────────────┤
+                          │                        anomalies ◀────────┘                 │
+                          │                         ├─▶ anomaly_rows ───────────────────┤
+                          │                         └─▶ alerts topic (with Kafka)       │
+                          └─ dead letters ─┬─▶ dead_letter_rows ────────────────────────┼─▶ merge ─▶ sink
+                                           └─▶ dead-letter topic (with Kafka)
 ```
 
 ``flow`` is configured by the environment (``Settings``): the Kafka source when
