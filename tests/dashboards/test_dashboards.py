@@ -17,14 +17,9 @@ from typing import Any
 
 import psycopg
 import pytest
-from bytewax.testing import run_main
 from psycopg import sql
 from typer.testing import CliRunner
 
-from dataflows.pipeline import build_flow
-from dataflows.sinks import PostgresSink
-from dataflows.sources import EmbeddedSource
-from generator.model import JsonlWriter
 from ico_analytics.cli import app
 from ico_analytics.dashboards import DASHBOARDS_DIR, out_of_sync, write
 from ico_analytics.dashboards.build import DATASOURCE_UID, build_files
@@ -33,6 +28,7 @@ from ico_analytics.dashboards.preview import GrafanaQuery, QueryResult, queries_
 from ico_analytics.db import migrate
 from ico_analytics.errors import DashboardError
 from ico_analytics.services.postgres import LocalPostgres
+from tests.embedded import generated, run_into
 from tests.groundtruth import expected_from, read_jsonl, valid_records
 
 EVENTS = 20_000
@@ -61,20 +57,9 @@ def filled(
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     url = postgres_server.url_for(name)
     migrate(url)
-    from ico_analytics.settings import Settings
-
     start_ms = (int(time.time()) - 45 * 60) * 1000
-    settings = Settings(
-        EVENTS_PER_MINUTE=0,
-        GENERATOR_EVENTS=EVENTS,
-        GENERATOR_SEED=SEED,
-        GENERATOR_START_MS=start_ms,
-        DATA_QUALITY_ISSUES=True,
-    )
     truth = tmp_path_factory.mktemp("dashboards") / "truth.jsonl"
-    with JsonlWriter(truth) as writer:
-        source = EmbeddedSource(settings, tap=writer.write)
-        run_main(build_flow(source, PostgresSink(url), settings=settings))
+    run_into(url, generated(EVENTS, SEED, start_ms), truth)
     lines = read_jsonl(truth)
     # Whole hours back so every window starts inside; whole seconds, as Grafana's macros are.
     time_from = datetime.fromtimestamp(start_ms // 3_600_000 * 3600 - 3600, UTC)
