@@ -56,10 +56,9 @@ class WindowPoint(NamedTuple):
 
 def window_point(row: TableRow) -> tuple[str, WindowPoint] | None:
     """The 5-minute window rows, keyed by project; other rows are not judged."""
-    table, values = row
+    table, window = row
     if table != WINDOW_AGGREGATES_TABLE:
         return None
-    window = values
     assert isinstance(window, WindowAggregateRow)
     if window.window_length != _WINDOW:
         return None
