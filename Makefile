@@ -18,12 +18,14 @@ demo: $(STAMP)  ## Live KPIs from the embedded pipeline (no Kafka, no Docker).
 test: $(STAMP)  ## Lint, type-check and the whole test suite (starts its own services).
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 	$(BIN)/mypy
 	$(BIN)/pytest -q --durations=15
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

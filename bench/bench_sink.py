@@ -19,8 +19,8 @@ from pathlib import Path
 from dataflows.enrich import CLICKSTREAM_TABLE, ClickstreamRow
 from dataflows.records import TableRow
 from dataflows.sinks import PostgresSink
-from ico_analytics.db import migrate
 from ico_analytics.services.postgres import LocalPostgres
+from ico_core.db import migrate
 
 
 def _rows(count: int) -> list[TableRow]:

@@ -23,7 +23,7 @@ from dataflows.sinks import PostgresSink
 from dataflows.sources import EmbeddedSource
 from ico_analytics.dashboards import DASHBOARDS_DIR
 from ico_analytics.dashboards.preview import queries_in, run_queries
-from ico_analytics.settings import Settings
+from ico_core.settings import Settings
 
 SEED = 23
 SIMULATED_EVENTS_PER_MINUTE = 500

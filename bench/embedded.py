@@ -18,7 +18,7 @@ from dataflows.pipeline import build_flow
 from dataflows.records import TableRow
 from dataflows.sinks import PostgresSink
 from dataflows.sources import EmbeddedSource
-from ico_analytics.settings import Settings
+from ico_core.settings import Settings
 
 SEED = 11
 

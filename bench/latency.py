@@ -30,8 +30,10 @@ from bench.runner import SNAPSHOT_SECONDS
 from bench.stack import Stack, fresh_database, reset_topics
 from generator.model import EventGenerator, GeneratedEvent, paced
 from generator.producer import produce
-from ico_analytics.codec import Codec, EventType, RegistrySchemas
 from ico_analytics.services.dataflow import DataflowCluster, stack_env
+from ico_core.codec import Codec, RegistrySchemas
+from ico_core.events import EventType
+from ico_core.kafka import KafkaConnection
 
 SAMPLE_EVERY = 20
 POLL_INTERVAL = 0.05
@@ -111,7 +113,11 @@ def _producer_main(
             yield event
 
     shift_ms = int(time.time() * 1000) - start_ms
-    produce(counted(_sampled(paced(events, rate_per_min), shift_ms, out)), codec, bootstrap)
+    produce(
+        counted(_sampled(paced(events, rate_per_min), shift_ms, out)),
+        codec,
+        KafkaConnection(bootstrap),
+    )
     start = times[0]
     measured = [t for t in times if t - start >= WARMUP_SECONDS]
     out.put(

@@ -22,13 +22,14 @@ from confluent_kafka.admin import AdminClient
 from psycopg import sql
 from rich.console import Console
 
-from ico_analytics.db import migrate
 from ico_analytics.devstack import DevStack
 from ico_analytics.services.kafka import KafkaServer
 from ico_analytics.services.postgres import LocalPostgres
 from ico_analytics.services.registry import SchemaRegistryServer
-from ico_analytics.settings import get_settings
-from ico_analytics.topics import TOPIC_PARTITIONS, ensure_topics
+from ico_core.db import migrate
+from ico_core.kafka import KafkaConnection
+from ico_core.settings import get_settings
+from ico_core.topics import TOPIC_PARTITIONS, ensure_topics
 
 console = Console(stderr=True)
 
@@ -41,6 +42,10 @@ class Stack:
     postgres_url: str  # any database on the server; only its host, port and user are used
     bootstrap: str = ""
     registry_url: str = ""
+
+    @property
+    def kafka(self) -> KafkaConnection:
+        return KafkaConnection(self.bootstrap)
 
     def database_url(self, name: str) -> str:
         parts = urlsplit(self.postgres_url)
@@ -64,7 +69,11 @@ def _dev_stack_answers(env: dict[str, str]) -> bool:
     except KeyError:
         return False
     try:
-        if not AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=5).brokers:
+        if (
+            not AdminClient(KafkaConnection(bootstrap).client_config())
+            .list_topics(timeout=5)
+            .brokers
+        ):
             return False
         if httpx.get(registry + "/subjects", timeout=5).status_code != 200:
             return False
@@ -137,7 +146,8 @@ def reset_topics(bootstrap: str, timeout: float = 60) -> None:
     Deletion is asynchronous on the broker: creating a topic that is still being deleted would
     be reported as "already exists" and then vanish, so wait until it is gone from metadata.
     """
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    kafka = KafkaConnection(bootstrap)
+    admin = AdminClient(kafka.client_config())
     existing = [t for t in admin.list_topics(timeout=10).topics if t in TOPIC_PARTITIONS]
     if existing:
         for future in admin.delete_topics(existing, operation_timeout=30).values():
@@ -147,7 +157,7 @@ def reset_topics(bootstrap: str, timeout: float = 60) -> None:
         if time.monotonic() > deadline:
             raise TimeoutError(f"topics still being deleted after {timeout:.0f}s")
         time.sleep(0.2)
-    ensure_topics(bootstrap)
+    ensure_topics(kafka)
     # Metadata of new topics may lag a moment behind CreateTopics.
     while not _topics_ready(admin):
         if time.monotonic() > deadline:

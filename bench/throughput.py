@@ -23,11 +23,13 @@ from dataflows.records import TableRow
 from dataflows.sinks import PostgresSink
 from generator.model import EventGenerator
 from generator.producer import produce
-from generator.vocab import UUID_PATTERN
-from ico_analytics.codec import Codec, EventType, RegistrySchemas
-from ico_analytics.errors import CodecError
 from ico_analytics.services.dataflow import DataflowCluster, stack_env
-from ico_analytics.settings import get_settings
+from ico_core.codec import Codec, RegistrySchemas
+from ico_core.errors import CodecError
+from ico_core.events import EventType
+from ico_core.kafka import KafkaConnection
+from ico_core.rules import UUID_PATTERN
+from ico_core.settings import get_settings
 
 SEED = 20240601
 
@@ -53,7 +55,7 @@ def produce_dataset(stack: Stack, events: int) -> Produced:
         seed=SEED, start_time_ms=int(time.time() * 1000) - 3_600_000, events_per_minute=10_000
     )
     began = time.monotonic()
-    produce(itertools.islice(generator, events), codec, stack.bootstrap)
+    produce(itertools.islice(generator, events), codec, stack.kafka)
     return Produced(events, time.monotonic() - began)
 
 
@@ -132,7 +134,7 @@ class BaselineRun:
 
 
 def _partitions(bootstrap: str) -> list[TopicPartition]:
-    topics = AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=10).topics
+    topics = AdminClient(KafkaConnection(bootstrap).client_config()).list_topics(timeout=10).topics
     return [
         TopicPartition(t.topic, p, OFFSET_BEGINNING)
         for t in EventType
@@ -155,7 +157,7 @@ def run_baseline(stack: Stack, events: int) -> BaselineRun:
         partitions = _partitions(stack.bootstrap)
         consumer = Consumer(
             {
-                "bootstrap.servers": stack.bootstrap,
+                **stack.kafka.client_config(),
                 "group.id": "ico-analytics-bench-baseline",
                 "enable.auto.commit": False,
                 "enable.partition.eof": True,

@@ -1,6 +1,6 @@
 """Anomalies: a project's 5-minute traffic, registrations or revenue far from its recent past.
 
-Input is the 5-minute rows of ``window_aggregates`` (a few per project per flush, so this costs
+Input is the 5-minute windows of ``window_aggregates`` (a few per project per flush, so this costs
 nothing per event). A window is judged once it is complete, i.e. the project has data two
 windows later (it no longer fills in real time), against the same project's
 ``BASELINE_WINDOWS`` windows before it; a window without a row had no events and counts as zero,
@@ -33,7 +33,7 @@ from bytewax.operators import StatefulBatchLogic
 
 from dataflows.enrich import utc
 from dataflows.records import TableRow
-from dataflows.windows import WINDOW_AGGREGATES_TABLE, WindowAggregateRow
+from dataflows.windows import WindowAggregateRow
 
 ANOMALIES_TABLE = "analytics.anomalies"
 WINDOW_MS = 300_000
@@ -54,12 +54,8 @@ class WindowPoint(NamedTuple):
     values: tuple[float, ...]  # per METRICS
 
 
-def window_point(row: TableRow) -> tuple[str, WindowPoint] | None:
-    """The 5-minute window rows, keyed by project; other rows are not judged."""
-    table, window = row
-    if table != WINDOW_AGGREGATES_TABLE:
-        return None
-    assert isinstance(window, WindowAggregateRow)
+def window_point(window: WindowAggregateRow) -> tuple[str, WindowPoint] | None:
+    """The 5-minute windows, keyed by project; the longer ones are not judged."""
     if window.window_length != _WINDOW:
         return None
     start_ms = int(window.window_start.timestamp() * 1000)
@@ -231,7 +227,7 @@ def alert_message(verdict: Verdict) -> AlertMessage | None:
 
 @operator
 def detect_anomalies(
-    step_id: str, window_rows: Stream[TableRow], *, lateness_seconds: int
+    step_id: str, windows: Stream[WindowAggregateRow], *, lateness_seconds: int
 ) -> Stream[Verdict]:
     """Verdicts on each project's complete 5-minute windows (see the module docstring)."""
     # A window can change until the lateness horizon passes it (two windows of slack).
@@ -240,6 +236,6 @@ def detect_anomalies(
     def build(resume: ProjectSeries | None) -> AnomalyLogic:
         return AnomalyLogic(changeable_windows=changeable, resume=resume)
 
-    points = op.filter_map("five_minute_windows", window_rows, window_point)  # (project, point)
+    points = op.filter_map("five_minute_windows", windows, window_point)  # (project, point)
     verdicts = op.stateful_batch("series", points, build)  # (project, Verdict)
     return op.key_rm("unkey", verdicts)  # Verdict

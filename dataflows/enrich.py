@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 
 from dataflows.records import TableRow
 from dataflows.validate import Event
-from ico_analytics.codec import EventType
+from ico_core.events import EventType
 
 CLICKSTREAM_TABLE = "raw_data.clickstream_events"
 REGISTRATIONS_TABLE = "raw_data.user_registrations"

@@ -12,41 +12,35 @@ input ─▶ decode_validate ─┬─ events ─▶ dedupe ─┬─▶ raw_row
 
 ``flow`` is configured by the environment (``Settings``): the Kafka source when
 ``KAFKA_BOOTSTRAP_SERVERS`` is set, else the embedded generator; PostgreSQL at the configured URL,
-else an embedded server started when the sink is built. Importing this module connects nowhere.
+and a ``ConfigError`` saying how to configure one when there is none. It is built when it is
+first looked up (``python -m bytewax.run`` does that), so importing this module builds, connects
+and changes nothing: ``build_flow`` is what the demo, tests and benchmarks use.
 """
 
 from __future__ import annotations
 
-import base64
 import gc
-import json
 import threading
-from typing import Any, NamedTuple, TypeGuard, cast
+from typing import Any, TypeGuard, cast
 
 import bytewax.operators as op
 from bytewax.connectors.kafka import KafkaSink, KafkaSinkMessage
 from bytewax.dataflow import Dataflow, Stream
 from bytewax.inputs import Source
-from bytewax.outputs import DynamicSink, Sink, StatelessSinkPartition
+from bytewax.outputs import Sink
 
 from dataflows.anomalies import AlertMessage, alert_message, anomaly_row, detect_anomalies
 from dataflows.dedupe import dedupe
 from dataflows.enrich import RowBuilder
-from dataflows.records import DeadLetter, RawRecord, TableRow
+from dataflows.records import DEAD_LETTERS_TABLE, DeadLetter, RawRecord, TableRow
+from dataflows.sinks import PostgresSink
 from dataflows.sources import EmbeddedSource, KafkaRawSource
 from dataflows.validate import DecodeValidate, Event
-from dataflows.windows import window_aggregates
-from ico_analytics.codec import (
-    ALERTS_TOPIC,
-    DEAD_LETTER_TOPIC,
-    Codec,
-    EventType,
-    LocalSchemas,
-    RegistrySchemas,
-)
-from ico_analytics.settings import Settings, get_settings
+from dataflows.windows import window_aggregates, window_table_row
+from ico_core.codec import Codec, LocalSchemas, RegistrySchemas
+from ico_core.events import ALERTS_TOPIC, DEAD_LETTER_TOPIC, EventType
+from ico_core.settings import Settings, get_settings
 
-DEAD_LETTERS_TABLE = "raw_data.dead_letters"
 FLOW_ID = "ico_analytics"
 #: Collector thresholds of a dataflow process. Every event allocates a few dozen short-lived
 #: containers, so with the defaults (a young pass every 700 allocations, and full passes over
@@ -61,51 +55,12 @@ def is_dead_letter(item: Event | DeadLetter) -> TypeGuard[DeadLetter]:
     return isinstance(item, DeadLetter)
 
 
-class DeadLetterRow(NamedTuple):
-    """A row of ``raw_data.dead_letters``."""
-
-    source_topic: str
-    source_partition: int
-    source_offset: int
-    stage: str
-    reason: str
-    event_type: str | None
-    record_key: bytes | None
-    payload: bytes | None
-
-
 def dead_letter_row(dead: DeadLetter) -> TableRow:
-    return DEAD_LETTERS_TABLE, DeadLetterRow(
-        dead.source_topic,
-        dead.source_partition,
-        dead.source_offset,
-        dead.stage,
-        # PostgreSQL text cannot hold NUL; a reason may quote the bad input.
-        dead.reason.replace("\x00", "\\x00"),
-        dead.event_type,
-        dead.record_key,
-        dead.payload,
-    )
-
-
-def _b64(data: bytes | None) -> str | None:
-    return None if data is None else base64.b64encode(data).decode("ascii")
+    return DEAD_LETTERS_TABLE, dead
 
 
 def dead_letter_message(dead: DeadLetter) -> DeadLetterMessage:
-    """JSON with base64 bytes, keyed by the coordinates so a replay is a compactable repeat."""
-    body = {
-        "source_topic": dead.source_topic,
-        "source_partition": dead.source_partition,
-        "source_offset": dead.source_offset,
-        "stage": dead.stage,
-        "reason": dead.reason,
-        "event_type": dead.event_type,
-        "record_key_b64": _b64(dead.record_key),
-        "payload_b64": _b64(dead.payload),
-    }
-    key = f"{dead.source_topic}:{dead.source_partition}:{dead.source_offset}"
-    return KafkaSinkMessage(key.encode(), json.dumps(body, separators=(",", ":")).encode())
+    return KafkaSinkMessage(dead.kafka_key(), dead.to_json())
 
 
 class LazyRegistrySchemas:
@@ -174,14 +129,15 @@ def build_flow(
     unique = dedupe("dedupe", events, settings.dedupe_ttl_seconds)  # Event, first of each id
     pii_key = settings.pii_hmac_key.get_secret_value().encode()
     raw_rows = op.map("raw_rows", unique, RowBuilder(pii_key))  # TableRow of a raw table
-    window_rows = window_aggregates(
+    windows = window_aggregates(
         "window_aggregates",
         unique,
         lateness_seconds=settings.window_lateness_seconds,
         flush_seconds=settings.aggregate_flush_seconds,
-    )  # TableRow of analytics.window_aggregates
+    )  # WindowAggregateRow, each changed window
+    window_rows = op.map("window_rows", windows, window_table_row)  # TableRow of the windows
     verdicts = detect_anomalies(
-        "anomalies", window_rows, lateness_seconds=settings.window_lateness_seconds
+        "anomalies", windows, lateness_seconds=settings.window_lateness_seconds
     )  # Verdict on a complete 5-minute window
     anomaly_rows = op.map("anomaly_rows", verdicts, anomaly_row)  # TableRow of anomalies
     if alerts_kafka_sink is not None:
@@ -196,38 +152,6 @@ def build_flow(
     return flow
 
 
-class _DeferredSink(DynamicSink[TableRow]):
-    """Resolves the database when a worker builds its partition, not when the flow is built:
-    the configured URL, or the embedded server (started and migrated once per process)."""
-
-    def __init__(self, settings: Settings) -> None:
-        self._settings = settings
-        self._url: str | None = None
-        self._lock = threading.Lock()
-
-    def _resolve(self) -> str:
-        with self._lock:
-            if self._url is None:
-                url = self._settings.postgres_url()
-                if url is None:
-                    from ico_analytics.db import migrate
-                    from ico_analytics.services.postgres import LocalPostgres
-
-                    server = LocalPostgres(self._settings.data_dir / "postgres")
-                    server.start()
-                    migrate(server.url)
-                    url = server.url
-                self._url = url
-            return self._url
-
-    def build(
-        self, step_id: str, worker_index: int, worker_count: int
-    ) -> StatelessSinkPartition[TableRow]:
-        from dataflows.sinks import PostgresSink
-
-        return PostgresSink(self._resolve()).build(step_id, worker_index, worker_count)
-
-
 def tune_gc() -> None:
     """Collector settings for a dataflow process (``GC_THRESHOLDS``)."""
     gc.freeze()  # what is loaded by now (modules, classes) lives forever: skip it in every pass
@@ -235,26 +159,37 @@ def tune_gc() -> None:
 
 
 def flow_from_settings(settings: Settings) -> Dataflow:
-    """The configured flow; the process it is built in is tuned to run it (``tune_gc``)."""
-    tune_gc()
+    """The configured flow; fails with a ``ConfigError`` when no database is configured."""
+    sink = PostgresSink(settings.require_postgres_url())
     source: Source[RawRecord] | Source[RawRecord | DeadLetter]
     dead_letter_sink: KafkaSink | None = None
     alerts_sink: KafkaSink | None = None
     if settings.kafka_enabled:
-        source = KafkaRawSource(settings.kafka_bootstrap_servers, tail=settings.kafka_source_tail)
-        brokers = settings.kafka_bootstrap_servers.split(",")
-        producer = {"enable.idempotence": "true", "acks": "all", "linger.ms": "20"}
-        dead_letter_sink = KafkaSink(brokers, DEAD_LETTER_TOPIC, add_config=producer)
-        alerts_sink = KafkaSink(brokers, ALERTS_TOPIC, add_config=producer)
+        kafka = settings.kafka
+        source = KafkaRawSource(kafka, tail=settings.kafka_source_tail)
+        producer: dict[str, str] = {
+            **kafka.security_config(),
+            "enable.idempotence": "true",
+            "acks": "all",
+            "linger.ms": "20",
+        }
+        dead_letter_sink = KafkaSink(kafka.brokers, DEAD_LETTER_TOPIC, add_config=producer)
+        alerts_sink = KafkaSink(kafka.brokers, ALERTS_TOPIC, add_config=producer)
     else:
         source = EmbeddedSource(settings)
     return build_flow(
         source,
-        _DeferredSink(settings),
+        sink,
         settings=settings,
         dead_letter_kafka_sink=dead_letter_sink,
         alerts_kafka_sink=alerts_sink,
     )
 
 
-flow = flow_from_settings(get_settings())
+def __getattr__(name: str) -> Dataflow:
+    """``flow``: the configured flow, built on first lookup in a process tuned to run it."""
+    if name != "flow":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    built = globals()["flow"] = flow_from_settings(get_settings())
+    tune_gc()
+    return built

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import base64
+import json
 from typing import NamedTuple
+
+#: Where a dead letter was caught.
+STAGE_DECODE = "decode"
+STAGE_VALIDATE = "validate"
+DEAD_LETTERS_TABLE = "raw_data.dead_letters"
 
 
 class RawRecord(NamedTuple):
@@ -26,18 +32,52 @@ class RawRecord(NamedTuple):
     timestamp_ms: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class DeadLetter:
-    """A record that could not be decoded or validated, with why and where it came from."""
+class DeadLetter(NamedTuple):
+    """A record that could not be decoded or validated: why, and where it came from.
+
+    The one shape of a dead letter everywhere: its fields are the columns of
+    ``raw_data.dead_letters`` (so it is the sink's row as it is), and ``to_json`` is the message
+    on the ``dead-letter`` topic, keyed by the coordinates (``kafka_key``) so a replay repeats
+    the same key. Build it with ``DeadLetter.of``.
+    """
 
     source_topic: str
     source_partition: int
     source_offset: int
-    stage: str  # "decode" | "validate"
+    stage: str  # STAGE_DECODE | STAGE_VALIDATE
     reason: str
     event_type: str | None
     record_key: bytes | None
     payload: bytes | None
+
+    @classmethod
+    def of(cls, raw: RawRecord, stage: str, reason: str, event_type: str | None) -> DeadLetter:
+        # PostgreSQL text cannot hold NUL, and a reason may quote the bad input.
+        reason = reason.replace("\x00", "\\x00")
+        return cls(
+            raw.topic, raw.partition, raw.offset, stage, reason, event_type, raw.key, raw.value
+        )
+
+    def kafka_key(self) -> bytes:
+        return f"{self.source_topic}:{self.source_partition}:{self.source_offset}".encode()
+
+    def to_json(self) -> bytes:
+        """JSON with the key and payload bytes in base64."""
+        body = {
+            "source_topic": self.source_topic,
+            "source_partition": self.source_partition,
+            "source_offset": self.source_offset,
+            "stage": self.stage,
+            "reason": self.reason,
+            "event_type": self.event_type,
+            "record_key_b64": _b64(self.record_key),
+            "payload_b64": _b64(self.payload),
+        }
+        return json.dumps(body, separators=(",", ":")).encode()
+
+
+def _b64(data: bytes | None) -> str | None:
+    return None if data is None else base64.b64encode(data).decode("ascii")
 
 
 #: What the PostgreSQL sink takes: a schema-qualified table name and a row, a named tuple whose

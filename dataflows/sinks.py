@@ -36,8 +36,8 @@ from tenacity import (
 )
 
 from dataflows.records import TableRow
-from ico_analytics.db import libpq_url, query
-from ico_analytics.errors import SinkError
+from ico_core.db import libpq_url, query
+from ico_core.errors import SinkError
 
 logger = logging.getLogger(__name__)
 

@@ -21,10 +21,13 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from confluent_kafka import KafkaError as ConfluentKafkaError
 from confluent_kafka.admin import AdminClient
 
-from dataflows.records import DeadLetter, RawRecord
-from generator.model import FAULT_DUPLICATE, EventGenerator, GeneratedEvent, to_wire
-from ico_analytics.codec import Codec, EventType, LocalSchemas
-from ico_analytics.settings import Settings
+from dataflows.records import STAGE_DECODE, DeadLetter, RawRecord
+from generator.faults import FAULT_DUPLICATE
+from generator.model import EventGenerator, GeneratedEvent, to_wire
+from ico_core.codec import Codec, LocalSchemas
+from ico_core.events import EventType
+from ico_core.kafka import ClientConfig, KafkaConnection
+from ico_core.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -176,7 +179,7 @@ class EmbeddedSource(FixedPartitionedSource[RawRecord, GeneratorPosition]):
 
 # Consumer settings: manual assignment, no consumer group, no auto commit (offsets live in the
 # recovery snapshots).
-KAFKA_CONSUMER_CONFIG: dict[str, str | int] = {
+KAFKA_CONSUMER_CONFIG: ClientConfig = {
     "group.id": "ico-analytics-unused",  # required by librdkafka; never joined (assign only)
     "enable.auto.commit": "false",
     "client.id": "ico-analytics-dataflow",
@@ -204,7 +207,7 @@ class _KafkaPartition(StatefulSourcePartition[RawRecord | DeadLetter, int]):
 
     def __init__(
         self,
-        config: dict[str, str | int],
+        config: ClientConfig,
         step_id: str,
         topic: str,
         index: int,
@@ -241,18 +244,9 @@ class _KafkaPartition(StatefulSourcePartition[RawRecord | DeadLetter, int]):
                 log.warning("Kafka consumer error on %s/%s: %s", topic, index, err)
                 continue
             if err is not None:
-                out.append(
-                    DeadLetter(
-                        topic,
-                        index,
-                        offset,
-                        "decode",
-                        f"kafka consume error: {err.str()}",
-                        None,
-                        msg.key(),
-                        msg.value(),
-                    )
-                )
+                record = RawRecord(topic, index, offset, msg.key(), msg.value())
+                reason = f"kafka consume error: {err.str()}"
+                out.append(DeadLetter.of(record, STAGE_DECODE, reason, None))
             else:
                 kind, ms = msg.timestamp()
                 # kind 0 is TIMESTAMP_NOT_AVAILABLE.
@@ -288,14 +282,14 @@ class KafkaRawSource(FixedPartitionedSource[RawRecord | DeadLetter, int]):
     """
 
     def __init__(
-        self, bootstrap_servers: str, *, tail: bool = True, batch_size: int = 1000
+        self, kafka: KafkaConnection, *, tail: bool = True, batch_size: int = 1000
     ) -> None:
-        self._bootstrap = bootstrap_servers
+        self._kafka = kafka
         self._tail = tail
         self._batch_size = batch_size
 
     def list_parts(self) -> list[str]:
-        admin = AdminClient({"bootstrap.servers": self._bootstrap})
+        admin = AdminClient(self._kafka.client_config())
         parts = []
         for event_type in EventType:
             topic = admin.list_topics(event_type.topic, timeout=30).topics[event_type.topic]
@@ -307,7 +301,7 @@ class KafkaRawSource(FixedPartitionedSource[RawRecord | DeadLetter, int]):
     def build_part(self, step_id: str, for_part: str, resume_state: int | None) -> _KafkaPartition:
         index, topic = for_part.split("-", 1)
         return _KafkaPartition(
-            {**KAFKA_CONSUMER_CONFIG, "bootstrap.servers": self._bootstrap},
+            {**self._kafka.client_config(), **KAFKA_CONSUMER_CONFIG},
             step_id,
             topic,
             int(index),

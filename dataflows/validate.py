@@ -1,5 +1,7 @@
 """Decode and validate: raw Kafka-shaped records in, valid events or dead letters out.
 
+The rules are those of ``ico_core.rules``, applied exactly as its docstring states them.
+
 This is the hot path, so every rule is a set lookup, a chained comparison or a precompiled
 regex, and the checks for one event type live in one function without intermediate objects.
 
@@ -17,37 +19,35 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from dataflows import metrics
-from dataflows.records import DeadLetter, RawRecord
-from generator.model import (
+from dataflows.records import STAGE_DECODE, STAGE_VALIDATE, DeadLetter, RawRecord
+from ico_core.codec import Codec
+from ico_core.errors import CodecError
+from ico_core.events import EventType
+from ico_core.rules import (
     CLICKSTREAM_EVENT_TYPES,
     CONVERSION_TYPES,
     DEVICE_TYPES,
+    ISO_COUNTRIES,
     MAX_AMOUNT_USD,
+    MAX_EMAIL_LEN,
     MAX_EVENT_AGE_MS,
     MAX_EVENT_LEAD_MS,
     MAX_PAGE_LOAD_TIME_S,
     MAX_SCROLL_DEPTH,
+    MAX_SHORT_LEN,
+    MAX_SOCIAL_HANDLES,
+    MAX_TOKEN_AMOUNT,
+    MAX_URL_LEN,
     PAGE_TYPES,
     PAYMENT_METHODS,
     UUID_PATTERN,
     VERIFICATION_TIERS,
     WALLET_ADDRESS_PATTERN,
 )
-from ico_analytics.codec import Codec, EventType
-from ico_analytics.errors import CodecError
 
 #: A decoded, valid event: its type and the Avro record (timestamps as epoch ms).
 Event = tuple[EventType, dict[str, Any]]
 
-STAGE_DECODE = "decode"
-STAGE_VALIDATE = "validate"
-
-MAX_URL_LEN = 2048
-MAX_EMAIL_LEN = 320
-MAX_SHORT_LEN = 256
-MAX_SOCIAL_HANDLES = 32
-# numeric(24, 6) holds 18 integer digits.
-MAX_TOKEN_AMOUNT = 1e18
 _INF = float("inf")
 
 _UUID = re.compile(UUID_PATTERN).fullmatch
@@ -58,20 +58,6 @@ _DEVICES = frozenset(DEVICE_TYPES)
 _CONVERSION_TYPES = frozenset(CONVERSION_TYPES)
 _PAYMENT_METHODS = frozenset(PAYMENT_METHODS)
 _TIERS = frozenset(VERIFICATION_TIERS)
-
-#: ISO 3166-1 alpha-2 officially assigned codes: a real visitor may come from any of them, so
-#: the rule is "assigned code", wider than the generator's own country list.
-_ISO_CODES = """
-    AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO
-    BQ BR BS BT BV BW BY BZ CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE DJ DK
-    DM DO DZ EC EE EG EH ER ES ET FI FJ FK FM FO FR GA GB GD GE GF GG GH GI GL GM GN GP GQ GR
-    GS GT GU GW GY HK HM HN HR HT HU ID IE IL IM IN IO IQ IR IS IT JE JM JO JP KE KG KH KI KM
-    KN KP KR KW KY KZ LA LB LC LI LK LR LS LT LU LV LY MA MC MD ME MF MG MH MK ML MM MN MO MP
-    MQ MR MS MT MU MV MW MX MY MZ NA NC NE NF NG NI NL NO NP NR NU NZ OM PA PE PF PG PH PK PL
-    PM PN PR PS PT PW PY QA RE RO RS RU RW SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS ST
-    SV SX SY SZ TC TD TF TG TH TJ TK TL TM TN TO TR TT TV TW TZ UA UG UM US UY UZ VA VC VE VG
-    VI VN VU WF WS YE YT ZA ZM ZW"""
-ISO_COUNTRIES = frozenset(_ISO_CODES.split())
 
 
 def _show(value: Any) -> str:
@@ -212,19 +198,6 @@ def wall_clock_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-def _dead(raw: RawRecord, stage: str, reason: str, event_type: EventType | None) -> DeadLetter:
-    return DeadLetter(
-        source_topic=raw.topic,
-        source_partition=raw.partition,
-        source_offset=raw.offset,
-        stage=stage,
-        reason=reason,
-        event_type=None if event_type is None else event_type.value,
-        record_key=raw.key,
-        payload=raw.value,
-    )
-
-
 class DecodeValidate:
     """The batch mapper of the ``decode_validate`` step.
 
@@ -252,7 +225,7 @@ class DecodeValidate:
             try:
                 event_type, record = self._decode(raw.value)
             except CodecError as exc:
-                append(_dead(raw, STAGE_DECODE, str(exc), None))
+                append(DeadLetter.of(raw, STAGE_DECODE, str(exc), None))
                 bad_decode += 1
                 continue
             now_ms = batch_now_ms if raw.timestamp_ms is None else raw.timestamp_ms
@@ -262,7 +235,7 @@ class DecodeValidate:
             if reason is None:
                 append((event_type, record))
             else:
-                append(_dead(raw, STAGE_VALIDATE, reason, event_type))
+                append(DeadLetter.of(raw, STAGE_VALIDATE, reason, event_type.value))
                 bad_valid += 1
         metrics.record_decoded(len(batch) - bad_decode, bad_decode, bad_valid)
         return out

@@ -39,7 +39,7 @@ from dataflows.dedupe import uuid_int
 from dataflows.enrich import usd, usd_cents, utc
 from dataflows.records import TableRow
 from dataflows.validate import Event
-from ico_analytics.codec import EventType
+from ico_core.events import EventType
 
 log = logging.getLogger(__name__)
 
@@ -218,10 +218,10 @@ class WindowAggregateRow(NamedTuple):
     p95_page_load_time: float | None
 
 
-def window_row(project_id: int, key: WindowKey, window: Window) -> TableRow:
+def window_row(project_id: int, key: WindowKey, window: Window) -> WindowAggregateRow:
     length_ms, start_ms = key
     avg, p95 = window.load_time_stats()
-    return WINDOW_AGGREGATES_TABLE, WindowAggregateRow(
+    return WindowAggregateRow(
         project_id,
         timedelta(milliseconds=length_ms),
         utc(start_ms),
@@ -240,7 +240,7 @@ def window_row(project_id: int, key: WindowKey, window: Window) -> TableRow:
     )
 
 
-class WindowLogic(StatefulBatchLogic[WindowInput, TableRow, ProjectWindows]):
+class WindowLogic(StatefulBatchLogic[WindowInput, WindowAggregateRow, ProjectWindows]):
     """All window lengths of one project."""
 
     def __init__(
@@ -251,7 +251,7 @@ class WindowLogic(StatefulBatchLogic[WindowInput, TableRow, ProjectWindows]):
         self._state = ProjectWindows() if resume is None else resume
         self._flush_at: datetime | None = None
 
-    def on_batch(self, values: list[WindowInput]) -> tuple[list[TableRow], bool]:
+    def on_batch(self, values: list[WindowInput]) -> tuple[list[WindowAggregateRow], bool]:
         state = self._state
         state.project_id = values[0].project_id
         windows, dirty = state.windows, state.dirty
@@ -297,7 +297,7 @@ class WindowLogic(StatefulBatchLogic[WindowInput, TableRow, ProjectWindows]):
                 self._lateness_ms // 1000,
             )
 
-    def _evict(self, horizon: int) -> list[TableRow]:
+    def _evict(self, horizon: int) -> list[WindowAggregateRow]:
         """Drop windows past the horizon, emitting the final row of those not yet flushed."""
         windows, dirty = self._state.windows, self._state.dirty
         rows = []
@@ -308,17 +308,17 @@ class WindowLogic(StatefulBatchLogic[WindowInput, TableRow, ProjectWindows]):
                 rows.append(window_row(self._state.project_id, key, window))
         return rows
 
-    def _flush_dirty(self) -> list[TableRow]:
+    def _flush_dirty(self) -> list[WindowAggregateRow]:
         state = self._state
         rows = [window_row(state.project_id, k, state.windows[k]) for k in sorted(state.dirty)]
         state.dirty.clear()
         self._flush_at = None
         return rows
 
-    def on_notify(self) -> tuple[list[TableRow], bool]:
+    def on_notify(self) -> tuple[list[WindowAggregateRow], bool]:
         return self._flush_dirty(), StatefulBatchLogic.RETAIN
 
-    def on_eof(self) -> tuple[list[TableRow], bool]:
+    def on_eof(self) -> tuple[list[WindowAggregateRow], bool]:
         rows = self._flush_dirty()
         return rows, not self._state.windows
 
@@ -339,7 +339,7 @@ def window_aggregates(
     *,
     lateness_seconds: int,
     flush_seconds: float,
-) -> Stream[TableRow]:
+) -> Stream[WindowAggregateRow]:
     """Rows of ``analytics.window_aggregates`` for de-duplicated valid events."""
     lateness_ms = lateness_seconds * 1000
     flush = timedelta(seconds=flush_seconds)
@@ -348,5 +348,9 @@ def window_aggregates(
         return WindowLogic(lateness_ms=lateness_ms, flush=flush, resume=resume)
 
     keyed = op.map("by_project", up, window_input)  # (project id, WindowInput)
-    rows = op.stateful_batch("windows", keyed, build)  # (project id, TableRow)
-    return op.key_rm("unkey", rows)  # TableRow
+    rows = op.stateful_batch("windows", keyed, build)  # (project id, WindowAggregateRow)
+    return op.key_rm("unkey", rows)  # WindowAggregateRow
+
+
+def window_table_row(row: WindowAggregateRow) -> TableRow:
+    return WINDOW_AGGREGATES_TABLE, row

@@ -11,7 +11,7 @@ Kinds (``GeneratedEvent.fault``), chosen for a share ``fault_rate`` of the event
 - ``missing_field``: one required field (``MISSING_FIELDS``) removed from the record. It cannot
   be Avro-encoded, so ``to_wire`` sends its JSON (a broken producer). Dead letter.
 - ``malformed``: Avro-valid, but one field set to a value that breaks a business rule in
-  ``generator.vocab`` (``MALFORMED_RULES``). Dead letter.
+  ``ico_core.rules`` (``MALFORMED_RULES``). Dead letter.
 
 A faulty event replaces its clean original (except ``duplicate``, which adds a copy), so a
 session whose registration was corrupted has no valid registration downstream.
@@ -25,16 +25,24 @@ from dataclasses import dataclass
 from random import Random
 from typing import Any, Final
 
-from generator.vocab import (
-    FAULT_DUPLICATE,
-    FAULT_LATE,
-    FAULT_MALFORMED,
-    FAULT_MISSING_FIELD,
-    FAULT_OUT_OF_ORDER,
-)
-from ico_analytics.codec import EventType
+from ico_core.events import EventType
 
 Record = dict[str, Any]
+
+#: Values of ``GeneratedEvent.fault``. The first three stay valid events; the last two must
+#: end up in dead letters.
+FAULT_DUPLICATE: Final = "duplicate"
+FAULT_LATE: Final = "late"
+FAULT_OUT_OF_ORDER: Final = "out_of_order"
+FAULT_MISSING_FIELD: Final = "missing_field"
+FAULT_MALFORMED: Final = "malformed"
+FAULT_KINDS: Final = (
+    FAULT_DUPLICATE,
+    FAULT_LATE,
+    FAULT_OUT_OF_ORDER,
+    FAULT_MISSING_FIELD,
+    FAULT_MALFORMED,
+)
 
 #: Share of each kind among faulty events.
 FAULT_WEIGHTS: Final = {
@@ -91,7 +99,7 @@ class MalformedRule:
     name: str
     event_types: frozenset[EventType]
     field: str
-    breaks: str  # the rule in generator.vocab the bad value violates
+    breaks: str  # the rule of ico_core.rules the bad value violates
     bad_value: Callable[[Random, Record], Any]
 
 
@@ -138,7 +146,7 @@ MALFORMED_RULES: Final[tuple[MalformedRule, ...]] = (
         "country_unknown",
         _CLICK | _REG,
         "country",
-        "country in COUNTRIES",
+        "country an assigned ISO 3166-1 alpha-2 code",
         lambda rng, r: "??",
     ),
     MalformedRule(

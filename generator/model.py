@@ -12,8 +12,6 @@ emitted in time order, except the faulty ``late`` and ``out_of_order`` ones.
 A paced run starting at "now" keeps event time a few minutes ahead of the wall clock: the stream
 starts with no session in progress, so its first minutes hold fewer events than the nominal rate
 would put there. The business rules allow event times up to 1 h in the future.
-
-The enumerations and ranges of ``generator.vocab`` are re-exported here for the validator.
 """
 
 from __future__ import annotations
@@ -28,74 +26,17 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Self, TypeVar
 
-from generator.faults import MALFORMED_RULES, MISSING_FIELDS, FaultInjector, MalformedRule
-from generator.projects import IcoProject, load_projects
-from generator.visitors import PlannedEvent, SessionFactory
-from generator.vocab import (
-    CLICKSTREAM_EVENT_TYPES,
-    CONVERSION_TYPES,
-    COUNTRIES,
-    DEVICE_TYPES,
+from generator.faults import (
     FAULT_DUPLICATE,
-    FAULT_KINDS,
     FAULT_LATE,
-    FAULT_MALFORMED,
     FAULT_MISSING_FIELD,
     FAULT_OUT_OF_ORDER,
-    INVALID_FAULTS,
-    MAX_AMOUNT_USD,
-    MAX_EVENT_AGE_MS,
-    MAX_EVENT_LEAD_MS,
-    MAX_PAGE_LOAD_TIME_S,
-    MAX_SCROLL_DEPTH,
-    PAGE_TYPES,
-    PAYMENT_METHODS,
-    PURCHASE_AMOUNT_RANGE_USD,
-    PURCHASE_TYPES,
-    UUID_PATTERN,
-    VERIFICATION_TIERS,
-    WALLET_ADDRESS_PATTERN,
+    FaultInjector,
 )
-from ico_analytics.codec import Codec, EventType
-
-__all__ = [
-    "CLICKSTREAM_EVENT_TYPES",
-    "CONVERSION_TYPES",
-    "COUNTRIES",
-    "DEFAULT_EVENTS_PER_MINUTE",
-    "DEVICE_TYPES",
-    "FAULT_DUPLICATE",
-    "FAULT_KINDS",
-    "FAULT_LATE",
-    "FAULT_MALFORMED",
-    "FAULT_MISSING_FIELD",
-    "FAULT_OUT_OF_ORDER",
-    "INVALID_FAULTS",
-    "MALFORMED_RULES",
-    "MAX_AMOUNT_USD",
-    "MAX_EVENT_AGE_MS",
-    "MAX_EVENT_LEAD_MS",
-    "MAX_PAGE_LOAD_TIME_S",
-    "MAX_SCROLL_DEPTH",
-    "MISSING_FIELDS",
-    "PAGE_TYPES",
-    "PAYMENT_METHODS",
-    "PURCHASE_AMOUNT_RANGE_USD",
-    "PURCHASE_TYPES",
-    "UUID_PATTERN",
-    "VERIFICATION_TIERS",
-    "WALLET_ADDRESS_PATTERN",
-    "EventGenerator",
-    "GeneratedEvent",
-    "IcoProject",
-    "JsonlWriter",
-    "MalformedRule",
-    "load_projects",
-    "paced",
-    "read_jsonl",
-    "to_wire",
-    "write_jsonl",
-]
+from generator.visitors import PlannedEvent, SessionFactory
+from ico_core.codec import Codec
+from ico_core.events import EventType
+from ico_core.projects import load_projects
 
 DEFAULT_EVENTS_PER_MINUTE = 500
 T = TypeVar("T")

@@ -14,8 +14,9 @@ from confluent_kafka import KafkaError, Message, Producer
 
 from generator.metrics import GeneratorMetrics
 from generator.model import GeneratedEvent, to_wire
-from ico_analytics.codec import Codec
-from ico_analytics.errors import IcoAnalyticsError
+from ico_core.codec import Codec
+from ico_core.errors import IcoAnalyticsError
+from ico_core.kafka import ClientConfig, KafkaConnection
 
 log = logging.getLogger(__name__)
 
@@ -43,9 +44,9 @@ class DeliveryReport:
         log.error("delivery failed: %s", err)
 
 
-def producer_config(bootstrap_servers: str) -> dict[str, str | int | bool]:
+def producer_config(kafka: KafkaConnection) -> ClientConfig:
     return {
-        "bootstrap.servers": bootstrap_servers,
+        **kafka.client_config(),
         "enable.idempotence": True,
         "acks": "all",
         "linger.ms": 20,
@@ -60,13 +61,13 @@ def producer_config(bootstrap_servers: str) -> dict[str, str | int | bool]:
 def produce(
     events: Iterable[GeneratedEvent],
     codec: Codec,
-    bootstrap_servers: str,
+    kafka: KafkaConnection,
     *,
     flush_timeout: float = 600.0,
     metrics: GeneratorMetrics | None = None,
 ) -> DeliveryReport:
     """Produce every event and wait until all are acknowledged; raise if any failed."""
-    producer = Producer(producer_config(bootstrap_servers))
+    producer = Producer(producer_config(kafka))
     report = DeliveryReport()
     for event in events:
         value = to_wire(event, codec)

@@ -20,14 +20,10 @@ from typing import Any, Final, TypeVar
 
 from faker import Faker
 
-from generator.projects import IcoProject
-from generator.vocab import (
-    COUNTRY_PROFILES,
-    DEVICE_TYPES,
-    PAYMENT_METHODS,
-    PURCHASE_AMOUNT_RANGE_USD,
-)
-from ico_analytics.codec import EventType
+from generator.vocab import COUNTRY_PROFILES, PURCHASE_AMOUNT_RANGE_USD
+from ico_core.events import EventType
+from ico_core.projects import IcoProject
+from ico_core.rules import DEVICE_TYPES, PAYMENT_METHODS
 
 T = TypeVar("T")
 Record = dict[str, Any]

@@ -1,4 +1,4 @@
-"""The ``ico-analytics`` command line (contract in DESIGN.md)."""
+"""The ``ico-analytics`` command line (the README documents every command)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from typing import Annotated
 
 import typer
 
-from ico_analytics.settings import get_settings
+from ico_core.errors import IcoAnalyticsError
+from ico_core.settings import get_settings
 
 app = typer.Typer(help="Real-time analytics for ICO token-sale websites.", no_args_is_help=True)
 
@@ -82,7 +83,7 @@ def generate(
     ] = None,
 ) -> None:
     """Generate events: to Kafka when brokers are configured, and/or to a JSONL file."""
-    from ico_analytics.generate import run_generate, serve_metrics
+    from generator.run import run_generate, serve_metrics
 
     settings = get_settings()
     port = metrics_port if metrics_port is not None else settings.generator_metrics_port
@@ -91,8 +92,10 @@ def generate(
         if port is None
         else serve_metrics(port, settings.metrics_bind_address, settings.ico_websites_count)
     )
+    if bootstrap_servers:
+        settings = settings.model_copy(update={"kafka_bootstrap_servers": bootstrap_servers})
     report = run_generate(
-        bootstrap_servers=bootstrap_servers or settings.kafka_bootstrap_servers,
+        kafka=settings.kafka if settings.kafka_enabled else None,
         schema_registry_url=schema_registry_url or settings.schema_registry_url,
         events_per_minute=settings.events_per_minute if rate is None else rate,
         events=events,
@@ -109,10 +112,7 @@ def generate(
 
 
 def _required_database_url(database_url: str | None) -> str:
-    url = database_url or get_settings().postgres_url()
-    if url is None:
-        raise typer.BadParameter("no database configured: set DATABASE_URL or pass --database-url")
-    return url
+    return database_url or get_settings().require_postgres_url()
 
 
 def _epoch_ms(when: datetime) -> int:
@@ -126,7 +126,7 @@ def migrate(
     ] = None,
 ) -> None:
     """Apply pending SQL migrations and load reference data."""
-    from ico_analytics.db import migrate as apply
+    from ico_core.db import migrate as apply
 
     applied = apply(_required_database_url(database_url))
     typer.echo(
@@ -149,7 +149,7 @@ def maintain(
     ] = None,
 ) -> None:
     """Daily housekeeping: create the raw tables' partitions ahead, apply retention."""
-    from ico_analytics.db import maintain as housekeeping
+    from ico_core.db import maintain as housekeeping
 
     created, dropped, deleted = housekeeping(_required_database_url(database_url), retention_days)
     typer.echo(
@@ -165,13 +165,22 @@ class DevAction(StrEnum):
 
 
 @app.command()
-def dev(action: DevAction) -> None:
+def dev(
+    action: DevAction,
+    kafka: Annotated[
+        bool,
+        typer.Option(
+            "--kafka/--no-kafka",
+            help="up: with Kafka and the schema registry (Java), or PostgreSQL alone.",
+        ),
+    ] = True,
+) -> None:
     """Local stack on loopback: Kafka 4.3.1 (KRaft), schema registry, PostgreSQL."""
     from ico_analytics import devstack
 
     stack = devstack.DevStack.from_settings(get_settings())
     if action is DevAction.up:
-        env = stack.up()
+        env = stack.up(kafka=kafka)
         typer.echo(f"stack is up; environment written to {stack.env_file}")
         for name, value in env.items():
             typer.echo(f"  {name}={value}")
@@ -202,40 +211,44 @@ def dashboards(
         list[int] | None, typer.Option(help="preview: only these project ids (default all).")
     ] = None,
     rows: Annotated[int, typer.Option(help="preview: rows shown per query.", min=1)] = 5,
+    directory: Annotated[
+        Path, typer.Option("--dir", help="The dashboards' folder in a checkout.")
+    ] = Path("grafana-dashboards"),
 ) -> None:
     """Grafana dashboards: build the JSON from code, check it is in sync, or preview every
     panel's query on a database, expanded as Grafana expands it."""
     from ico_analytics import dashboards as boards
 
     if action is DashboardsAction.build:
-        changed = boards.write()
-        typer.echo(f"{len(changed)} file(s) changed in {boards.DASHBOARDS_DIR}")
+        changed = boards.write(directory)
+        typer.echo(f"{len(changed)} file(s) changed in {directory}")
         for name in changed:
             typer.echo(f"  {name}")
     elif action is DashboardsAction.check:
-        problems = boards.out_of_sync()
+        problems = boards.out_of_sync(directory)
         for problem in problems:
             typer.echo(problem, err=True)
         if problems:
             typer.echo("run `ico-analytics dashboards build` and commit the result", err=True)
             raise typer.Exit(1)
-        typer.echo(f"{boards.DASHBOARDS_DIR} is in sync with the code")
+        typer.echo(f"{directory} is in sync with the code")
     else:
-        _preview(_required_database_url(database_url), hours, project or None, rows)
+        _preview(_required_database_url(database_url), directory, hours, project or None, rows)
 
 
-def _preview(url: str, hours: float, projects: list[int] | None, rows: int) -> None:
+def _preview(
+    url: str, directory: Path, hours: float, projects: list[int] | None, rows: int
+) -> None:
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 
-    from ico_analytics.dashboards import DASHBOARDS_DIR
     from ico_analytics.dashboards.preview import queries_in, run_queries
 
     now = datetime.now(UTC)
     results = run_queries(
         url,
-        queries_in(DASHBOARDS_DIR),
+        queries_in(directory),
         time_from=now - timedelta(hours=hours),
         time_to=now,
         projects=projects,
@@ -252,3 +265,12 @@ def _preview(url: str, hours: float, projects: list[int] | None, rows: int) -> N
         for row in result.rows[:rows]:
             table.add_row(*(str(value) for value in row))
         console.print(table)
+
+
+def main() -> None:
+    """The console script: the project's own errors end in one line, not a traceback."""
+    try:
+        app()
+    except IcoAnalyticsError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise SystemExit(2) from None

@@ -1,8 +1,8 @@
 """``ico-analytics demo``: the whole pipeline in one process with a live terminal view.
 
 The generator feeds the real dataflow as an in-process Bytewax source (no Kafka); results
-land in PostgreSQL (embedded unless a URL is given) and the view reads them back from there,
-so what it shows is what a dashboard would show.
+land in PostgreSQL (the dev stack's local one unless a URL is given) and the view reads them
+back from there, so what it shows is what a dashboard would show.
 """
 
 from __future__ import annotations
@@ -24,8 +24,9 @@ from rich.text import Text
 from dataflows.pipeline import build_flow, tune_gc
 from dataflows.sinks import PostgresSink
 from dataflows.sources import EmbeddedSource
-from ico_analytics.db import migrate, query
-from ico_analytics.settings import Settings
+from ico_analytics.devstack import local_database_url
+from ico_core.db import migrate, query
+from ico_core.settings import Settings
 
 REFRESH_SECONDS = 2.0
 
@@ -102,13 +103,10 @@ def run_demo(
 ) -> None:
     console = Console()
     if database_url is None:
-        from ico_analytics.services.postgres import LocalPostgres
-
-        server = LocalPostgres(settings.data_dir / "postgres")
-        with console.status("starting the embedded PostgreSQL"):
-            server.start()
-        database_url = server.url
-    migrate(database_url)
+        with console.status("starting the local PostgreSQL"):
+            database_url = local_database_url(settings)
+    else:
+        migrate(database_url)
     console.print(f"PostgreSQL: {database_url}")
 
     stop = threading.Event()

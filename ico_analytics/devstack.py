@@ -2,6 +2,9 @@
 
 Every service runs detached with its state (pid, port) under ``data_dir``, so ``up`` is
 idempotent, ``down`` works from a fresh process, and tests drive the same machinery.
+
+This is also the one place a laptop gets a database without configuring one
+(``local_database_url``): ``demo`` and ``dev up`` use it; the production flow never does.
 """
 
 from __future__ import annotations
@@ -9,14 +12,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ico_analytics.codec import RegistrySchemas
-from ico_analytics.db import migrate
 from ico_analytics.services.dataflow import stack_env
 from ico_analytics.services.kafka import KafkaServer
 from ico_analytics.services.postgres import LocalPostgres
 from ico_analytics.services.registry import SchemaRegistryServer
-from ico_analytics.settings import Settings
-from ico_analytics.topics import ensure_topics
+from ico_core.codec import RegistrySchemas
+from ico_core.db import migrate
+from ico_core.settings import Settings
+from ico_core.topics import ensure_topics
+
+
+def local_database_url(settings: Settings) -> str:
+    """The laptop fallback: the dev stack's PostgreSQL, started if stopped, migrated."""
+    return DevStack.from_settings(settings).database()
 
 
 @dataclass(frozen=True)
@@ -44,17 +52,27 @@ class DevStack:
     def registry(self) -> SchemaRegistryServer:
         return SchemaRegistryServer(self.data_dir / "registry", self.cache_dir)
 
-    def up(self) -> dict[str, str]:
-        """Start what is not running, apply migrations, create topics, register schemas."""
-        postgres, kafka = self.postgres, self.kafka
+    def database(self) -> str:
+        """PostgreSQL in ``data_dir/postgres``, started if stopped and migrated; its URL."""
+        postgres = self.postgres
         postgres.start()
         migrate(postgres.url)
-        kafka.start()
-        ensure_topics(kafka.bootstrap_servers)
-        registry = self.registry
-        registry.start()
-        RegistrySchemas(registry.url, register=True)
-        env = stack_env(kafka.bootstrap_servers, registry.url, postgres.url)
+        return postgres.url
+
+    def up(self, *, kafka: bool = True) -> dict[str, str]:
+        """Start what is not running, apply migrations, create topics, register schemas.
+
+        ``kafka=False`` starts PostgreSQL alone, for the embedded source (no Java needed).
+        """
+        database_url = self.database()
+        env = {"DATABASE_URL": database_url}
+        if kafka:
+            broker, registry = self.kafka, self.registry
+            broker.start()
+            ensure_topics(broker.connection)
+            registry.start()
+            RegistrySchemas(registry.url, register=True)
+            env = stack_env(broker.bootstrap_servers, registry.url, database_url)
         self.env_file.parent.mkdir(parents=True, exist_ok=True)
         self.env_file.write_text("".join(f"{k}={v}\n" for k, v in env.items()))
         return env

@@ -9,8 +9,8 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from ico_analytics.db import migrate
 from ico_analytics.services.postgres import LocalPostgres
+from ico_core.db import migrate
 from tests.local_postgres import local_postgres
 
 _database_numbers = itertools.count(1)

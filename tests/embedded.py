@@ -11,7 +11,7 @@ from dataflows.pipeline import build_flow
 from dataflows.sinks import PostgresSink
 from dataflows.sources import EmbeddedSource
 from generator.model import JsonlWriter
-from ico_analytics.settings import Settings
+from ico_core.settings import Settings
 
 
 def generated(events: int, seed: int, start_ms: int) -> Settings:

@@ -1,10 +1,10 @@
-"""The one settings object: names from DESIGN.md, secrets that never print."""
+"""The one settings object: names from the README, secrets that never print."""
 
 from __future__ import annotations
 
 import pytest
 
-from ico_analytics.settings import Settings
+from ico_core.settings import Settings
 
 
 def test_environment_names_and_defaults(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ico_analytics import REPO_ROOT
 from ico_analytics.dashboards.build import build_files
 
-DASHBOARDS_DIR = REPO_ROOT / "grafana-dashboards"
+#: Where the built JSON is committed, relative to a checkout's root (the working directory).
+DASHBOARDS_DIR = Path("grafana-dashboards")
 
 
 def write(directory: Path = DASHBOARDS_DIR) -> list[str]:

@@ -31,7 +31,7 @@ from grafana_foundation_sdk.models import common
 from grafana_foundation_sdk.models import dashboard as model
 from grafana_foundation_sdk.models import piechart as piechart_model
 
-from ico_analytics.db import query
+from ico_core.db import query
 
 DATASOURCE_UID = "ico-postgres"
 DATASOURCE_TYPE = "grafana-postgresql-datasource"

@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
-from ico_analytics.errors import DashboardError
+from ico_core.errors import DashboardError
 
 _MACRO = re.compile(r"\$__(\w+)\(([^()]*)\)")
 # ${name}, ${name:format} or $name; Grafana's [[name]] syntax is deprecated and not used.

@@ -20,8 +20,8 @@ import psycopg
 
 from ico_analytics.dashboards.build import ALERT_RULES_FILE
 from ico_analytics.dashboards.grafana_sql import expand
-from ico_analytics.db import libpq_url
-from ico_analytics.errors import DashboardError
+from ico_core.db import libpq_url
+from ico_core.errors import DashboardError
 
 READER_ROLE = "grafana_reader"
 

@@ -17,9 +17,8 @@ from pathlib import Path
 import httpx
 from bytewax.recovery import init_db_dir
 
-from ico_analytics import REPO_ROOT
-from ico_analytics.errors import ServiceError
 from ico_analytics.services.process import free_ports
+from ico_core.errors import ServiceError
 
 #: Fixed when a recovery directory is created; enough for a rescale up to 6 processes.
 RECOVERY_PARTITIONS = 6
@@ -29,7 +28,7 @@ IMPORT_STR = "dataflows.pipeline:flow"
 def stack_env(
     bootstrap_servers: str, schema_registry_url: str, database_url: str
 ) -> dict[str, str]:
-    """The environment (DESIGN.md names) that points the dataflow and the CLI at a stack."""
+    """The environment (the README's names) that points the dataflow and the CLI at a stack."""
     return {
         "KAFKA_BOOTSTRAP_SERVERS": bootstrap_servers,
         "SCHEMA_REGISTRY_URL": schema_registry_url,
@@ -82,7 +81,7 @@ class DataflowCluster:
                     subprocess.Popen(
                         cmd,
                         env=env,
-                        cwd=REPO_ROOT,
+                        cwd=self.log_dir,
                         stdout=log,
                         stderr=subprocess.STDOUT,
                         start_new_session=True,

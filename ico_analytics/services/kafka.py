@@ -20,16 +20,11 @@ from pathlib import Path
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
-from ico_analytics.errors import ServiceError
+from ico_analytics.services.base import DaemonService
 from ico_analytics.services.maven import resolve_jars
-from ico_analytics.services.process import (
-    DaemonProcess,
-    free_port,
-    port_open,
-    read_state,
-    wait_port_free,
-    write_state,
-)
+from ico_analytics.services.process import free_port, port_open
+from ico_core.errors import ServiceError
+from ico_core.kafka import KafkaConnection
 
 KAFKA_VERSION = "4.3.1"
 LOG4J_VERSION = "2.25.2"
@@ -70,8 +65,11 @@ def kafka_libs(cache_dir: Path) -> Path:
     return resolve_jars(f"kafka-{KAFKA_VERSION}", KAFKA_ARTIFACTS, cache_dir)
 
 
-class KafkaServer:
+class KafkaServer(DaemonService):
     """One local Kafka broker+controller process bound to 127.0.0.1."""
+
+    name = "kafka"
+    readiness = "metadata request"
 
     def __init__(
         self,
@@ -80,68 +78,35 @@ class KafkaServer:
         port: int | None = None,
         controller_port: int | None = None,
     ) -> None:
-        self.data_dir = data_dir.resolve()
+        super().__init__(data_dir, port)
         self.cache_dir = cache_dir.resolve()
-        state = read_state(self.state_file)
-        # The controller address is written into the formatted metadata log, so a data dir keeps
-        # its ports for life: a persisted port wins, and a different explicit one is an error.
-        self.port = _pick_port("port", port, state.get("port"), self.state_file)
-        self.controller_port = _pick_port(
-            "controller_port", controller_port, state.get("controller_port"), self.state_file
-        )
+        self.controller_port = self._fixed_port("controller_port", controller_port)
         while self.controller_port == self.port:  # two free_port() calls may return the same
             self.controller_port = free_port()
-        self.cluster_id: str = state.get("cluster_id") or _new_cluster_id()
-        self.process = DaemonProcess(
-            "kafka", self.data_dir / "kafka.pid", self.data_dir / "kafka.log"
-        )
-
-    @classmethod
-    def from_state(cls, data_dir: Path, cache_dir: Path) -> KafkaServer:
-        """The server of an existing data dir (same as the constructor, named for readers)."""
-        return cls(data_dir, cache_dir)
-
-    @property
-    def state_file(self) -> Path:
-        return self.data_dir / "state.json"
+        self.cluster_id: str = self._saved.get("cluster_id") or _new_cluster_id()
 
     @property
     def log_dir(self) -> Path:
         return self.data_dir / "data"
 
     @property
-    def log_file(self) -> Path:
-        return self.process.log_file
-
-    @property
     def bootstrap_servers(self) -> str:
         return f"127.0.0.1:{self.port}"
 
-    def is_running(self) -> bool:
-        return self.process.is_running()
+    @property
+    def connection(self) -> KafkaConnection:
+        return KafkaConnection(self.bootstrap_servers)
 
-    def start(self, timeout: float = 120) -> None:
-        """Download (first time), format (first time) and start the broker; wait until it answers.
+    def ports(self) -> dict[str, int]:
+        return {"port": self.port, "controller_port": self.controller_port}
 
-        Idempotent: a running broker is only checked for readiness.
-        """
-        if self.is_running():
-            self.process.wait_until(self._answers, timeout, "metadata request")
-            return
-        for name, p in (("port", self.port), ("controller port", self.controller_port)):
-            if not wait_port_free(p):
-                raise ServiceError(f"Kafka {name} 127.0.0.1:{p} is taken by another process")
+    def _launch(self, timeout: float) -> None:
+        """Download (first time), format (first time) and start the broker."""
         libs = kafka_libs(self.cache_dir)
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        write_state(
-            self.state_file,
-            {
-                "port": self.port,
-                "controller_port": self.controller_port,
-                "cluster_id": self.cluster_id,
-                "bootstrap_servers": self.bootstrap_servers,
-                "version": KAFKA_VERSION,
-            },
+        self._save_state(
+            cluster_id=self.cluster_id,
+            bootstrap_servers=self.bootstrap_servers,
+            version=KAFKA_VERSION,
         )
         (self.data_dir / "server.properties").write_text(self._server_properties())
         (self.data_dir / "log4j2.properties").write_text(_LOG4J2.format(level="INFO"))
@@ -153,19 +118,10 @@ class KafkaServer:
             cwd=self.data_dir,
         )
         self.process.wait_until(lambda: port_open(self.port), timeout, "listener port")
-        self.process.wait_until(self._answers, timeout, "metadata request")
-
-    def stop(self, timeout: float = 30) -> None:
-        """Controlled shutdown (SIGTERM); SIGKILL only if it takes longer than ``timeout``."""
-        self.process.stop(timeout)
-
-    def kill(self) -> None:
-        """SIGKILL: an unclean crash, for fault tests. The next start recovers the logs."""
-        self.process.kill()
 
     def _answers(self) -> bool:
         """True once the broker serves metadata, i.e. it registered with its controller."""
-        admin = AdminClient({"bootstrap.servers": self.bootstrap_servers})
+        admin = AdminClient(self.connection.client_config())
         try:
             return bool(admin.list_topics(timeout=5).brokers)
         except KafkaException:
@@ -216,7 +172,7 @@ class KafkaServer:
             "controller.listener.names": "CONTROLLER",
             "controller.quorum.bootstrap.servers": controller,
             "log.dirs": str(self.log_dir),
-            # Topics are created on purpose (ico_analytics.topics, the chart's KafkaTopics),
+            # Topics are created on purpose (ico_core.topics, the chart's KafkaTopics),
             # never by a typo in a producer's config.
             "auto.create.topics.enable": "false",
             "num.partitions": str(DEFAULT_PARTITIONS),
@@ -237,16 +193,6 @@ class KafkaServer:
             "group.initial.rebalance.delay.ms": "0",
         }
         return "".join(f"{k}={v}\n" for k, v in settings.items())
-
-
-def _pick_port(name: str, requested: int | None, persisted: object, state_file: Path) -> int:
-    if isinstance(persisted, int):
-        if requested is not None and requested != persisted:
-            raise ServiceError(
-                f"{state_file} fixes {name}={persisted}; cannot change it to {requested}"
-            )
-        return persisted
-    return requested if requested is not None else free_port()
 
 
 def _new_cluster_id() -> str:

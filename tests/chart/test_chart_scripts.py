@@ -65,7 +65,7 @@ def test_dataflow_waits_for_the_schema(
     env = _libpq_env(database_url)
     with pytest.raises(subprocess.TimeoutExpired):  # no migrations yet: it keeps waiting
         subprocess.run(["sh", str(script)], env=env, capture_output=True, timeout=4)
-    from ico_analytics.db import migrate
+    from ico_core.db import migrate
 
     migrate(database_url)
     done = subprocess.run(["sh", str(script)], env=env, capture_output=True, text=True, timeout=30)

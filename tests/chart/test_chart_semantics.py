@@ -1,4 +1,4 @@
-"""What the rendered manifests mean: the contracts of DESIGN.md "Kubernetes" and the app."""
+"""What the rendered manifests mean: the Kubernetes shape of docs/architecture.md and the app."""
 
 from __future__ import annotations
 

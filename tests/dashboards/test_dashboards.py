@@ -25,9 +25,9 @@ from ico_analytics.dashboards import DASHBOARDS_DIR, out_of_sync, write
 from ico_analytics.dashboards.build import DATASOURCE_UID, build_files
 from ico_analytics.dashboards.grafana_sql import expand
 from ico_analytics.dashboards.preview import GrafanaQuery, QueryResult, queries_in, run_queries
-from ico_analytics.db import migrate
-from ico_analytics.errors import DashboardError
 from ico_analytics.services.postgres import LocalPostgres
+from ico_core.db import migrate
+from ico_core.errors import DashboardError
 from tests.embedded import generated, run_into
 from tests.groundtruth import expected_from, read_jsonl, valid_records
 

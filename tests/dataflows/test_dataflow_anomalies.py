@@ -30,19 +30,20 @@ from dataflows.anomalies import (
 )
 from dataflows.pipeline import build_flow
 from dataflows.records import RawRecord, TableRow
-from dataflows.windows import WINDOW_AGGREGATES_TABLE, WindowAggregateRow
+from dataflows.windows import WindowAggregateRow
 from generator.model import EventGenerator, GeneratedEvent, to_wire
-from ico_analytics.codec import Codec, EventType, LocalSchemas
-from ico_analytics.settings import Settings
+from ico_core.codec import Codec, LocalSchemas
+from ico_core.events import EventType
+from ico_core.settings import Settings
 from tests.groundtruth import expected_from
 
 T0 = 1_750_000_200_000 - 1_750_000_200_000 % 300_000  # a window boundary
 FIVE = 300_000
 
 
-def window(project: int, index: int, events: int, length_ms: int = FIVE) -> TableRow:
+def window(project: int, index: int, events: int, length_ms: int = FIVE) -> WindowAggregateRow:
     start = datetime.fromtimestamp((T0 + index * FIVE) / 1000, UTC)
-    return WINDOW_AGGREGATES_TABLE, WindowAggregateRow(
+    return WindowAggregateRow(
         project, timedelta(milliseconds=length_ms), start, start + timedelta(milliseconds=length_ms),
         events, events, events, 0, events // 10, 0, 0, 0, Decimal(0), None, None,
     )  # fmt: skip

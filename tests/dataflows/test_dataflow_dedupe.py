@@ -11,7 +11,7 @@ from bytewax.testing import TestingSink, TestingSource, run_main
 
 from dataflows.dedupe import GENERATIONS, DedupeLogic, dedupe, shard_key, uuid_int
 from dataflows.validate import Event
-from ico_analytics.codec import EventType
+from ico_core.events import EventType
 
 SESSION_A = "00000000-0000-4000-8000-00000000000a"
 SESSION_B = "00000000-0000-4000-8000-00000000000b"  # same shard as A (first hex digit 0)

@@ -15,10 +15,11 @@ from bytewax.testing import TestingSink, TestingSource, run_main
 from dataflows.enrich import Pseudonymiser, RowBuilder, region_of, traffic_source, usd_cents
 from dataflows.pipeline import build_flow, dead_letter_row
 from dataflows.records import DeadLetter, RawRecord, TableRow
-from dataflows.windows import Window, window_row
-from ico_analytics import REPO_ROOT
-from ico_analytics.codec import Codec, EventType, LocalSchemas
-from ico_analytics.settings import Settings
+from dataflows.windows import Window, window_row, window_table_row
+from ico_core.codec import Codec, LocalSchemas
+from ico_core.events import EventType
+from ico_core.resources import sql_file
+from ico_core.settings import Settings
 
 REF_MS = 1_750_000_000_000
 IP = "203.0.113.77"
@@ -78,8 +79,8 @@ CREATE_TABLE = re.compile(r"CREATE TABLE ((?:raw_data|analytics)\.\w+) \((.*?)\n
 
 def migration_columns() -> dict[str, set[str]]:
     tables = {}
-    for path in sorted((REPO_ROOT / "sql/migrations").glob("000[12]_*.sql")):
-        text = path.read_text()
+    for name in ("0001_schemas_and_raw_tables.sql", "0002_window_aggregates.sql"):
+        text = sql_file(f"migrations/{name}").read_text()
         for name, body in CREATE_TABLE.findall(text):
             tables[name] = {
                 line.split()[0].strip('"')
@@ -208,5 +209,5 @@ def test_dead_letter_and_window_rows_carry_exactly_the_migration_columns() -> No
     dead = DeadLetter("conversions", 0, 1, "decode", "empty record", None, None, None)
     table, row = dead_letter_row(dead)
     assert set(row._fields) == columns[table]
-    table, row = window_row(1, (300_000, 0), Window())
+    table, row = window_table_row(window_row(1, (300_000, 0), Window()))
     assert set(row._fields) == columns[table] == columns["analytics.window_aggregates"]

@@ -16,8 +16,8 @@ from dataflows.pipeline import build_flow
 from dataflows.records import RawRecord, TableRow
 from dataflows.sources import EmbeddedSource
 from generator.model import EventGenerator, GeneratedEvent, to_wire
-from ico_analytics.codec import Codec, LocalSchemas
-from ico_analytics.settings import Settings
+from ico_core.codec import Codec, LocalSchemas
+from ico_core.settings import Settings
 from tests.groundtruth import expected_from
 
 START_MS = 1_750_000_000_000

@@ -12,8 +12,9 @@ from bytewax.testing import TestingSink, TestingSource, run_main
 from dataflows.pipeline import build_flow
 from dataflows.records import DeadLetter, RawRecord, TableRow
 from dataflows.validate import DecodeValidate
-from ico_analytics.codec import Codec, EventType, LocalSchemas
-from ico_analytics.settings import Settings
+from ico_core.codec import Codec, LocalSchemas
+from ico_core.events import EventType
+from ico_core.settings import Settings
 
 REF_MS = 1_750_000_000_000  # 2025-06-15T15:06:40Z, the validator's "now"
 CODEC = Codec(LocalSchemas())

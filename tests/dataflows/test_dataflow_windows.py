@@ -13,10 +13,9 @@ from bytewax.dataflow import Dataflow
 from bytewax.testing import TestingSink, TestingSource, run_main
 from prometheus_client import REGISTRY
 
-from dataflows.records import TableRow
 from dataflows.validate import Event
-from dataflows.windows import window_aggregates
-from ico_analytics.codec import EventType
+from dataflows.windows import WindowAggregateRow, window_aggregates
+from ico_core.events import EventType
 
 T10 = int(datetime(2025, 6, 15, 10, 0, tzinfo=UTC).timestamp() * 1000)
 MIN = 60_000
@@ -80,8 +79,8 @@ def conversion(
 Key = tuple[int, timedelta, datetime]
 
 
-def run(items: list[Any], lateness_seconds: int = 3 * 3600) -> list[TableRow]:
-    out: list[TableRow] = []
+def run(items: list[Any], lateness_seconds: int = 3 * 3600) -> list[WindowAggregateRow]:
+    out: list[WindowAggregateRow] = []
     flow = Dataflow("windows_test")
     events = op.input("input", flow, TestingSource(items, batch_size=3))
     rows = window_aggregates(
@@ -92,12 +91,11 @@ def run(items: list[Any], lateness_seconds: int = 3 * 3600) -> list[TableRow]:
     return out
 
 
-def final(rows: list[TableRow]) -> dict[Key, dict[str, Any]]:
+def final(rows: list[WindowAggregateRow]) -> dict[Key, dict[str, Any]]:
     """What the table holds after the upserts: the last row per primary key."""
     table: dict[Key, dict[str, Any]] = {}
-    for name, named in rows:
-        row = named._asdict()
-        assert name == "analytics.window_aggregates"
+    for window in rows:
+        row = window._asdict()
         table[(row["ico_website_id"], row["window_length"], row["window_start"])] = row
     return table
 
@@ -221,11 +219,10 @@ def test_rows_are_full_overwrites_emitted_only_for_changed_windows() -> None:
         ]
     )
     per_key: dict[Key, list[int]] = {}
-    for _, named in rows:
-        row = named._asdict()
-        per_key.setdefault(
-            (row["ico_website_id"], row["window_length"], row["window_start"]), []
-        ).append(row["events"])
+    for row in rows:
+        per_key.setdefault((row.ico_website_id, row.window_length, row.window_start), []).append(
+            row.events
+        )
     # Site 1 flushed after the pause, then again with its new total; never an increment.
     assert per_key[at(0, 5, site=1)] == [1, 2]
     assert per_key[at(0, 5, site=2)] == [1]

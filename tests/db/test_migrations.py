@@ -7,7 +7,8 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from ico_analytics.db import MIGRATIONS_DIR, migrate
+from ico_core.db import migrate
+from ico_core.resources import sql_file
 
 
 def _snapshot(url: str) -> dict[str, Any]:
@@ -45,7 +46,11 @@ def _snapshot(url: str) -> dict[str, Any]:
 
 
 def test_migrations_replay_on_empty_database_then_apply_nothing(database_url: str) -> None:
-    files = sorted(p.stem for p in MIGRATIONS_DIR.glob("[0-9][0-9][0-9][0-9]_*.sql"))
+    files = sorted(
+        p.name.removesuffix(".sql")
+        for p in sql_file("migrations").iterdir()
+        if p.name[:4].isdigit() and p.name.endswith(".sql")
+    )
     assert migrate(database_url) == files
 
     before = _snapshot(database_url)

@@ -11,30 +11,28 @@ from typing import Any
 import fastavro.validation
 import pytest
 
-from generator.model import (
+from generator.faults import FAULT_KINDS, MALFORMED_RULES, MISSING_FIELDS
+from generator.model import EventGenerator, GeneratedEvent
+from generator.vocab import COUNTRIES
+from ico_core.codec import PARSED_SCHEMAS, Codec, LocalSchemas
+from ico_core.errors import CodecError
+from ico_core.events import EventType
+from ico_core.projects import load_projects
+from ico_core.rules import (
     CLICKSTREAM_EVENT_TYPES,
     CONVERSION_TYPES,
-    COUNTRIES,
     DEVICE_TYPES,
-    FAULT_KINDS,
-    MALFORMED_RULES,
     MAX_AMOUNT_USD,
     MAX_EVENT_AGE_MS,
     MAX_EVENT_LEAD_MS,
     MAX_PAGE_LOAD_TIME_S,
-    MISSING_FIELDS,
     PAGE_TYPES,
     PAYMENT_METHODS,
     PURCHASE_TYPES,
     UUID_PATTERN,
     VERIFICATION_TIERS,
     WALLET_ADDRESS_PATTERN,
-    EventGenerator,
-    GeneratedEvent,
-    load_projects,
 )
-from ico_analytics.codec import PARSED_SCHEMAS, Codec, EventType, LocalSchemas
-from ico_analytics.errors import CodecError
 
 START_MS = 1_764_000_000_000  # Mon 2025-11-24 16:00 UTC
 N_EVENTS = 50_000

@@ -11,8 +11,9 @@ from prometheus_client import CollectorRegistry
 
 from generator.metrics import GeneratorMetrics
 from generator.model import EventGenerator, GeneratedEvent, paced, read_jsonl, to_wire, write_jsonl
-from ico_analytics.codec import Codec, EventType, LocalSchemas
-from ico_analytics.errors import CodecError
+from ico_core.codec import Codec, LocalSchemas
+from ico_core.errors import CodecError
+from ico_core.events import EventType
 
 START_MS = 1_764_000_000_000
 

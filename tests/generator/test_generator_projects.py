@@ -6,9 +6,9 @@ import re
 
 import pytest
 
-from generator.model import COUNTRIES
-from generator.projects import load_projects
-from ico_analytics.errors import ConfigError
+from generator.vocab import COUNTRIES
+from ico_core.errors import ConfigError
+from ico_core.projects import load_projects
 
 
 def test_twenty_plausible_projects() -> None:

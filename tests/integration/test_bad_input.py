@@ -18,8 +18,9 @@ from dataflows.pipeline import build_flow
 from dataflows.records import RawRecord
 from dataflows.sinks import PostgresSink
 from generator.model import EventGenerator, to_wire
-from ico_analytics.codec import PARSED_SCHEMAS, Codec, EventType, LocalSchemas
-from ico_analytics.settings import Settings
+from ico_core.codec import PARSED_SCHEMAS, Codec, LocalSchemas
+from ico_core.events import EventType
+from ico_core.settings import Settings
 
 CODEC = Codec(LocalSchemas())
 NOW_MS = int(time.time() * 1000)

@@ -11,11 +11,11 @@ from confluent_kafka import Producer
 
 from generator.model import EventGenerator, JsonlWriter
 from generator.producer import produce
-from ico_analytics.codec import Codec, RegistrySchemas
 from ico_analytics.services.kafka import KafkaServer
 from ico_analytics.services.registry import SchemaRegistryServer
-from ico_analytics.settings import get_settings
-from ico_analytics.topics import ensure_topics
+from ico_core.codec import Codec, RegistrySchemas
+from ico_core.settings import get_settings
+from ico_core.topics import ensure_topics
 from tests.groundtruth import expected_from, read_jsonl
 from tests.kafka.stack import Dataset, KafkaStack, poison_records
 
@@ -31,7 +31,7 @@ def kafka_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaStack
     kafka.start()
     registry = SchemaRegistryServer(root / "registry", cache)
     registry.start()
-    ensure_topics(kafka.bootstrap_servers)
+    ensure_topics(kafka.connection)
     try:
         yield KafkaStack(kafka, registry.url)
     finally:
@@ -56,7 +56,7 @@ def dataset(kafka_stack: KafkaStack, tmp_path_factory: pytest.TempPathFactory) -
                 writer.write(event)
                 yield event
 
-        produce(tee(), codec, kafka_stack.bootstrap)  # type: ignore[arg-type]
+        produce(tee(), codec, kafka_stack.kafka.connection)  # type: ignore[arg-type]
     poison = poison_records(codec)
     producer = Producer({"bootstrap.servers": kafka_stack.bootstrap, "enable.idempotence": True})
     for topic, value in poison:

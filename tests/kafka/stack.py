@@ -11,9 +11,10 @@ import fastavro
 import psycopg
 
 from generator.model import EventGenerator
-from ico_analytics.codec import PARSED_SCHEMAS, Codec, EventType
 from ico_analytics.services.dataflow import DataflowCluster
 from ico_analytics.services.kafka import KafkaServer
+from ico_core.codec import PARSED_SCHEMAS, Codec
+from ico_core.events import EventType
 from tests.groundtruth import Expected
 
 #: How long a dataflow run may take to reach a point of progress.

@@ -10,8 +10,8 @@ import psycopg
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
-from ico_analytics.codec import DEAD_LETTER_TOPIC
 from ico_analytics.services.dataflow import DataflowCluster, stack_env
+from ico_core.events import DEAD_LETTER_TOPIC
 from tests.groundtruth import compare_database
 from tests.kafka.stack import Dataset, KafkaStack, wait_for_clickstream_rows
 

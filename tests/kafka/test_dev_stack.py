@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
-from ico_analytics.codec import EventType
-from ico_analytics.settings import get_settings
-from ico_analytics.topics import TOPIC_PARTITIONS
+from ico_core.events import EventType
+from ico_core.settings import get_settings
+from ico_core.topics import TOPIC_PARTITIONS
 
 
 def _cli(env: dict[str, str], *args: str) -> str:

@@ -13,13 +13,13 @@ import pytest
 
 from generator.model import EventGenerator, GeneratedEvent, JsonlWriter, paced
 from generator.producer import produce
-from ico_analytics.codec import Codec, RegistrySchemas
 from ico_analytics.services.dataflow import DataflowCluster, stack_env
 from ico_analytics.services.kafka import KafkaServer
 from ico_analytics.services.postgres import LocalPostgres
 from ico_analytics.services.registry import SchemaRegistryServer
-from ico_analytics.settings import get_settings
-from ico_analytics.topics import ensure_topics
+from ico_core.codec import Codec, RegistrySchemas
+from ico_core.settings import get_settings
+from ico_core.topics import ensure_topics
 from tests.groundtruth import Expected, compare_database, expected_from, read_jsonl
 from tests.kafka.stack import Dataset, KafkaStack, wait_for_clickstream_rows
 
@@ -44,7 +44,7 @@ def test_broker_outage_of_20_seconds(tmp_path: Path, migrated_database_url: str)
     registry.start()
     cluster: DataflowCluster | None = None
     try:
-        ensure_topics(kafka.bootstrap_servers)
+        ensure_topics(kafka.connection)
         codec = Codec(RegistrySchemas(registry.url, register=True))
         truth = tmp_path / "truth.jsonl"
         events = EventGenerator(
@@ -63,7 +63,7 @@ def test_broker_outage_of_20_seconds(tmp_path: Path, migrated_database_url: str)
                             writer.write(e)
                             yield e
 
-                    produce(tee(), codec, kafka.bootstrap_servers)
+                    produce(tee(), codec, kafka.connection)
             except BaseException as exc:
                 failures.append(exc)
 

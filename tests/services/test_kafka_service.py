@@ -10,8 +10,8 @@ from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient
 
 from ico_analytics.services import KafkaServer
-from ico_analytics.settings import get_settings
-from ico_analytics.topics import ensure_topics
+from ico_core.settings import get_settings
+from ico_core.topics import ensure_topics
 
 pytestmark = [pytest.mark.integration, pytest.mark.kafka]
 
@@ -69,8 +69,8 @@ def _consume_all(bootstrap: str, group: str, expected: int) -> set[str]:
 
 def test_produce_consume_and_restart_keeps_data(kafka: KafkaServer) -> None:
     kafka.start()  # idempotent on a running broker
-    ensure_topics(kafka.bootstrap_servers, {TOPIC: 6})
-    ensure_topics(kafka.bootstrap_servers, {TOPIC: 6})  # idempotent on an existing topic
+    ensure_topics(kafka.connection, {TOPIC: 6})
+    ensure_topics(kafka.connection, {TOPIC: 6})  # idempotent on an existing topic
     metadata = AdminClient({"bootstrap.servers": kafka.bootstrap_servers}).list_topics(timeout=10)
     assert len(metadata.topics[TOPIC].partitions) == 6
 
@@ -89,7 +89,7 @@ def test_produce_consume_and_restart_keeps_data(kafka: KafkaServer) -> None:
 
 
 def test_crash_keeps_acknowledged_data(kafka: KafkaServer) -> None:
-    ensure_topics(kafka.bootstrap_servers, {TOPIC: 3})
+    ensure_topics(kafka.connection, {TOPIC: 3})
     _produce(kafka.bootstrap_servers, 100)
     kafka.kill()
     assert not kafka.is_running()

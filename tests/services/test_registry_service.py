@@ -8,9 +8,10 @@ from typing import Any
 import pytest
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 
-from ico_analytics.codec import Codec, EventType, RegistrySchemas, schema_text
 from ico_analytics.services import SchemaRegistryServer
-from ico_analytics.settings import get_settings
+from ico_core.codec import Codec, RegistrySchemas, schema_text
+from ico_core.events import EventType
+from ico_core.settings import get_settings
 
 pytestmark = pytest.mark.integration
 

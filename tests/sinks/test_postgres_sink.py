@@ -16,13 +16,12 @@ import psycopg
 import pytest
 
 from dataflows.enrich import ClickstreamRow, ConversionRow, RegistrationRow
-from dataflows.pipeline import DeadLetterRow
-from dataflows.records import TableRow
+from dataflows.records import DeadLetter, TableRow
 from dataflows.sinks import PostgresSink, PostgresSinkPartition, RetryPolicy
 from dataflows.windows import WindowAggregateRow
-from ico_analytics.db import migrate
-from ico_analytics.errors import SinkError
 from ico_analytics.services.postgres import LocalPostgres
+from ico_core.db import migrate
+from ico_core.errors import SinkError
 from tests.local_postgres import local_postgres
 
 FAST_RETRY = RetryPolicy(max_retries=2, initial_wait=0.05, max_wait=0.1, deadline=5)
@@ -221,7 +220,7 @@ def test_text_and_typed_values_are_stored_verbatim(migrated_database_url: str) -
     ]
     batch = [click(page_url=text, referrer=text) for text in nasty]
     payload = bytes(range(256))
-    dead = DeadLetterRow("conversions", 0, 7, "decode", nasty[1], None, b"\x00key", payload)
+    dead = DeadLetter("conversions", 0, 7, "decode", nasty[1], None, b"\x00key", payload)
     batch.append(("raw_data.dead_letters", dead))
     batch.append(registration(social_handles={"q": nasty[1], "list": [1, "ü", None]}))
     _partition(migrated_database_url).write_batch(batch)

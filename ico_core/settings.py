@@ -9,11 +9,12 @@ from urllib.parse import quote
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from ico_analytics import REPO_ROOT
+from ico_core.errors import ConfigError
+from ico_core.kafka import KafkaConnection, SaslMechanism, SecurityProtocol
 
 
 class Settings(BaseSettings):
-    """Configuration read from the environment (names as in DESIGN.md).
+    """Configuration read from the environment (names in the README's configuration table).
 
     Frozen, so a value cannot drift between the parts of one process. Secrets are
     ``SecretStr`` and print as ``**********``.
@@ -24,13 +25,22 @@ class Settings(BaseSettings):
     # Kafka path; empty bootstrap servers selects the embedded in-process source.
     kafka_bootstrap_servers: str = Field("", alias="KAFKA_BOOTSTRAP_SERVERS")
     schema_registry_url: str = Field("", alias="SCHEMA_REGISTRY_URL")
+    kafka_security_protocol: SecurityProtocol = Field(
+        SecurityProtocol.PLAINTEXT, alias="KAFKA_SECURITY_PROTOCOL"
+    )
+    kafka_sasl_mechanism: SaslMechanism | None = Field(None, alias="KAFKA_SASL_MECHANISM")
+    kafka_sasl_username: str | None = Field(None, alias="KAFKA_SASL_USERNAME")
+    kafka_sasl_password: SecretStr | None = Field(None, alias="KAFKA_SASL_PASSWORD")
+    kafka_ssl_ca_location: str | None = Field(None, alias="KAFKA_SSL_CA_LOCATION")
+    kafka_ssl_certificate_location: str | None = Field(None, alias="KAFKA_SSL_CERTIFICATE_LOCATION")
+    kafka_ssl_key_location: str | None = Field(None, alias="KAFKA_SSL_KEY_LOCATION")
 
     # Generator.
     events_per_minute: int = Field(500, ge=0, alias="EVENTS_PER_MINUTE")
     ico_websites_count: int = Field(20, ge=1, le=20, alias="ICO_WEBSITES_COUNT")
     data_quality_issues: bool = Field(True, alias="DATA_QUALITY_ISSUES")
 
-    # PostgreSQL: DATABASE_URL wins; else the POSTGRES_* parts; else the embedded server.
+    # PostgreSQL: DATABASE_URL wins; else the POSTGRES_* parts; else none is configured.
     database_url: SecretStr | None = Field(None, alias="DATABASE_URL")
     postgres_host: str | None = Field(None, alias="POSTGRES_HOST")
     postgres_port: int = Field(5432, alias="POSTGRES_PORT")
@@ -47,9 +57,10 @@ class Settings(BaseSettings):
     # Key of the HMAC that pseudonymises email, IP and wallet addresses before storage.
     pii_hmac_key: SecretStr = Field(SecretStr("ico-analytics-dev-key"), alias="PII_HMAC_KEY")
 
-    # Where embedded services keep their data and downloads (git-ignored).
-    data_dir: Path = Field(REPO_ROOT / ".dev", alias="ICO_ANALYTICS_DATA_DIR")
-    cache_dir: Path = Field(REPO_ROOT / ".cache", alias="ICO_ANALYTICS_CACHE_DIR")
+    # Where the local services of `demo` and `dev` keep their data and downloads; relative
+    # paths are taken from the working directory (in a checkout: git-ignored folders).
+    data_dir: Path = Field(Path(".dev"), alias="ICO_ANALYTICS_DATA_DIR")
+    cache_dir: Path = Field(Path(".cache"), alias="ICO_ANALYTICS_CACHE_DIR")
 
     # Dataflow tuning.
     window_lateness_seconds: int = Field(3 * 3600, ge=0, alias="WINDOW_LATENESS_SECONDS")
@@ -63,7 +74,7 @@ class Settings(BaseSettings):
     kafka_source_tail: bool = Field(True, alias="KAFKA_SOURCE_TAIL")
 
     def postgres_url(self) -> str | None:
-        """The configured database URL, or None when the embedded server should be used."""
+        """The configured database URL, or None when none is configured."""
         if self.database_url is not None:
             return self.database_url.get_secret_value()
         if self.postgres_host:
@@ -75,9 +86,33 @@ class Settings(BaseSettings):
             )
         return None
 
+    def require_postgres_url(self) -> str:
+        """The configured database URL; a ``ConfigError`` saying how to set one otherwise."""
+        url = self.postgres_url()
+        if url is None:
+            raise ConfigError(
+                "no database configured: set DATABASE_URL (or POSTGRES_HOST and friends); "
+                "on a laptop, `ico-analytics dev up` starts one and writes it to .dev/env"
+            )
+        return url
+
     @property
     def kafka_enabled(self) -> bool:
         return bool(self.kafka_bootstrap_servers)
+
+    @property
+    def kafka(self) -> KafkaConnection:
+        """The Kafka connection every client uses; ``ConfigError`` when Kafka is not set up."""
+        return KafkaConnection(
+            self.kafka_bootstrap_servers,
+            security_protocol=self.kafka_security_protocol,
+            sasl_mechanism=self.kafka_sasl_mechanism,
+            sasl_username=self.kafka_sasl_username,
+            sasl_password=self.kafka_sasl_password,
+            ssl_ca_location=self.kafka_ssl_ca_location,
+            ssl_certificate_location=self.kafka_ssl_certificate_location,
+            ssl_key_location=self.kafka_ssl_key_location,
+        )
 
 
 @lru_cache(maxsize=1)

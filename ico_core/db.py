@@ -2,27 +2,25 @@
 
 Migrations are the plain ``sql/migrations/NNNN_name.sql`` files, applied forward-only by
 yoyo-migrations (each file in one transaction, recorded in ``public._yoyo_migration`` by file
-name). Queries live in ``sql/queries/<name>.sql`` and are loaded with :func:`query`.
+name). Queries live in ``sql/queries/<name>.sql`` and are loaded with :func:`query`. Both travel
+in the wheel as package data (``ico_core.resources``).
 """
 
 from __future__ import annotations
 
-import csv
 import logging
+from dataclasses import asdict
 from functools import cache
-from typing import Any
+from importlib.resources import as_file
 
 import psycopg
 from yoyo import get_backend, read_migrations
 
-from ico_analytics import REPO_ROOT
-from ico_analytics.errors import ConfigError
+from ico_core.errors import ConfigError
+from ico_core.projects import load_projects
+from ico_core.resources import sql_file
 
 logger = logging.getLogger(__name__)
-
-MIGRATIONS_DIR = REPO_ROOT / "sql" / "migrations"
-QUERIES_DIR = REPO_ROOT / "sql" / "queries"
-ICO_WEBSITES_CSV = REPO_ROOT / "generator" / "ico_websites.csv"
 
 # Key of the session advisory lock that serialises concurrent migrate() calls on one database.
 _MIGRATION_LOCK_KEY = 0x1C0A_0001
@@ -31,7 +29,7 @@ _MIGRATION_LOCK_KEY = 0x1C0A_0001
 @cache
 def query(name: str) -> str:
     """The text of ``sql/queries/<name>.sql``."""
-    return (QUERIES_DIR / f"{name}.sql").read_text(encoding="utf-8")
+    return sql_file(f"queries/{name}.sql").read_text(encoding="utf-8")
 
 
 def libpq_url(url: str) -> str:
@@ -48,7 +46,7 @@ def migrate(url: str) -> list[str]:
     with psycopg.connect(libpq_url(url)) as conn:  # one transaction, committed on exit
         conn.execute(query("ensure_partitions_around_today"))
         with conn.cursor() as cur:
-            cur.executemany(query("upsert_ico_website"), _ico_websites())
+            cur.executemany(query("upsert_ico_website"), [asdict(p) for p in load_projects()])
         conn.execute(query("sync_data_lineage"))
     if applied:
         logger.info("applied migrations: %s", ", ".join(applied))
@@ -76,7 +74,8 @@ def _apply_migrations(url: str) -> list[str]:
         # A session advisory lock rather than yoyo's lock table: it is released when the
         # connection dies, so a migration Job killed midway leaves no stale lock behind.
         backend.execute("SELECT pg_advisory_lock(:key)", {"key": _MIGRATION_LOCK_KEY})
-        pending = backend.to_apply(read_migrations(str(MIGRATIONS_DIR)))
+        with as_file(sql_file("migrations")) as migrations:
+            pending = backend.to_apply(read_migrations(str(migrations)))
         # yoyo commits each migration, then records it in a second transaction: a crash in
         # between would leave a migration applied but unrecorded (rerun fails loudly on
         # "already exists"; nothing is silently applied twice).
@@ -84,11 +83,6 @@ def _apply_migrations(url: str) -> list[str]:
         return [str(m.id) for m in pending]
     finally:
         backend.connection.close()
-
-
-def _ico_websites() -> list[dict[str, Any]]:
-    with ICO_WEBSITES_CSV.open(newline="", encoding="utf-8") as f:
-        return list(csv.DictReader(f))
 
 
 def _strip_scheme(url: str) -> str:

@@ -13,16 +13,12 @@ class CodecError(IcoAnalyticsError):
     """A record could not be encoded or decoded with the event schemas."""
 
 
-class ValidationError(IcoAnalyticsError):
-    """A decoded event breaks a business rule (range, enum, format)."""
-
-
 class SinkError(IcoAnalyticsError):
     """Writing to PostgreSQL failed after all retries."""
 
 
 class ServiceError(IcoAnalyticsError):
-    """A local service (Kafka, schema registry, PostgreSQL) failed to start or stop."""
+    """A service (Kafka, schema registry, PostgreSQL) failed to start, stop or do what was asked."""
 
 
 class DashboardError(IcoAnalyticsError):

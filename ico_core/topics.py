@@ -5,8 +5,9 @@ from __future__ import annotations
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
-from ico_analytics.codec import ALERTS_TOPIC, DEAD_LETTER_TOPIC, EventType
-from ico_analytics.errors import ServiceError
+from ico_core.errors import ServiceError
+from ico_core.events import ALERTS_TOPIC, DEAD_LETTER_TOPIC, EventType
+from ico_core.kafka import KafkaConnection
 
 #: Partition counts: clickstream carries ~85% of traffic, so it gets the most.
 TOPIC_PARTITIONS: dict[str, int] = {
@@ -19,7 +20,7 @@ TOPIC_PARTITIONS: dict[str, int] = {
 
 
 def ensure_topics(
-    bootstrap_servers: str,
+    kafka: KafkaConnection,
     topics: dict[str, int] | None = None,
     *,
     replication_factor: int = 1,
@@ -27,7 +28,7 @@ def ensure_topics(
 ) -> list[str]:
     """Create the topics that do not exist yet; returns the names created."""
     wanted = TOPIC_PARTITIONS if topics is None else topics
-    admin = AdminClient({"bootstrap.servers": bootstrap_servers})
+    admin = AdminClient(kafka.client_config())
     existing = set(admin.list_topics(timeout=timeout).topics)
     missing = [
         NewTopic(name, num_partitions=parts, replication_factor=replication_factor)

@@ -1,21 +1,22 @@
-"""The ICO projects whose websites the generator simulates.
+"""The 20 ICO projects: the sites the generator simulates and ``processed_data.ico_websites``.
 
-``ico_websites.csv`` next to this module is the single source of truth: the database loads the
-same file into ``processed_data.ico_websites``.
+``ico_websites.csv`` next to this module is the single source of truth: migrations load it into
+the database, the generator simulates its projects, and ``ico_website_id`` is valid in 1..N.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 from dataclasses import dataclass
 from datetime import date
-from pathlib import Path
+from importlib.resources import files
 
-from ico_analytics.errors import ConfigError
+from ico_core.errors import ConfigError
 
 #: The committed project list (columns: id,name,token_symbol,domain,category,
 #: target_raise_usd,token_price_usd,launch_date,country).
-PROJECTS_CSV = Path(__file__).resolve().parent / "ico_websites.csv"
+PROJECTS_CSV = "ico_websites.csv"
 MAX_PROJECTS = 20
 
 
@@ -32,11 +33,12 @@ class IcoProject:
     country: str
 
 
-def load_projects(count: int = MAX_PROJECTS, path: Path = PROJECTS_CSV) -> list[IcoProject]:
+def load_projects(count: int = MAX_PROJECTS) -> list[IcoProject]:
     """The first ``count`` projects (ids 1..count) in id order."""
     if not 1 <= count <= MAX_PROJECTS:
         raise ConfigError(f"websites count must be 1..{MAX_PROJECTS}, got {count}")
-    with path.open(newline="", encoding="utf-8") as f:
+    text = files("ico_core").joinpath(PROJECTS_CSV).read_text(encoding="utf-8")
+    with io.StringIO(text, newline="") as f:
         projects = [
             IcoProject(
                 id=int(row["id"]),
@@ -53,5 +55,5 @@ def load_projects(count: int = MAX_PROJECTS, path: Path = PROJECTS_CSV) -> list[
         ]
     projects.sort(key=lambda p: p.id)
     if [p.id for p in projects] != list(range(1, len(projects) + 1)):
-        raise ConfigError(f"{path} must hold ids 1..N without gaps")
+        raise ConfigError(f"{PROJECTS_CSV} must hold ids 1..N without gaps")
     return projects[:count]

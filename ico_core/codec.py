@@ -1,7 +1,7 @@
 """Avro event contracts and the Confluent wire format (magic byte 0, 4-byte schema id, payload).
 
-``schemas/*.avsc`` is the one source of truth. Each schema is parsed once; the hot path only
-does a dict lookup and one ``schemaless_reader`` call per record.
+``schemas/*.avsc`` (shipped as ``ico_core.schemas``) is the one source of truth. Each schema is
+parsed once; the hot path only does a dict lookup and one ``schemaless_reader`` call per record.
 """
 
 from __future__ import annotations
@@ -11,66 +11,21 @@ import json
 import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any, Protocol
 
 import fastavro
 
-from ico_analytics import REPO_ROOT
-from ico_analytics.errors import CodecError
+from ico_core.errors import CodecError
+from ico_core.events import EventType
+from ico_core.resources import schema_file
 
 MAGIC_BYTE = 0
 _HEADER = struct.Struct(">bI")
 
 
-class EventType(StrEnum):
-    """The three event kinds; the value is also the ``kind`` field of decoded events."""
-
-    CLICKSTREAM = "clickstream"
-    REGISTRATION = "registration"
-    CONVERSION = "conversion"
-
-    @property
-    def topic(self) -> str:
-        return _TOPICS[self]
-
-    @property
-    def subject(self) -> str:
-        """Schema registry subject (TopicNameStrategy)."""
-        return f"{self.topic}-value"
-
-    @property
-    def id_field(self) -> str:
-        return _ID_FIELDS[self]
-
-    @property
-    def schema_file(self) -> str:
-        return _FILES[self]
-
-
-_TOPICS = {
-    EventType.CLICKSTREAM: "clickstream-events",
-    EventType.REGISTRATION: "user-registrations",
-    EventType.CONVERSION: "conversions",
-}
-_ID_FIELDS = {
-    EventType.CLICKSTREAM: "event_id",
-    EventType.REGISTRATION: "registration_id",
-    EventType.CONVERSION: "conversion_id",
-}
-_FILES = {
-    EventType.CLICKSTREAM: "clickstream.avsc",
-    EventType.REGISTRATION: "user_registration.avsc",
-    EventType.CONVERSION: "conversion.avsc",
-}
-TOPIC_TO_TYPE = {t.topic: t for t in EventType}
-DEAD_LETTER_TOPIC = "dead-letter"
-ALERTS_TOPIC = "alerts"
-
-
 def schema_text(event_type: EventType) -> str:
     """The schema exactly as committed, for registering with a schema registry."""
-    return (REPO_ROOT / "schemas" / event_type.schema_file).read_text()
+    return schema_file(event_type.schema_file).read_text(encoding="utf-8")
 
 
 def _strip_logical_types(node: Any) -> Any:

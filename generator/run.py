@@ -1,4 +1,5 @@
-"""``ico-analytics generate``: seeded events to Kafka and/or a ground-truth JSONL file."""
+"""A generator run (``ico-analytics generate``): seeded events to Kafka and/or a ground-truth
+JSONL file, paced and observed."""
 
 from __future__ import annotations
 
@@ -12,8 +13,11 @@ from prometheus_client import CollectorRegistry, start_http_server
 
 from generator.metrics import GeneratorMetrics
 from generator.model import EventGenerator, GeneratedEvent, JsonlWriter, paced
-from ico_analytics.codec import Codec, RegistrySchemas
-from ico_analytics.errors import ConfigError
+from generator.producer import produce
+from ico_core.codec import Codec, RegistrySchemas
+from ico_core.errors import ConfigError
+from ico_core.kafka import KafkaConnection
+from ico_core.topics import ensure_topics
 
 # Simulated rates of an unpaced run (events per minute): realistic traffic, not the CPU's pace.
 UNPACED_MIN_RATE, UNPACED_MAX_RATE = 500, 10_000
@@ -58,7 +62,7 @@ def serve_metrics(port: int, address: str, websites_count: int) -> GeneratorMetr
 
 def run_generate(
     *,
-    bootstrap_servers: str,
+    kafka: KafkaConnection | None,
     schema_registry_url: str,
     events_per_minute: int,
     events: int | None,
@@ -70,9 +74,9 @@ def run_generate(
     metrics: GeneratorMetrics | None = None,
 ) -> str:
     """Generate events; returns a one-line summary."""
-    if not bootstrap_servers and jsonl is None:
+    if kafka is None and jsonl is None:
         raise ConfigError("nowhere to send events: give --bootstrap-servers or --jsonl")
-    if bootstrap_servers and not schema_registry_url:
+    if kafka is not None and not schema_registry_url:
         raise ConfigError("Kafka needs a schema registry: set SCHEMA_REGISTRY_URL")
     simulated_rate, start_ms = simulated_clock(events_per_minute, events, int(time.time() * 1000))
     if start_time_ms is not None:
@@ -92,15 +96,12 @@ def run_generate(
     with ExitStack() as stack:
         if jsonl is not None:
             stream = _tee(stream, stack.enter_context(JsonlWriter(jsonl)))
-        if not bootstrap_servers:
+        if kafka is None:
             if metrics is not None:
                 stream = _observed(stream, metrics)
             count = sum(1 for _ in stream)
             return f"wrote {count} events to {jsonl}"
-        from generator.producer import produce
-        from ico_analytics.topics import ensure_topics
-
-        ensure_topics(bootstrap_servers)
+        ensure_topics(kafka)
         codec = Codec(RegistrySchemas(schema_registry_url, register=True))
-        report = produce(stream, codec, bootstrap_servers, metrics=metrics)
-        return f"delivered {report.delivered} events to Kafka at {bootstrap_servers}"
+        report = produce(stream, codec, kafka, metrics=metrics)
+        return f"delivered {report.delivered} events to Kafka at {kafka.bootstrap_servers}"
