@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck bench dev-up dev-down clean
+.PHONY: demo test lint typecheck bench lock dev-up dev-down clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,12 @@ typecheck: $(STAMP)
 
 bench: $(STAMP)  ## Throughput and latency figures (never part of `make test`).
 	$(BIN)/python -m bench
+
+lock:  ## Re-pin requirements.lock (the image's runtime dependencies) after pyproject.toml changes.
+	$(PYTHON) -m venv .cache/pip-tools
+	.cache/pip-tools/bin/pip install --quiet pip-tools==7.6.2
+	.cache/pip-tools/bin/pip-compile --quiet --generate-hashes --strip-extras --allow-unsafe \
+	    --no-emit-find-links --output-file=requirements.lock pyproject.toml
 
 dev-up: $(STAMP)
 	$(BIN)/ico-analytics dev up

@@ -31,7 +31,8 @@ def demo(
         int | None, typer.Option(help="Events per minute (default EVENTS_PER_MINUTE).")
     ] = None,
     database_url: Annotated[
-        str | None, typer.Option(help="Use this PostgreSQL, not the embedded one.")
+        str | None,
+        typer.Option(help="Use this PostgreSQL, not the local one in ICO_ANALYTICS_DATA_DIR."),
     ] = None,
 ) -> None:
     """Run the whole pipeline in-process and show live KPIs per project."""

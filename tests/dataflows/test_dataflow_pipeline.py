@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import itertools
+import json
 import math
+import os
+import subprocess
+import sys
 from collections import defaultdict
 from datetime import timedelta
 from pathlib import Path
@@ -12,7 +16,7 @@ from typing import Any
 from bytewax.recovery import RecoveryConfig, init_db_dir
 from bytewax.testing import TestingSink, TestingSource, run_main
 
-from dataflows.pipeline import build_flow
+from dataflows.pipeline import GC_THRESHOLDS, build_flow
 from dataflows.records import RawRecord, TableRow
 from dataflows.sources import EmbeddedSource
 from generator.model import EventGenerator, GeneratedEvent, to_wire
@@ -175,3 +179,45 @@ def test_embedded_source_stops_at_its_bound() -> None:
         pass
     else:
         raise AssertionError("the source did not end")
+
+
+_PROBE = """
+import gc, json, sys
+before = gc.get_threshold()
+import dataflows.pipeline as pipeline
+imported = {"threshold": gc.get_threshold() == before, "built": "flow" in vars(pipeline)}
+try:
+    flow = pipeline.flow
+except Exception as exc:
+    looked_up = {"error": f"{type(exc).__name__}: {exc}"}
+else:
+    looked_up = {"flow": flow.flow_id, "threshold": list(gc.get_threshold())}
+print(json.dumps({"imported": imported, "looked_up": looked_up}))
+"""
+
+
+def _probe(env: dict[str, str]) -> dict[str, Any]:
+    keep = {k: v for k, v in os.environ.items() if k in {"PATH", "HOME", "LANG"}}
+    done = subprocess.run(
+        [sys.executable, "-c", _PROBE],
+        env={**keep, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
+
+
+def test_importing_the_pipeline_changes_nothing_and_flow_needs_a_database() -> None:
+    unconfigured = _probe({})
+    assert unconfigured["imported"] == {"threshold": True, "built": False}
+    assert unconfigured["looked_up"]["error"].startswith(
+        "ConfigError: no database configured: set DATABASE_URL"
+    )
+    # With a database configured, looking ``flow`` up builds it (connecting nowhere yet) and
+    # tunes the collector of the process that is going to run it.
+    configured = _probe({"DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none"})
+    assert configured["imported"] == {"threshold": True, "built": False}
+    assert configured["looked_up"] == {"flow": "ico_analytics", "threshold": list(GC_THRESHOLDS)}
