@@ -20,7 +20,6 @@ and changes nothing: ``build_flow`` is what the demo, tests and benchmarks use.
 from __future__ import annotations
 
 import gc
-import threading
 from typing import Any, TypeGuard, cast
 
 import bytewax.operators as op
@@ -38,7 +37,7 @@ from dataflows.sources import EmbeddedSource, KafkaRawSource
 from dataflows.validate import DecodeValidate, Event
 from dataflows.windows import window_aggregates, window_table_row
 from ico_core.codec import Codec, LocalSchemas, RegistrySchemas
-from ico_core.events import ALERTS_TOPIC, DEAD_LETTER_TOPIC, EventType
+from ico_core.events import ALERTS_TOPIC, DEAD_LETTER_TOPIC
 from ico_core.settings import Settings, get_settings
 
 FLOW_ID = "ico_analytics"
@@ -63,35 +62,11 @@ def dead_letter_message(dead: DeadLetter) -> DeadLetterMessage:
     return KafkaSinkMessage(dead.kafka_key(), dead.to_json())
 
 
-class LazyRegistrySchemas:
-    """``RegistrySchemas`` created on first use, so building the flow makes no request."""
-
-    def __init__(self, url: str) -> None:
-        self._url = url
-        self._schemas: RegistrySchemas | None = None
-        self._lock = threading.Lock()
-
-    def _get(self) -> RegistrySchemas:
-        schemas = self._schemas
-        if schemas is not None:  # the hot path: no lock once created
-            return schemas
-        with self._lock:
-            if self._schemas is None:
-                self._schemas = RegistrySchemas(self._url)
-            return self._schemas
-
-    def writer_schema(self, schema_id: int) -> tuple[EventType, Any]:
-        return self._get().writer_schema(schema_id)
-
-    def schema_id(self, event_type: EventType) -> int:
-        return self._get().schema_id(event_type)
-
-
 def _codec_for(source: Source[Any], settings: Settings) -> Codec:
     if isinstance(source, EmbeddedSource):
         return source.codec
     if settings.schema_registry_url:
-        return Codec(LazyRegistrySchemas(settings.schema_registry_url))
+        return Codec(RegistrySchemas(settings.schema_registry_url))
     return Codec(LocalSchemas())
 
 

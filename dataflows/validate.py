@@ -229,9 +229,12 @@ class DecodeValidate:
                 bad_decode += 1
                 continue
             now_ms = batch_now_ms if raw.timestamp_ms is None else raw.timestamp_ms
-            reason = _CHECKS[event_type](
-                record, now_ms - MAX_EVENT_AGE_MS, now_ms + MAX_EVENT_LEAD_MS, sites
-            )
+            try:
+                reason = _CHECKS[event_type](
+                    record, now_ms - MAX_EVENT_AGE_MS, now_ms + MAX_EVENT_LEAD_MS, sites
+                )
+            except Exception as exc:  # a record no rule foresaw is bad data, never a crash loop
+                reason = f"{event_type.value}: {type(exc).__name__}: {exc}"
             if reason is None:
                 append((event_type, record))
             else:

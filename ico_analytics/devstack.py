@@ -71,7 +71,7 @@ class DevStack:
             broker.start()
             ensure_topics(broker.connection)
             registry.start()
-            RegistrySchemas(registry.url, register=True)
+            RegistrySchemas(registry.url, register=True).register_all()
             env = stack_env(broker.bootstrap_servers, registry.url, database_url)
         self.env_file.parent.mkdir(parents=True, exist_ok=True)
         self.env_file.write_text("".join(f"{k}={v}\n" for k, v in env.items()))

@@ -13,6 +13,10 @@ class CodecError(IcoAnalyticsError):
     """A record could not be encoded or decoded with the event schemas."""
 
 
+class SchemaRegistryUnavailable(IcoAnalyticsError):
+    """The schema registry did not answer within the retry deadline (not a fault of the data)."""
+
+
 class SinkError(IcoAnalyticsError):
     """Writing to PostgreSQL failed after all retries."""
 

@@ -256,3 +256,23 @@ def test_sources_dead_letters_pass_through_unchanged() -> None:
     dead = DeadLetter("conversions", 2, 9, "decode", "kafka consume error: boom", None, None, None)
     validator = DecodeValidate(CODEC, websites_count=20, clock=lambda: REF_MS)
     assert validator([dead]) == [dead]
+
+
+class _MissingCountry:
+    """A decoder whose records lack a field the rules read (a schema nobody foresaw)."""
+
+    def decode(self, data: bytes | None) -> tuple[EventType, dict[str, Any]]:
+        record = click()
+        del record["country"]
+        return EventType.CLICKSTREAM, record
+
+
+def test_an_exception_in_a_rule_is_a_dead_letter_not_a_crash() -> None:
+    validator = DecodeValidate(_MissingCountry(), websites_count=20, clock=lambda: REF_MS)  # type: ignore[arg-type]
+    [dead] = validator([raw(b"\x00\x00\x00\x00\x01")])
+    assert isinstance(dead, DeadLetter)
+    assert (dead.stage, dead.event_type, dead.reason) == (
+        "validate",
+        "clickstream",
+        "clickstream: KeyError: 'country'",
+    )

@@ -9,7 +9,8 @@ import pytest
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 
 from ico_analytics.services import SchemaRegistryServer
-from ico_core.codec import Codec, RegistrySchemas, schema_text
+from ico_core.codec import REGISTRY_RETRIES, Codec, RegistryRetry, RegistrySchemas, schema_text
+from ico_core.errors import CodecError, SchemaRegistryUnavailable
 from ico_core.events import EventType
 from ico_core.settings import get_settings
 
@@ -78,7 +79,7 @@ def test_codec_round_trip_through_registry(registry: SchemaRegistryServer) -> No
 
 
 def test_restart_keeps_schema_ids(registry: SchemaRegistryServer) -> None:
-    before = RegistrySchemas(registry.url, register=True)
+    before = RegistrySchemas(registry.url, register=True).register_all()
     registry.stop()
     assert not registry.is_running()
     again = SchemaRegistryServer(registry.data_dir, registry.cache_dir)
@@ -86,4 +87,27 @@ def test_restart_keeps_schema_ids(registry: SchemaRegistryServer) -> None:
     again.start()
     again.start()  # idempotent on a running registry
     after = RegistrySchemas(again.url)
-    assert {t: after.schema_id(t) for t in EventType} == {t: before.schema_id(t) for t in EventType}
+    assert {t: after.schema_id(t) for t in EventType} == before
+
+
+def test_an_outage_is_retried_and_never_mistaken_for_an_unknown_schema(
+    registry: SchemaRegistryServer,
+) -> None:
+    ids = RegistrySchemas(registry.url, register=True).register_all()
+    quick = RegistryRetry(initial_wait=0.1, max_wait=0.5, deadline=3, negative_ttl=600)
+    schemas = RegistrySchemas(registry.url, retry=quick)
+    with pytest.raises(CodecError, match="schema id 987654 not in the registry"):
+        schemas.wire_schema(987_654)
+    retries_before = REGISTRY_RETRIES._value.get()
+    registry.stop()
+    try:
+        # A definite "no such schema" is remembered: no request, the same dead-letter reason.
+        with pytest.raises(CodecError, match="schema id 987654 not in the registry"):
+            schemas.wire_schema(987_654)
+        # No answer at all is retried until the deadline, then raised as an outage.
+        with pytest.raises(SchemaRegistryUnavailable, match="schema registry unreachable"):
+            schemas.wire_schema(ids[EventType.CONVERSION])
+        assert REGISTRY_RETRIES._value.get() - retries_before >= 3
+    finally:
+        registry.start()
+    assert schemas.wire_schema(ids[EventType.CONVERSION]).event_type is EventType.CONVERSION
