@@ -23,7 +23,7 @@ import gc
 from typing import Any, TypeGuard, cast
 
 import bytewax.operators as op
-from bytewax.connectors.kafka import KafkaSink, KafkaSinkMessage
+from bytewax.connectors.kafka import KafkaSinkMessage
 from bytewax.dataflow import Dataflow, Stream
 from bytewax.inputs import Source
 from bytewax.outputs import Sink
@@ -31,6 +31,7 @@ from bytewax.outputs import Sink
 from dataflows.anomalies import AlertMessage, alert_message, anomaly_row, detect_anomalies
 from dataflows.dedupe import dedupe
 from dataflows.enrich import RowBuilder
+from dataflows.kafka_sink import KafkaTopicSink
 from dataflows.records import DEAD_LETTERS_TABLE, DeadLetter, RawRecord, TableRow
 from dataflows.sinks import PostgresSink
 from dataflows.sources import EmbeddedSource, KafkaRawSource
@@ -137,19 +138,13 @@ def flow_from_settings(settings: Settings) -> Dataflow:
     """The configured flow; fails with a ``ConfigError`` when no database is configured."""
     sink = PostgresSink(settings.require_postgres_url())
     source: Source[RawRecord] | Source[RawRecord | DeadLetter]
-    dead_letter_sink: KafkaSink | None = None
-    alerts_sink: KafkaSink | None = None
+    dead_letter_sink: KafkaTopicSink | None = None
+    alerts_sink: KafkaTopicSink | None = None
     if settings.kafka_enabled:
         kafka = settings.kafka
         source = KafkaRawSource(kafka, tail=settings.kafka_source_tail)
-        producer: dict[str, str] = {
-            **kafka.security_config(),
-            "enable.idempotence": "true",
-            "acks": "all",
-            "linger.ms": "20",
-        }
-        dead_letter_sink = KafkaSink(kafka.brokers, DEAD_LETTER_TOPIC, add_config=producer)
-        alerts_sink = KafkaSink(kafka.brokers, ALERTS_TOPIC, add_config=producer)
+        dead_letter_sink = KafkaTopicSink(kafka, DEAD_LETTER_TOPIC)
+        alerts_sink = KafkaTopicSink(kafka, ALERTS_TOPIC)
     else:
         source = EmbeddedSource(settings)
     return build_flow(
