@@ -44,7 +44,8 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Backoff for transient failures (connection lost, server restarting, deadlock).
+    """Backoff for transient failures (connection lost, server restarting, deadlock, a statement
+    cancelled by ``Timeouts``).
 
     The defaults give up after about two minutes: long enough for a PostgreSQL restart or
     failover, short enough that a dead database surfaces as a failed dataflow. Errors in the
@@ -82,15 +83,37 @@ def _log_retry(state: RetryCallState) -> None:
     )
 
 
+@dataclass(frozen=True)
+class Timeouts:
+    """Bounds on one batch's statements, so a stuck database surfaces instead of hanging the
+    dataflow: a statement waiting on a lock (another session's DDL, a VACUUM FULL) or running
+    long is cancelled, and the batch is retried under ``RetryPolicy`` like a lost connection."""
+
+    statement: float = 60.0
+    lock: float = 10.0
+
+    def options(self) -> str:
+        """libpq ``options`` that set both for the session."""
+        return (
+            f"-c statement_timeout={int(self.statement * 1000)} "
+            f"-c lock_timeout={int(self.lock * 1000)}"
+        )
+
+
 class PostgresSink(DynamicSink[TableRow]):
     """Writes ``(table, row)`` items; each worker has its own connection."""
 
-    def __init__(self, url: str, *, retry: RetryPolicy | None = None) -> None:
+    def __init__(
+        self, url: str, *, retry: RetryPolicy | None = None, timeouts: Timeouts | None = None
+    ) -> None:
         self._url = libpq_url(url)
         self._retry = retry or RetryPolicy()
+        self._timeouts = timeouts or Timeouts()
 
     def build(self, step_id: str, worker_index: int, worker_count: int) -> PostgresSinkPartition:
-        return PostgresSinkPartition(self._url, self._retry, f"ico-analytics {step_id}")
+        return PostgresSinkPartition(
+            self._url, self._retry, self._timeouts, f"ico-analytics {step_id}"
+        )
 
 
 class _Column(NamedTuple):
@@ -180,9 +203,12 @@ class _Shape:
 
 
 class PostgresSinkPartition(StatelessSinkPartition[TableRow]):
-    def __init__(self, url: str, retry: RetryPolicy, application_name: str) -> None:
+    def __init__(
+        self, url: str, retry: RetryPolicy, timeouts: Timeouts, application_name: str
+    ) -> None:
         self._url = url
         self._retry = retry
+        self._timeouts = timeouts
         self._application_name = application_name
         self._conn: psycopg.Connection[Any] | None = None
         self._tables: dict[str, _Table] = {}
@@ -277,6 +303,7 @@ class PostgresSinkPartition(StatelessSinkPartition[TableRow]):
                 self._url,
                 autocommit=True,  # transactions are explicit, one per batch
                 application_name=self._application_name,
+                options=self._timeouts.options(),
                 connect_timeout=10,
                 # Notice a peer that vanished without closing the socket within ~1 minute.
                 keepalives=1,

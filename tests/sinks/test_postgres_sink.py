@@ -17,7 +17,7 @@ import pytest
 
 from dataflows.enrich import ClickstreamRow, ConversionRow, RegistrationRow
 from dataflows.records import DeadLetter, TableRow
-from dataflows.sinks import PostgresSink, PostgresSinkPartition, RetryPolicy
+from dataflows.sinks import PostgresSink, PostgresSinkPartition, RetryPolicy, Timeouts
 from dataflows.windows import WindowAggregateRow
 from ico_analytics.services.postgres import LocalPostgres
 from ico_core.db import migrate
@@ -303,3 +303,44 @@ def test_restart_during_writes_is_retried_and_every_row_written_once(
             "SELECT count(*), count(DISTINCT event_id) FROM raw_data.clickstream_events"
         ).fetchone()
     assert stored == (80_000, 80_000)
+
+
+def test_a_write_blocked_on_a_lock_is_retried_then_lands(
+    migrated_database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    sink = PostgresSink(
+        migrated_database_url,
+        retry=RetryPolicy(initial_wait=0.1, max_wait=0.5, deadline=30),
+        timeouts=Timeouts(statement=5, lock=0.3),
+    ).build("test", 0, 1)
+    released = threading.Event()
+
+    def hold_lock() -> None:
+        with psycopg.connect(migrated_database_url) as conn:
+            conn.execute("LOCK TABLE raw_data.clickstream_events IN ACCESS EXCLUSIVE MODE")
+            released.wait(2.0)
+
+    holder = threading.Thread(target=hold_lock)
+    holder.start()
+    time.sleep(0.5)  # the lock is held
+    with caplog.at_level(logging.WARNING, logger="dataflows.sinks"):
+        sink.write_batch([click(), click()])
+    holder.join()
+    assert any("LockNotAvailable" in r.getMessage() for r in caplog.records)
+    assert _count(migrated_database_url, "raw_data.clickstream_events") == 2
+
+
+def test_a_lock_that_is_never_released_fails_the_batch_instead_of_hanging(
+    migrated_database_url: str,
+) -> None:
+    sink = PostgresSink(
+        migrated_database_url,
+        retry=RetryPolicy(initial_wait=0.1, max_wait=0.2, deadline=2),
+        timeouts=Timeouts(statement=5, lock=0.2),
+    ).build("test", 0, 1)
+    with psycopg.connect(migrated_database_url) as holder:
+        holder.execute("LOCK TABLE raw_data.clickstream_events IN ACCESS EXCLUSIVE MODE")
+        began = time.monotonic()
+        with pytest.raises(SinkError, match="lock timeout"):
+            sink.write_batch([click()])
+        assert time.monotonic() - began < 10
