@@ -9,6 +9,11 @@ from ico_core.errors import ServiceError
 from ico_core.events import ALERTS_TOPIC, DEAD_LETTER_TOPIC, EventType
 from ico_core.kafka import KafkaConnection
 
+#: Every message is stamped with the broker's time when it is appended, whatever time the
+#: producer claims: the validator judges event times against it, so a producer with a wrong
+#: clock (or a far-future timestamp) cannot move the dataflow's notion of "now".
+TOPIC_CONFIG: dict[str, str] = {"message.timestamp.type": "LogAppendTime"}
+
 #: Partition counts: clickstream carries ~85% of traffic, so it gets the most.
 TOPIC_PARTITIONS: dict[str, int] = {
     EventType.CLICKSTREAM.topic: 6,
@@ -31,7 +36,12 @@ def ensure_topics(
     admin = AdminClient(kafka.client_config())
     existing = set(admin.list_topics(timeout=timeout).topics)
     missing = [
-        NewTopic(name, num_partitions=parts, replication_factor=replication_factor)
+        NewTopic(
+            name,
+            num_partitions=parts,
+            replication_factor=replication_factor,
+            config=TOPIC_CONFIG,
+        )
         for name, parts in wanted.items()
         if name not in existing
     ]

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import TIMESTAMP_LOG_APPEND_TIME, Consumer, Producer
 from confluent_kafka.admin import AdminClient
 
+from dataflows.records import DeadLetter, RawRecord
+from dataflows.validate import DecodeValidate
+from generator.model import EventGenerator
 from ico_analytics.services import KafkaServer
+from ico_core.codec import Codec, LocalSchemas
+from ico_core.events import EventType
 from ico_core.settings import get_settings
 from ico_core.topics import ensure_topics
 
@@ -106,3 +112,36 @@ def test_a_cluster_id_that_starts_with_a_dash_formats(tmp_path: Path) -> None:
         assert kafka.is_running()
     finally:
         kafka.stop()
+
+
+def test_a_producer_clock_two_hours_ahead_cannot_move_now(kafka: KafkaServer) -> None:
+    """Topics stamp messages with the broker's append time, so events two hours ahead of the
+    real time are dead letters however the producer stamped them."""
+    topic = EventType.CLICKSTREAM.topic
+    ensure_topics(kafka.connection, {topic: 1})
+    codec = Codec(LocalSchemas())
+    ahead_ms = int(time.time() * 1000) + 2 * 3_600_000
+    clean = next(
+        e for e in EventGenerator(seed=5, data_quality_issues=False, start_time_ms=ahead_ms)
+        if e.event_type is EventType.CLICKSTREAM
+    )  # fmt: skip
+    producer = Producer(kafka.connection.client_config())
+    producer.produce(topic, codec.encode(clean.event_type, clean.record), timestamp=ahead_ms)
+    assert producer.flush(30) == 0
+    consumer = Consumer(
+        {**kafka.connection.client_config(), "group.id": "clock", "auto.offset.reset": "earliest"}
+    )
+    consumer.subscribe([topic])
+    message = None
+    deadline = time.monotonic() + 30
+    while message is None and time.monotonic() < deadline:
+        message = consumer.poll(1)
+    consumer.close()
+    assert message is not None and message.error() is None
+    kind, stamped_ms = message.timestamp()
+    assert kind == TIMESTAMP_LOG_APPEND_TIME
+    assert abs(stamped_ms - time.time() * 1000) < 60_000  # the broker's now, not the producer's
+    record = RawRecord(topic, 0, message.offset(), message.key(), message.value(), stamped_ms)
+    [verdict] = DecodeValidate(codec, websites_count=20)([record])
+    assert isinstance(verdict, DeadLetter)
+    assert verdict.reason.startswith(f"clickstream.timestamp={clean.record['timestamp']}: outside")
