@@ -1,7 +1,9 @@
 """Daemon processes that outlive the Python process that started them.
 
-A service is identified by its pid file alone, so a later ``ico-analytics dev status`` (a new
-Python process) can find, check and stop what ``dev up`` started.
+A service is identified by its pid file, so a later ``ico-analytics dev status`` (a new Python
+process) can find, check and stop what ``dev up`` started. The pid file also records the command
+line, and a pid counts as the service only while ``/proc`` shows that command: after a reboot a
+stale pid may belong to an unrelated process, which ``dev down`` must never signal.
 """
 
 from __future__ import annotations
@@ -89,10 +91,11 @@ class DaemonProcess:
     def pid(self) -> int | None:
         """The pid of the running process, or None (a stale pid file counts as not running)."""
         try:
-            pid = int(self.pid_file.read_text().strip())
-        except (FileNotFoundError, ValueError):
+            recorded = json.loads(self.pid_file.read_text())
+            pid, argv = int(recorded["pid"]), list(recorded["argv"])
+        except (FileNotFoundError, ValueError, KeyError, TypeError):
             return None
-        return pid if _alive(pid) else None
+        return pid if _alive(pid) and _command_line(pid) in (argv, None) else None
 
     def is_running(self) -> bool:
         return self.pid is not None
@@ -114,7 +117,7 @@ class DaemonProcess:
                 )
             except OSError as exc:
                 raise ServiceError(f"cannot start {self.name}: {exc}") from exc
-        self.pid_file.write_text(f"{proc.pid}\n")
+        self.pid_file.write_text(json.dumps({"pid": proc.pid, "argv": list(argv)}) + "\n")
         return proc.pid
 
     def wait_until(
@@ -173,6 +176,15 @@ def _alive(pid: int) -> bool:
     except OSError:
         return True  # no procfs: trust kill(0)
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def _command_line(pid: int) -> list[str] | None:
+    """The command line ``pid`` runs, None where there is no procfs to tell."""
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return None
+    return [part.decode(errors="replace") for part in raw.split(b"\0")[:-1]]
 
 
 def _signal(pid: int, sig: signal.Signals) -> None:
