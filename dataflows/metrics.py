@@ -26,6 +26,17 @@ TOO_LATE = Counter(
     ["window"],
 )
 
+OFFSET_RESETS = Counter(
+    "ico_dataflow_offset_resets",
+    "Partitions resumed away from their snapshot's offset (retention deleted unread records).",
+    ["topic"],
+)
+RECORDS_SKIPPED = Counter(
+    "ico_dataflow_records_skipped",
+    "Records deleted by retention before the dataflow read them.",
+    ["topic"],
+)
+
 _DEAD_DECODE = DEAD_LETTERS.labels(stage="decode")
 _DEAD_VALIDATE = DEAD_LETTERS.labels(stage="validate")
 

@@ -21,15 +21,22 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from confluent_kafka import KafkaError as ConfluentKafkaError
 from confluent_kafka.admin import AdminClient
 
+from dataflows import metrics
 from dataflows.records import STAGE_DECODE, DeadLetter, RawRecord
 from generator.faults import FAULT_DUPLICATE
 from generator.model import EventGenerator, GeneratedEvent, to_wire
 from ico_core.codec import Codec, LocalSchemas
+from ico_core.errors import IcoAnalyticsError
 from ico_core.events import EventType
 from ico_core.kafka import ClientConfig, KafkaConnection
 from ico_core.settings import Settings
 
 log = logging.getLogger(__name__)
+
+
+class PartitionsAdded(IcoAnalyticsError):
+    """A topic gained partitions while the dataflow ran: it must restart to read them."""
+
 
 #: The embedded source's events per batch when it runs unpaced.
 EMBEDDED_BATCH_SIZE = 1000
@@ -195,6 +202,8 @@ KAFKA_CONSUMER_CONFIG: ClientConfig = {
 }
 #: How long an idle partition sleeps before it polls again.
 KAFKA_IDLE_WAIT = timedelta(milliseconds=10)
+#: How often a partition checks whether its topic gained partitions.
+PARTITION_CHECK_SECONDS = 30.0
 
 
 class _KafkaPartition(StatefulSourcePartition[RawRecord | DeadLetter, int]):
@@ -222,12 +231,44 @@ class _KafkaPartition(StatefulSourcePartition[RawRecord | DeadLetter, int]):
         self._consumer = Consumer(
             {**config, "enable.partition.eof": str(not tail).lower(), "stats_cb": self._stats}
         )
+        if offset >= 0:
+            offset = self._resume_offset(offset)
         self._consumer.assign([TopicPartition(topic, index, offset)])
         self._eof = self._idle = False
+        self._partitions = self._partition_count()
+        self._checked_at = time.monotonic()
+
+    def _resume_offset(self, offset: int) -> int:
+        """Where a resumed partition continues: its snapshot's offset, or the oldest record
+        left when retention deleted what the snapshot points at (logged and counted, since
+        those records are lost to the dataflow)."""
+        low, high = self._consumer.get_watermark_offsets(
+            TopicPartition(self._topic, self._index), timeout=30
+        )
+        if low <= offset <= high:
+            return offset
+        lost = low - offset if offset < low else 0
+        log.error(
+            "%s/%s: the snapshot's offset %d is outside the partition's %d..%d (retention "
+            "deleted records before they were read, or the topic was recreated); continuing "
+            "at %d, %d record(s) never read",
+            self._topic,
+            self._index,
+            offset,
+            low,
+            high,
+            low,
+            lost,
+        )
+        metrics.OFFSET_RESETS.labels(topic=self._topic).inc()
+        metrics.RECORDS_SKIPPED.labels(topic=self._topic).inc(lost)
+        return low
 
     def next_batch(self) -> list[RawRecord | DeadLetter]:
         if self._eof:
             raise StopIteration
+        if time.monotonic() - self._checked_at > PARTITION_CHECK_SECONDS:
+            self._check_partitions()
         messages = self._consumer.consume(self._batch_size, 0)
         self._idle = not messages
         topic, index = self._topic, self._index
@@ -261,6 +302,23 @@ class _KafkaPartition(StatefulSourcePartition[RawRecord | DeadLetter, int]):
 
     def snapshot(self) -> int:
         return self._offset
+
+    def _check_partitions(self) -> None:
+        """Bytewax fixes a source's partitions when the dataflow starts: a topic that gained
+        partitions stops the dataflow, and the restart (from its snapshot) reads them all."""
+        self._checked_at = time.monotonic()
+        now = self._partition_count()
+        if now > self._partitions:
+            raise PartitionsAdded(
+                f"{self._topic} has {now} partitions, the dataflow started with "
+                f"{self._partitions}: restart it to read the new ones"
+            )
+
+    def _partition_count(self) -> int:
+        topic = self._consumer.list_topics(self._topic, timeout=30).topics[self._topic]
+        if topic.error is not None:
+            raise RuntimeError(f"cannot list partitions of {self._topic}: {topic.error}")
+        return len(topic.partitions)
 
     def close(self) -> None:
         self._consumer.close()
