@@ -1,8 +1,8 @@
 """Drop events whose id was already seen, before anything counts them.
 
-State design: a session's events and its exact duplicates share the session id (the Kafka
-key), so sessions are spread over ``SHARDS`` keys by the first hex digit of their id, and a
-shard's state is the set of event ids seen recently, as 128-bit ints. "Recently" is kept in
+State design: events are spread over ``SHARDS`` keys by the first hex digit of their own id, so
+every copy of an event meets in one shard whatever session (or Kafka key and partition) it came
+with, and a shard's state is the set of event ids seen recently, as 128-bit ints. "Recently" is kept in
 ``GENERATIONS + 1`` sets that rotate every ``ttl / GENERATIONS`` of wall-clock time, the oldest
 dropped, so an id is remembered for at least the TTL and at most ``ttl * (1 + 1/GENERATIONS)``.
 
@@ -15,8 +15,14 @@ snapshot interval). Keep ``DEDUPE_TTL_SECONDS`` as short as duplicates are late:
 client retries land within seconds.
 
 Replays: the snapshot holds the generations; on resume they count as fresh, so duplicates of
-events from before the snapshot are still caught. Decisions depend only on the order of a
-session's events, which Kafka keeps per partition, so a replay decides as the first run did.
+events from before the snapshot are still caught. Which copy passes depends on arrival order;
+exact copies are identical, and copies under different sessions pass exactly once either way.
+
+The bound, exactly: a copy is dropped when it arrives within ``DEDUPE_TTL_SECONDS`` (wall clock)
+of the first one. A copy arriving later is stored once in the raw tables (their upsert on the
+event id) but counted again in the window aggregates. Remembering ids for the whole lateness
+horizon would make state and snapshots grow with rate x horizon (~110 M ids at 10,000 events/s
+over 3 h), which is why the TTL is its own, short setting.
 """
 
 from __future__ import annotations
@@ -44,8 +50,9 @@ def uuid_int(value: str) -> int:
 
 
 def shard_key(event: Event) -> str:
-    """The first hex digit of the session id: a session's events always share a shard."""
-    return str(event[1]["session_id"][0])
+    """The first hex digit of the event's own id: all copies of an event share a shard."""
+    event_type, record = event
+    return str(record[event_type.id_field][0])
 
 
 class DedupeLogic(StatefulBatchLogic[Event, Event, SeenIds]):
@@ -99,6 +106,6 @@ def dedupe(step_id: str, up: Stream[Event], ttl_seconds: float) -> Stream[Event]
         return DedupeLogic(ttl, resume)
 
     keyed = op.key_on("key_by_shard", up, shard_key)  # (shard, Event)
-    # A new step id: the state is not that of the former per-session "seen_ids" step.
-    unique = op.stateful_batch("seen_ids_by_shard", keyed, build)  # (shard, Event), ids unseen
+    # A step id of its own: shards of the former session-keyed step held other ids.
+    unique = op.stateful_batch("seen_ids_by_event_shard", keyed, build)  # (shard, Event), new
     return op.key_rm("unkey", unique)  # Event

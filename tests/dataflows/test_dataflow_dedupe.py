@@ -45,12 +45,13 @@ def test_exact_duplicates_are_dropped_and_distinct_ids_kept() -> None:
     assert out == [a1, a2, reg, b1, conv]
 
 
-def test_sessions_are_sharded_by_the_first_hex_digit_of_their_id() -> None:
-    assert shard_key(ev(EventType.CLICKSTREAM, 1, SESSION_A)) == "0"
-    assert shard_key(ev(EventType.CLICKSTREAM, 1, SESSION_F)) == "f"
-    # Every shard is deduplicated on its own; exact duplicates always share the session.
-    a, f = ev(EventType.CLICKSTREAM, 1, SESSION_A), ev(EventType.CLICKSTREAM, 2, SESSION_F)
-    assert run([a, f, f, a, ev(EventType.CLICKSTREAM, 3, SESSION_B), f]) == [
+def test_events_are_sharded_by_their_own_id_so_copies_under_other_sessions_meet() -> None:
+    a = ev(EventType.CLICKSTREAM, 1, SESSION_A)
+    assert shard_key(a) == a[1]["event_id"][0]
+    # The same event sent again under another session (another Kafka key and partition).
+    elsewhere = (a[0], {**a[1], "session_id": SESSION_F})
+    f = ev(EventType.CLICKSTREAM, 2, SESSION_F)
+    assert run([a, f, elsewhere, f, ev(EventType.CLICKSTREAM, 3, SESSION_B), a]) == [
         a,
         f,
         ev(EventType.CLICKSTREAM, 3, SESSION_B),
