@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
@@ -21,6 +23,27 @@ TOPIC_PARTITIONS: dict[str, int] = {
     EventType.CONVERSION.topic: 3,
     DEAD_LETTER_TOPIC: 3,
     ALERTS_TOPIC: 3,
+}
+
+
+class Access(NamedTuple):
+    """What one component may do on one topic (Kafka ACL operation names)."""
+
+    topic: str
+    operations: tuple[str, ...]
+
+
+_EVENT_TOPICS = tuple(t.topic for t in EventType)
+#: Least privilege per component, the contract of the KafkaUsers the chart grants: the generator
+#: writes the event topics; the dataflow reads them (assigned partitions, no consumer group) and
+#: writes dead letters and alerts.
+COMPONENT_ACCESS: dict[str, tuple[Access, ...]] = {
+    "generator": tuple(Access(t, ("Write", "Describe")) for t in _EVENT_TOPICS),
+    "dataflow": (
+        *(Access(t, ("Read", "Describe")) for t in _EVENT_TOPICS),
+        Access(DEAD_LETTER_TOPIC, ("Write", "Describe")),
+        Access(ALERTS_TOPIC, ("Write", "Describe")),
+    ),
 }
 
 

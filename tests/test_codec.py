@@ -83,7 +83,10 @@ def test_what_cannot_be_resolved_is_a_codec_error_not_a_crash() -> None:
     data = _written(retyped, {**CLICK, "scroll_depth": str(CLICK["scroll_depth"])})
     with pytest.raises(CodecError, match="SchemaResolutionError: schema mismatch"):
         Codec(OneVersion(json.dumps(retyped))).decode(data)
-    with pytest.raises(CodecError, match="schema id 42 is not an event schema: io.icoanalytics.events.SomethingElse"):
+    with pytest.raises(
+        CodecError,
+        match="schema id 42 is not an event schema: io.icoanalytics.events.SomethingElse",
+    ):
         OneVersion(json.dumps(_version("rename")))
     with pytest.raises(CodecError, match="not a usable Avro schema"):
         wire_schema_of(42, '{"type": "record", "name": "ClickstreamEvent", "fields": [{}]}')

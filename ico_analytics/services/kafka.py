@@ -15,16 +15,27 @@ import base64
 import shutil
 import subprocess
 import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from confluent_kafka import KafkaException
-from confluent_kafka.admin import AdminClient
+from confluent_kafka.admin import (  # type: ignore[attr-defined]
+    AclBinding,
+    AclOperation,
+    AclPermissionType,
+    AdminClient,
+    ResourcePatternType,
+    ResourceType,
+)
+from pydantic import SecretStr
 
 from ico_analytics.services.base import DaemonService
 from ico_analytics.services.maven import resolve_jars
 from ico_analytics.services.process import free_port, port_open
 from ico_core.errors import ServiceError
-from ico_core.kafka import KafkaConnection
+from ico_core.kafka import KafkaConnection, SaslMechanism, SecurityProtocol
+from ico_core.topics import Access
 
 KAFKA_VERSION = "4.3.1"
 LOG4J_VERSION = "2.25.2"
@@ -65,6 +76,15 @@ def kafka_libs(cache_dir: Path) -> Path:
     return resolve_jars(f"kafka-{KAFKA_VERSION}", KAFKA_ARTIFACTS, cache_dir)
 
 
+@dataclass(frozen=True)
+class SecureListener:
+    """A SASL_SSL listener beside the plaintext one, as a production cluster has: TLS with a CA
+    made for the data dir, SCRAM-SHA-512 logins for ``users`` (name -> password), and ACLs
+    enforced for them. The plaintext listener stays a super user for local administration."""
+
+    users: Mapping[str, str]
+
+
 class KafkaServer(DaemonService):
     """One local Kafka broker+controller process bound to 127.0.0.1."""
 
@@ -77,13 +97,62 @@ class KafkaServer(DaemonService):
         cache_dir: Path,
         port: int | None = None,
         controller_port: int | None = None,
+        *,
+        secure: SecureListener | None = None,
     ) -> None:
         super().__init__(data_dir, port)
         self.cache_dir = cache_dir.resolve()
-        self.controller_port = self._fixed_port("controller_port", controller_port)
-        while self.controller_port == self.port:  # two free_port() calls may return the same
-            self.controller_port = free_port()
+        self.secure = secure
+        taken = {self.port}
+        self.controller_port = self._distinct_port("controller_port", controller_port, taken)
+        self.secure_port = (
+            None if secure is None else self._distinct_port("secure_port", None, taken)
+        )
         self.cluster_id: str = self._saved.get("cluster_id") or _new_cluster_id()
+
+    def _distinct_port(self, key: str, requested: int | None, taken: set[int]) -> int:
+        port = self._fixed_port(key, requested)
+        while port in taken:  # two free_port() calls may return the same
+            port = free_port()
+        taken.add(port)
+        return port
+
+    @property
+    def ca_file(self) -> Path:
+        """The CA that signed the secure listener's certificate."""
+        return self.data_dir / "tls" / "ca.crt"
+
+    def secure_connection(self, user: str, password: str) -> KafkaConnection:
+        """How a client logs in to the SASL_SSL listener."""
+        if self.secure_port is None:
+            raise ServiceError("this broker has no secure listener")
+        return KafkaConnection(
+            f"127.0.0.1:{self.secure_port}",
+            security_protocol=SecurityProtocol.SASL_SSL,
+            sasl_mechanism=SaslMechanism.SCRAM_SHA_512,
+            sasl_username=user,
+            sasl_password=SecretStr(password),
+            ssl_ca_location=str(self.ca_file),
+        )
+
+    def grant(self, user: str, accesses: Iterable[Access]) -> None:
+        """Allow ``user`` exactly ``accesses`` (through the plaintext super user)."""
+        bindings = [
+            AclBinding(
+                ResourceType.TOPIC,
+                access.topic,
+                ResourcePatternType.LITERAL,
+                f"User:{user}",
+                "*",
+                AclOperation[operation.upper()],
+                AclPermissionType.ALLOW,
+            )
+            for access in accesses
+            for operation in access.operations
+        ]
+        admin = AdminClient(self.connection.client_config())
+        for future in admin.create_acls(bindings).values():
+            future.result(30)
 
     @property
     def log_dir(self) -> Path:
@@ -98,7 +167,10 @@ class KafkaServer(DaemonService):
         return KafkaConnection(self.bootstrap_servers)
 
     def ports(self) -> dict[str, int]:
-        return {"port": self.port, "controller_port": self.controller_port}
+        ports = {"port": self.port, "controller_port": self.controller_port}
+        if self.secure_port is not None:
+            ports["secure_port"] = self.secure_port
+        return ports
 
     def _launch(self, timeout: float) -> None:
         """Download (first time), format (first time) and start the broker."""
@@ -111,6 +183,8 @@ class KafkaServer(DaemonService):
         (self.data_dir / "server.properties").write_text(self._server_properties())
         (self.data_dir / "log4j2.properties").write_text(_LOG4J2.format(level="INFO"))
         (self.data_dir / "log4j2-tools.properties").write_text(_LOG4J2.format(level="WARN"))
+        if self.secure is not None and not self.ca_file.exists():
+            _make_certificates(self.ca_file.parent)
         if not (self.log_dir / "meta.properties").exists():
             self._format(libs)
         self.process.start(
@@ -139,6 +213,11 @@ class KafkaServer(DaemonService):
             f"--cluster-id={self.cluster_id}",
             "--config",
             "server.properties",
+            # SCRAM credentials are part of the bootstrap metadata in KRaft.
+            *(
+                f"--add-scram=SCRAM-SHA-512=[name={user},password={password}]"
+                for user, password in (self.secure.users.items() if self.secure else ())
+            ),
         )
         done = subprocess.run(
             argv, cwd=self.data_dir, capture_output=True, text=True, timeout=120, check=False
@@ -192,7 +271,53 @@ class KafkaServer(DaemonService):
             # No point waiting for more members on a single-node dev broker.
             "group.initial.rebalance.delay.ms": "0",
         }
+        if self.secure_port is not None:
+            secure = f"127.0.0.1:{self.secure_port}"
+            tls = self.ca_file.parent
+            settings |= {
+                "listeners": f"{settings['listeners']},SASL_SSL://{secure}",
+                "advertised.listeners": f"{settings['advertised.listeners']},SASL_SSL://{secure}",
+                "listener.security.protocol.map": (
+                    f"{settings['listener.security.protocol.map']},SASL_SSL:SASL_SSL"
+                ),
+                "sasl.enabled.mechanisms": "SCRAM-SHA-512",
+                "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config": (
+                    "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+                ),
+                "ssl.keystore.type": "PEM",
+                "ssl.keystore.location": str(tls / "broker.pem"),
+                "authorizer.class.name": (
+                    "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+                ),
+                # Plaintext clients (local administration), the controller and the broker
+                # itself are ANONYMOUS; SASL users get only what they were granted.
+                "super.users": "User:ANONYMOUS",
+                "allow.everyone.if.no.acl.found": "false",
+            }
         return "".join(f"{k}={v}\n" for k, v in settings.items())
+
+
+def _make_certificates(tls: Path) -> None:
+    """A CA and a broker certificate for 127.0.0.1 / localhost, made with openssl."""
+    tls.mkdir(parents=True, exist_ok=True)
+    steps = [
+        ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30", "-subj",
+         "/CN=ico-analytics local CA", "-keyout", "ca.key", "-out", "ca.crt"],
+        ["req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost",
+         "-keyout", "broker.key", "-out", "broker.csr"],
+        ["x509", "-req", "-in", "broker.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+         "-CAcreateserial", "-days", "30", "-out", "broker.crt", "-extfile", "san.cnf"],
+    ]  # fmt: skip
+    (tls / "san.cnf").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    for step in steps:
+        done = subprocess.run(
+            ["openssl", *step], cwd=tls, capture_output=True, text=True, check=False
+        )
+        if done.returncode != 0:
+            raise ServiceError(f"openssl {step[0]} failed: {done.stderr}")
+    # Kafka's PEM keystore: the unencrypted PKCS#8 key, then the certificate chain.
+    key, cert = (tls / "broker.key").read_text(), (tls / "broker.crt").read_text()
+    (tls / "broker.pem").write_text(key + cert)
 
 
 def _new_cluster_id() -> str:
