@@ -85,7 +85,7 @@ def test_what_cannot_be_resolved_is_a_codec_error_not_a_crash() -> None:
         Codec(OneVersion(json.dumps(retyped))).decode(data)
     with pytest.raises(
         CodecError,
-        match="schema id 42 is not an event schema: io.icoanalytics.events.SomethingElse",
+        match=r"schema id 42 is not an event schema: io\.icoanalytics\.events\.SomethingElse",
     ):
         OneVersion(json.dumps(_version("rename")))
     with pytest.raises(CodecError, match="not a usable Avro schema"):
