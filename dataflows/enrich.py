@@ -357,7 +357,7 @@ class RowBuilder:
             # Addresses are case-insensitive in practice: one person, one pseudonym.
             self.pseudonym(r["email"].strip().lower()),
             None if wallet is None else self.pseudonym(wallet),
-            dict(r["social_handles"]),
+            {network: self.pseudonym(handle) for network, handle in r["social_handles"].items()},
             r["consent_marketing"],
             r["kyc_completed"],
             r["verification_tier"],

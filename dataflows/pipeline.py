@@ -39,6 +39,7 @@ from dataflows.validate import DecodeValidate, Event
 from dataflows.windows import window_aggregates, window_table_row
 from ico_core.codec import Codec, LocalSchemas, RegistrySchemas
 from ico_core.events import ALERTS_TOPIC, DEAD_LETTER_TOPIC
+from ico_core.pii import PayloadSealer
 from ico_core.settings import Settings, get_settings
 
 FLOW_ID = "ico_analytics"
@@ -103,7 +104,7 @@ def build_flow(
     dead = split.trues  # DeadLetter
     events = cast(Stream[Event], split.falses)  # Event = (EventType, record dict)
     unique = dedupe("dedupe", events, settings.dedupe_ttl_seconds)  # Event, first of each id
-    pii_key = settings.pii_hmac_key.get_secret_value().encode()
+    pii_key = settings.pii_key()
     raw_rows = op.map("raw_rows", unique, RowBuilder(pii_key))  # TableRow of a raw table
     windows = window_aggregates(
         "window_aggregates",
@@ -119,9 +120,11 @@ def build_flow(
     if alerts_kafka_sink is not None:
         alerts = op.filter_map("alert_messages", verdicts, alert_message)  # KafkaSinkMessage
         op.output("alerts_topic", alerts, alerts_kafka_sink)
-    dead_rows = op.map("dead_letter_rows", dead, dead_letter_row)  # TableRow of dead_letters
+    sealer = PayloadSealer(pii_key)
+    sealed = op.map("seal_dead_letters", dead, lambda d: d.sealed(sealer))  # payload sealed
+    dead_rows = op.map("dead_letter_rows", sealed, dead_letter_row)  # TableRow of dead_letters
     if dead_letter_kafka_sink is not None:
-        messages = op.map("dead_letter_messages", dead, dead_letter_message)  # KafkaSinkMessage
+        messages = op.map("dead_letter_messages", sealed, dead_letter_message)  # KafkaSinkMessage
         op.output("dead_letter_topic", messages, dead_letter_kafka_sink)
     rows = op.merge("all_rows", raw_rows, window_rows, anomaly_rows, dead_rows)  # TableRow
     op.output("postgres", rows, sink)
@@ -135,8 +138,10 @@ def tune_gc() -> None:
 
 
 def flow_from_settings(settings: Settings) -> Dataflow:
-    """The configured flow; fails with a ``ConfigError`` when no database is configured."""
+    """The configured flow; fails with a ``ConfigError`` when no database or no PII key is
+    configured."""
     sink = PostgresSink(settings.require_postgres_url())
+    settings.production_pii_key()
     source: Source[RawRecord] | Source[RawRecord | DeadLetter]
     dead_letter_sink: KafkaTopicSink | None = None
     alerts_sink: KafkaTopicSink | None = None

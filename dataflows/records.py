@@ -6,6 +6,8 @@ import base64
 import json
 from typing import NamedTuple
 
+from ico_core.pii import PayloadSealer
+
 #: Where a dead letter was caught.
 STAGE_DECODE = "decode"
 STAGE_VALIDATE = "validate"
@@ -38,7 +40,7 @@ class DeadLetter(NamedTuple):
     The one shape of a dead letter everywhere: its fields are the columns of
     ``raw_data.dead_letters`` (so it is the sink's row as it is), and ``to_json`` is the message
     on the ``dead-letter`` topic, keyed by the coordinates (``kafka_key``) so a replay repeats
-    the same key. Build it with ``DeadLetter.of``.
+    the same key. Build it with ``DeadLetter.of``; it is stored and sent ``sealed``.
     """
 
     source_topic: str
@@ -57,6 +59,12 @@ class DeadLetter(NamedTuple):
         return cls(
             raw.topic, raw.partition, raw.offset, stage, reason, event_type, raw.key, raw.value
         )
+
+    def sealed(self, sealer: PayloadSealer) -> DeadLetter:
+        """This dead letter with its payload sealed (``ico_core.pii``): as it is stored and sent."""
+        if self.payload is None:
+            return self
+        return self._replace(payload=sealer.seal(self.kafka_key().decode(), self.payload))
 
     def kafka_key(self) -> bytes:
         return f"{self.source_topic}:{self.source_partition}:{self.source_offset}".encode()

@@ -23,6 +23,7 @@ from dataflows.records import STAGE_DECODE, STAGE_VALIDATE, DeadLetter, RawRecor
 from ico_core.codec import Codec
 from ico_core.errors import CodecError
 from ico_core.events import EventType
+from ico_core.pii import PII_FIELDS, REDACTED
 from ico_core.rules import (
     CLICKSTREAM_EVENT_TYPES,
     CONVERSION_TYPES,
@@ -66,7 +67,9 @@ def _show(value: Any) -> str:
 
 
 def _bad(kind: str, field: str, value: Any, rule: str) -> str:
-    return f"{kind}.{field}={_show(value)}: {rule}"
+    # Dead letters are kept for weeks and read by operators: never quote personal data.
+    shown = REDACTED if field.partition("[")[0] in PII_FIELDS else _show(value)
+    return f"{kind}.{field}={shown}: {rule}"
 
 
 def _common(

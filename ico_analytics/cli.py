@@ -159,6 +159,26 @@ def maintain(
     )
 
 
+@app.command("dead-letters")
+def dead_letters(
+    out: Annotated[Path, typer.Option(help="JSON lines file to write.")],
+    database_url: Annotated[
+        str | None, typer.Option(help="Default DATABASE_URL / POSTGRES_*.")
+    ] = None,
+    hours: Annotated[
+        float, typer.Option(help="Those received in the last N hours.", min=0.01)
+    ] = 24.0,
+) -> None:
+    """Export dead letters with their payloads opened (PII_HMAC_KEY), ready to fix and replay:
+    one JSON object per line with the Kafka coordinates, reason, key and payload in base64."""
+    from ico_analytics.deadletters import export
+
+    settings = get_settings()
+    since = datetime.now(UTC) - timedelta(hours=hours)
+    count = export(_required_database_url(database_url), settings.pii_key(), since, out)
+    typer.echo(f"wrote {count} dead letter(s) to {out}")
+
+
 class DevAction(StrEnum):
     up = "up"
     down = "down"

@@ -9,6 +9,7 @@ This is also the one place a laptop gets a database without configuring one
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,6 +53,15 @@ class DevStack:
     def registry(self) -> SchemaRegistryServer:
         return SchemaRegistryServer(self.data_dir / "registry", self.cache_dir)
 
+    def pii_key(self) -> str:
+        """The stack's own PII key, made once and kept (readable by its owner only)."""
+        path = self.data_dir / "pii-hmac-key"
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            path.touch(mode=0o600)
+            path.write_text(secrets.token_hex(32))
+        return path.read_text().strip()
+
     def database(self) -> str:
         """PostgreSQL in ``data_dir/postgres``, started if stopped and migrated; its URL."""
         postgres = self.postgres
@@ -65,14 +75,14 @@ class DevStack:
         ``kafka=False`` starts PostgreSQL alone, for the embedded source (no Java needed).
         """
         database_url = self.database()
-        env = {"DATABASE_URL": database_url}
+        env = {"DATABASE_URL": database_url, "PII_HMAC_KEY": self.pii_key()}
         if kafka:
             broker, registry = self.kafka, self.registry
             broker.start()
             ensure_topics(broker.connection)
             registry.start()
             RegistrySchemas(registry.url, register=True).register_all()
-            env = stack_env(broker.bootstrap_servers, registry.url, database_url)
+            env = stack_env(broker.bootstrap_servers, registry.url, database_url, self.pii_key())
         self.env_file.parent.mkdir(parents=True, exist_ok=True)
         self.env_file.write_text("".join(f"{k}={v}\n" for k, v in env.items()))
         return env

@@ -12,6 +12,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from ico_core.errors import ConfigError
 from ico_core.kafka import KafkaConnection, SaslMechanism, SecurityProtocol
 
+#: The public key `demo` and the tests pseudonymise with; never good enough for real data.
+DEV_PII_KEY = "ico-analytics-dev-key"
+
 
 class Settings(BaseSettings):
     """Configuration read from the environment (names in the README's configuration table).
@@ -54,8 +57,10 @@ class Settings(BaseSettings):
     # Loopback by default; a pod sets 0.0.0.0 so Prometheus can scrape it.
     metrics_bind_address: str = Field("127.0.0.1", alias="METRICS_BIND_ADDRESS")
 
-    # Key of the HMAC that pseudonymises email, IP and wallet addresses before storage.
-    pii_hmac_key: SecretStr = Field(SecretStr("ico-analytics-dev-key"), alias="PII_HMAC_KEY")
+    # Key of the HMAC that pseudonymises email, IP, wallet addresses and social handles before
+    # storage, and from which the dead letters' sealing key is derived. The default is public:
+    # fine for `demo` and tests, refused by the production flow (``production_pii_key``).
+    pii_hmac_key: SecretStr = Field(SecretStr(DEV_PII_KEY), alias="PII_HMAC_KEY")
 
     # Where the local services of `demo` and `dev` keep their data and downloads; relative
     # paths are taken from the working directory (in a checkout: git-ignored folders).
@@ -95,6 +100,19 @@ class Settings(BaseSettings):
                 "on a laptop, `ico-analytics dev up` starts one and writes it to .dev/env"
             )
         return url
+
+    def pii_key(self) -> bytes:
+        return self.pii_hmac_key.get_secret_value().encode()
+
+    def production_pii_key(self) -> bytes:
+        """The PII key, refused when it is the public development default."""
+        if self.pii_hmac_key.get_secret_value() == DEV_PII_KEY:
+            raise ConfigError(
+                "PII_HMAC_KEY is not set: the dataflow will not store personal data under the "
+                "public development key (`ico-analytics dev up` writes a key of its own to "
+                ".dev/env; `demo` needs none)"
+            )
+        return self.pii_key()
 
     @property
     def kafka_enabled(self) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from datetime import UTC, datetime
@@ -12,8 +13,13 @@ import httpx
 import psycopg
 from typer.testing import CliRunner
 
+from dataflows.pipeline import dead_letter_row
+from dataflows.records import DeadLetter, RawRecord
+from dataflows.sinks import PostgresSink
 from ico_analytics.cli import app
 from ico_analytics.services.process import free_ports
+from ico_core.pii import PayloadSealer
+from ico_core.settings import get_settings
 
 runner = CliRunner()
 
@@ -94,3 +100,41 @@ def test_generate_serves_prometheus_metrics_of_what_it_produced(tmp_path: Path) 
     faults = set(re.findall(r'^ico_generator_events_total\{[^}]*fault="(\w+)"', text, re.M))
     assert "none" in faults and "duplicate" in faults
     assert "ico_generator_configured_events_per_minute 0.0" in text
+
+
+def test_dead_letters_export_opens_the_sealed_payloads(
+    migrated_database_url: str, tmp_path: Path
+) -> None:
+    sealer = PayloadSealer(get_settings().pii_key())
+    raw = [
+        RawRecord("user-registrations", 2, 41, b"s1", b"\x00\x00\x00\x00\x02alice@example.com"),
+        RawRecord("conversions", 0, 7, None, None),
+    ]
+    letters = [
+        DeadLetter.of(
+            raw[0], "validate", "registration.email=<redacted>: has no '@'", "registration"
+        ),
+        DeadLetter.of(raw[1], "decode", "empty record", None),
+    ]
+    sink = PostgresSink(migrated_database_url).build("dead_letters", 0, 1)
+    sink.write_batch([dead_letter_row(d.sealed(sealer)) for d in letters])
+    with psycopg.connect(migrated_database_url) as conn:
+        stored = conn.execute("SELECT payload FROM raw_data.dead_letters WHERE source_offset = 41")
+        assert b"alice" not in stored.fetchone()[0]  # type: ignore[index]
+
+    out = tmp_path / "dead.jsonl"
+    result = runner.invoke(
+        app, ["dead-letters", "--out", str(out), "--database-url", migrated_database_url]
+    )
+    assert result.exit_code == 0, result.output
+    assert "wrote 2 dead letter(s)" in result.output
+    lines = sorted(
+        (json.loads(line) for line in out.read_text().splitlines()), key=lambda d: d["offset"]
+    )
+    assert [(d["topic"], d["offset"], d["reason"]) for d in lines] == [
+        ("conversions", 7, "empty record"),
+        ("user-registrations", 41, "registration.email=<redacted>: has no '@'"),
+    ]
+    assert lines[0]["payload_b64"] is None
+    assert base64.b64decode(lines[1]["payload_b64"]) == raw[0].value
+    assert base64.b64decode(lines[1]["key_b64"]) == b"s1"

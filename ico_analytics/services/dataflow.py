@@ -7,6 +7,7 @@ Tests kill and resume it; benchmarks time it and read its ``/metrics``.
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -26,13 +27,18 @@ IMPORT_STR = "dataflows.pipeline:flow"
 
 
 def stack_env(
-    bootstrap_servers: str, schema_registry_url: str, database_url: str
+    bootstrap_servers: str,
+    schema_registry_url: str,
+    database_url: str,
+    pii_key: str | None = None,
 ) -> dict[str, str]:
-    """The environment (the README's names) that points the dataflow and the CLI at a stack."""
+    """The environment (the README's names) that points the dataflow and the CLI at a stack;
+    without ``pii_key`` a throwaway one (the flow refuses the public development key)."""
     return {
         "KAFKA_BOOTSTRAP_SERVERS": bootstrap_servers,
         "SCHEMA_REGISTRY_URL": schema_registry_url,
         "DATABASE_URL": database_url,
+        "PII_HMAC_KEY": pii_key or secrets.token_hex(32),
     }
 
 

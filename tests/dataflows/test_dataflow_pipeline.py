@@ -210,14 +210,18 @@ def _probe(env: dict[str, str]) -> dict[str, Any]:
     return result
 
 
-def test_importing_the_pipeline_changes_nothing_and_flow_needs_a_database() -> None:
+def test_importing_the_pipeline_changes_nothing_and_flow_needs_a_database_and_key() -> None:
     unconfigured = _probe({})
     assert unconfigured["imported"] == {"threshold": True, "built": False}
     assert unconfigured["looked_up"]["error"].startswith(
         "ConfigError: no database configured: set DATABASE_URL"
     )
-    # With a database configured, looking ``flow`` up builds it (connecting nowhere yet) and
+    database = {"DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none"}
+    assert _probe(database)["looked_up"]["error"].startswith(
+        "ConfigError: PII_HMAC_KEY is not set: the dataflow will not store personal data"
+    )
+    # With a database and a key, looking ``flow`` up builds it (connecting nowhere yet) and
     # tunes the collector of the process that is going to run it.
-    configured = _probe({"DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none"})
+    configured = _probe({**database, "PII_HMAC_KEY": "a-real-secret"})
     assert configured["imported"] == {"threshold": True, "built": False}
     assert configured["looked_up"] == {"flow": "ico_analytics", "threshold": list(GC_THRESHOLDS)}

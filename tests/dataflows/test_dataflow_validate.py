@@ -13,7 +13,9 @@ from dataflows.pipeline import build_flow
 from dataflows.records import DeadLetter, RawRecord, TableRow
 from dataflows.validate import DecodeValidate
 from ico_core.codec import Codec, LocalSchemas
+from ico_core.errors import CodecError
 from ico_core.events import EventType
+from ico_core.pii import PayloadSealer
 from ico_core.settings import Settings
 
 REF_MS = 1_750_000_000_000  # 2025-06-15T15:06:40Z, the validator's "now"
@@ -125,7 +127,7 @@ def test_undecodable_records_become_dead_letters_with_reason(
     assert len(out) == 1
     (row,) = dead_rows(out)
     assert reason in row["reason"]
-    assert row | {"reason": None} == {
+    assert row | {"reason": None, "payload": None} == {
         "source_topic": "clickstream-events",
         "source_partition": 1,
         "source_offset": 7,
@@ -133,8 +135,17 @@ def test_undecodable_records_become_dead_letters_with_reason(
         "reason": None,
         "event_type": None,
         "record_key": b"k",
-        "payload": value,
+        "payload": None,
     }
+    # Stored sealed: only the PII key opens it, bound to where the record came from.
+    sealer = PayloadSealer(SETTINGS.pii_key())
+    if value is None:
+        assert row["payload"] is None
+    else:
+        assert row["payload"] != value
+        assert sealer.open("clickstream-events:1:7", row["payload"]) == value
+        with pytest.raises(CodecError, match="another PII_HMAC_KEY or tampered"):
+            sealer.open("clickstream-events:1:8", row["payload"])
 
 
 BAD_FIELDS: list[tuple[EventType, str, Any, str]] = [
@@ -276,3 +287,22 @@ def test_an_exception_in_a_rule_is_a_dead_letter_not_a_crash() -> None:
         "clickstream",
         "clickstream: KeyError: 'country'",
     )
+
+
+def test_reasons_never_quote_personal_data() -> None:
+    broken = [
+        registration(email="alice.example.com"),
+        registration(wallet_address="0xNOT-A-WALLET-alice"),
+        registration(social_handles={"telegram": "@alice\x00"}),
+        click(ip_address="203.0.113.7\x00"),
+    ]
+    validator = DecodeValidate(CODEC, websites_count=20, clock=lambda: REF_MS)
+    kinds = [EventType.REGISTRATION] * 3 + [EventType.CLICKSTREAM]
+    letters = validator([raw(CODEC.encode(k, r)) for k, r in zip(kinds, broken, strict=True)])
+    reasons = [d.reason for d in letters if isinstance(d, DeadLetter)]
+    assert reasons == [
+        "registration.email=<redacted>: has no '@'",
+        "registration.wallet_address=<redacted>: not 0x + 40 lowercase hex digits",
+        "registration.social_handles['telegram']=<redacted>: contains a NUL character",
+        "clickstream.ip_address=<redacted>: contains a NUL character",
+    ]

@@ -129,6 +129,30 @@ def test_grafana_reader_can_read_but_not_write(migrated_database_url: str) -> No
             conn.execute("DELETE FROM processed_data.ico_websites")
 
 
+def test_grafana_reader_never_reads_personal_data(migrated_database_url: str) -> None:
+    today = datetime.now(UTC).date()
+    with psycopg.connect(migrated_database_url, autocommit=True) as conn:
+        # A partition created later, as `maintain` does, is no way around the column grants.
+        later = today + timedelta(days=30)
+        conn.execute("SELECT raw_data.ensure_daily_partitions(%s, %s)", (later, later))
+        conn.execute("SET ROLE grafana_reader")
+        conn.execute("SELECT count(*), max(reason), max(received_at) FROM raw_data.dead_letters")
+        conn.execute("SELECT count(*), max(email), max(country) FROM raw_data.user_registrations")
+        refused = [
+            "SELECT payload FROM raw_data.dead_letters",
+            "SELECT record_key FROM raw_data.dead_letters",
+            "SELECT * FROM raw_data.dead_letters",
+            "SELECT social_handles FROM raw_data.user_registrations",
+            "SELECT * FROM raw_data.user_registrations_default",
+            f"SELECT * FROM raw_data.user_registrations_p{today:%Y%m%d}",
+            f"SELECT * FROM raw_data.user_registrations_p{later:%Y%m%d}",
+            f"SELECT * FROM raw_data.clickstream_events_p{today:%Y%m%d}",
+        ]
+        for statement in refused:
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute(statement)
+
+
 def test_maintain_creates_partitions_ahead_and_applies_retention(
     migrated_database_url: str,
 ) -> None:

@@ -90,6 +90,7 @@ def test_migrate_and_the_production_flow_run_from_the_wheel(
     flow_env = _env(
         bin_dir,
         DATABASE_URL=database_url,
+        PII_HMAC_KEY="wheel-test-key",
         GENERATOR_EVENTS="3000",
         GENERATOR_SEED="7",
         EVENTS_PER_MINUTE="0",
