@@ -4,12 +4,9 @@ through the one ``KafkaConnection``, and each component can do exactly what its 
 from __future__ import annotations
 
 import itertools
-import shutil
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 from bytewax.connectors.kafka import KafkaSinkMessage
@@ -25,8 +22,8 @@ from ico_analytics.services.kafka import KafkaServer, SecureListener
 from ico_core.codec import Codec, LocalSchemas
 from ico_core.errors import SinkError
 from ico_core.events import DEAD_LETTER_TOPIC, EventType
-from ico_core.settings import get_settings
 from ico_core.topics import COMPONENT_ACCESS, ensure_topics
+from tests.local_kafka import local_kafka
 
 pytestmark = pytest.mark.kafka
 USERS = {"generator": "gen-s3cret", "dataflow": "flow-s3cret"}
@@ -34,17 +31,11 @@ USERS = {"generator": "gen-s3cret", "dataflow": "flow-s3cret"}
 
 @pytest.fixture(scope="module")
 def kafka() -> Iterator[KafkaServer]:
-    data_dir = Path(tempfile.mkdtemp(prefix="ico-kafka-secure-"))
-    server = KafkaServer(data_dir, get_settings().cache_dir, secure=SecureListener(USERS))
-    server.start()
-    ensure_topics(server.connection)
-    for user in USERS:
-        server.grant(user, COMPONENT_ACCESS[user])
-    try:
+    with local_kafka("ico-kafka-secure-", SecureListener(USERS)) as server:
+        ensure_topics(server.connection)
+        for user in USERS:
+            server.grant(user, COMPONENT_ACCESS[user])
         yield server
-    finally:
-        server.stop()
-        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 def test_components_work_over_tls_with_scram_within_their_acls(kafka: KafkaServer) -> None:

@@ -4,11 +4,8 @@ logged and counted, and partitions added while running stop the dataflow for a r
 from __future__ import annotations
 
 import logging
-import shutil
-import tempfile
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from confluent_kafka import Producer, TopicPartition
@@ -20,8 +17,8 @@ from dataflows.records import RawRecord
 from dataflows.sources import KafkaRawSource, PartitionsAdded
 from ico_analytics.services.kafka import KafkaServer
 from ico_core.events import EventType
-from ico_core.settings import get_settings
 from ico_core.topics import TOPIC_PARTITIONS, ensure_topics
+from tests.local_kafka import local_kafka
 
 pytestmark = pytest.mark.kafka
 TOPIC = EventType.CONVERSION.topic
@@ -29,15 +26,9 @@ TOPIC = EventType.CONVERSION.topic
 
 @pytest.fixture(scope="module")
 def kafka() -> Iterator[KafkaServer]:
-    data_dir = Path(tempfile.mkdtemp(prefix="ico-kafka-source-"))
-    server = KafkaServer(data_dir, get_settings().cache_dir)
-    server.start()
-    ensure_topics(server.connection, {**TOPIC_PARTITIONS, TOPIC: 1})
-    try:
+    with local_kafka("ico-kafka-source-") as server:
+        ensure_topics(server.connection, {**TOPIC_PARTITIONS, TOPIC: 1})
         yield server
-    finally:
-        server.stop()
-        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 def _read_all(part: sources._KafkaPartition, count: int) -> list[RawRecord]:

@@ -3,10 +3,7 @@ raises instead of vanishing."""
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from bytewax.connectors.kafka import KafkaSinkMessage
@@ -15,22 +12,16 @@ from confluent_kafka import Consumer
 from dataflows.kafka_sink import KafkaTopicSink
 from ico_analytics.services.kafka import KafkaServer
 from ico_core.errors import SinkError
-from ico_core.settings import get_settings
 from ico_core.topics import ensure_topics
+from tests.local_kafka import local_kafka
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
 def kafka() -> Iterator[KafkaServer]:
-    data_dir = Path(tempfile.mkdtemp(prefix="ico-kafka-sink-"))
-    server = KafkaServer(data_dir, get_settings().cache_dir)
-    server.start()
-    try:
+    with local_kafka("ico-kafka-sink-") as server:
         yield server
-    finally:
-        server.stop()
-        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 def test_a_batch_returns_once_every_message_is_acknowledged(kafka: KafkaServer) -> None:
