@@ -11,6 +11,8 @@ from ico_core.pii import PayloadSealer
 #: Where a dead letter was caught.
 STAGE_DECODE = "decode"
 STAGE_VALIDATE = "validate"
+#: A row PostgreSQL refused (the sink keys it by table and row, not by Kafka coordinates).
+STAGE_STORE = "store"
 DEAD_LETTERS_TABLE = "raw_data.dead_letters"
 
 
@@ -46,7 +48,7 @@ class DeadLetter(NamedTuple):
     source_topic: str
     source_partition: int
     source_offset: int
-    stage: str  # STAGE_DECODE | STAGE_VALIDATE
+    stage: str  # STAGE_DECODE | STAGE_VALIDATE | STAGE_STORE
     reason: str
     event_type: str | None
     record_key: bytes | None

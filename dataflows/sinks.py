@@ -16,6 +16,8 @@ merge), ``int``, ``float``, ``Decimal`` for numeric, aware ``datetime`` for time
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -35,7 +37,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from dataflows.records import TableRow
+from dataflows.records import DEAD_LETTERS_TABLE, STAGE_STORE, DeadLetter, TableRow
 from ico_core.db import libpq_url, query
 from ico_core.errors import SinkError
 
@@ -216,6 +218,14 @@ class PostgresSinkPartition(StatelessSinkPartition[TableRow]):
     def write_batch(self, items: list[TableRow]) -> None:
         if not items:
             return
+        try:
+            self._write_retrying(items)
+        except _REFUSED:
+            # Some row breaks a constraint or a type: it would fail the same way on every
+            # replay, so find it, store the rest, and keep it as a dead letter instead.
+            self._write_isolating(items)
+
+    def _write_retrying(self, items: list[TableRow]) -> None:
         by_table: dict[str, list[NamedTuple]] = {}
         for table, row in items:
             by_table.setdefault(table, []).append(row)
@@ -223,9 +233,27 @@ class PostgresSinkPartition(StatelessSinkPartition[TableRow]):
             for attempt in self._retry.retrying():
                 with attempt:
                     self._write(by_table)
+        except _REFUSED:
+            raise
         except psycopg.Error as exc:
             tables = ", ".join(sorted(by_table))
             raise SinkError(f"writing {len(items)} rows to {tables} failed: {exc}") from exc
+
+    def _write_isolating(self, items: list[TableRow]) -> None:
+        """Halve ``items`` until each refused row stands alone (log2 of the batch per row)."""
+        try:
+            self._write_retrying(items)
+        except _REFUSED as exc:
+            if len(items) > 1:
+                half = len(items) // 2
+                self._write_isolating(items[:half])
+                self._write_isolating(items[half:])
+                return
+            [(table, row)] = items
+            if table == DEAD_LETTERS_TABLE:
+                raise SinkError(f"PostgreSQL refused a dead letter: {exc}") from exc
+            logger.error("PostgreSQL refused a row of %s, kept as a dead letter: %s", table, exc)
+            self._write_retrying([(DEAD_LETTERS_TABLE, _refused(table, row, exc))])
 
     def close(self) -> None:
         self._disconnect()
@@ -318,6 +346,20 @@ class PostgresSinkPartition(StatelessSinkPartition[TableRow]):
         self._tables.clear()
         if conn is not None:
             conn.close()
+
+
+#: What PostgreSQL answers for a row itself: a value of the wrong form or range, a constraint.
+_REFUSED = (psycopg.errors.DataError, psycopg.errors.IntegrityError)
+
+
+def _refused(table: str, row: NamedTuple, exc: psycopg.Error) -> DeadLetter:
+    """A row PostgreSQL refused, as a dead letter keyed by its table and primary key values
+    (the same row refused again on a replay overwrites the same dead letter)."""
+    values = row._asdict()
+    key = json.dumps(values, default=str, sort_keys=True).encode()
+    digest = int.from_bytes(hashlib.sha256(key).digest()[:8], "big") >> 1  # a bigint >= 0
+    reason = f"refused by PostgreSQL ({exc.sqlstate}): {str(exc).splitlines()[0]}"
+    return DeadLetter(f"postgres:{table}", -1, digest, STAGE_STORE, reason, table, None, key)
 
 
 def _merge_statement(table: _Table, columns: tuple[str, ...], cols: sql.Composable) -> sql.Composed:

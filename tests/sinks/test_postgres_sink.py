@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -186,8 +187,9 @@ def test_batch_is_atomic_across_tables(migrated_database_url: str) -> None:
         "analytics.window_aggregates",
     ]
     sink = _partition(migrated_database_url)
-    bad = conversion(conversion_type=None)  # NOT NULL
-    with pytest.raises(SinkError, match="conversion_type"):
+    # The last table's last row fails (an unknown column) after the others were merged.
+    bad = adhoc("raw_data.conversions", **conversion()[1]._asdict(), no_such_column=1)
+    with pytest.raises(SinkError, match="no_such_column"):
         sink.write_batch([click(), registration(), conversion(), aggregate(), bad])
     assert [_count(migrated_database_url, t) for t in tables] == [0, 0, 0, 0]
 
@@ -344,3 +346,33 @@ def test_a_lock_that_is_never_released_fails_the_batch_instead_of_hanging(
         with pytest.raises(SinkError, match="lock timeout"):
             sink.write_batch([click()])
         assert time.monotonic() - began < 10
+
+
+def test_a_row_postgres_refuses_is_kept_as_a_dead_letter_and_the_rest_lands(
+    migrated_database_url: str,
+) -> None:
+    good = [click() for _ in range(9)]
+    # NOT NULL: refused the same way on every replay.
+    bad = click(event_type=None)
+    batch = [*good[:4], bad, *good[4:]]
+    sink = _partition(migrated_database_url)
+    sink.write_batch(batch)
+    sink.write_batch(batch)  # a replay: the same rows, the same dead letter
+    assert _count(migrated_database_url, "raw_data.clickstream_events") == 9
+    with psycopg.connect(migrated_database_url) as conn:
+        letters = conn.execute(
+            "SELECT source_topic, source_partition, stage, event_type, reason, payload"
+            " FROM raw_data.dead_letters"
+        ).fetchall()
+    assert len(letters) == 1
+    topic, partition, stage, event_type, reason, payload = letters[0]
+    assert (topic, partition, stage, event_type) == (
+        "postgres:raw_data.clickstream_events",
+        -1,
+        "store",
+        "raw_data.clickstream_events",
+    )
+    assert reason.startswith(
+        'refused by PostgreSQL (23502): null value in column "event_type" of relation '
+    )
+    assert json.loads(payload)["event_id"] == bad[1].event_id  # type: ignore[attr-defined]
