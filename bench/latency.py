@@ -223,7 +223,7 @@ def run_latency(
 ) -> LatencyResult:
     """Dataflow (production shape: recovery on, tail mode) first, then the paced producer."""
     reset_topics(stack.bootstrap)
-    Codec(RegistrySchemas(stack.registry_url, register=True))
+    RegistrySchemas(stack.registry_url, register=True).register_all()  # the producer looks them up
     ctx = multiprocessing.get_context("spawn")
     samples: Queue[Any] = ctx.Queue()
     go = ctx.Event()
