@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 
 from bytewax.connectors.kafka import BYTEWAX_CONSUMER_LAG_GAUGE
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
-from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
 from confluent_kafka import KafkaError as ConfluentKafkaError
 from confluent_kafka.admin import AdminClient
 
@@ -242,9 +242,13 @@ class _KafkaPartition(StatefulSourcePartition[RawRecord | DeadLetter, int]):
         """Where a resumed partition continues: its snapshot's offset, or the oldest record
         left when retention deleted what the snapshot points at (logged and counted, since
         those records are lost to the dataflow)."""
-        low, high = self._consumer.get_watermark_offsets(
-            TopicPartition(self._topic, self._index), timeout=30
-        )
+        try:
+            low, high = self._consumer.get_watermark_offsets(
+                TopicPartition(self._topic, self._index), timeout=30
+            )
+        except KafkaException as exc:  # brokers unreachable: resume as saved, unchecked
+            log.warning("%s/%s: offsets not checked: %s", self._topic, self._index, exc)
+            return offset
         if low <= offset <= high:
             return offset
         lost = low - offset if offset < low else 0
@@ -307,7 +311,11 @@ class _KafkaPartition(StatefulSourcePartition[RawRecord | DeadLetter, int]):
         """Bytewax fixes a source's partitions when the dataflow starts: a topic that gained
         partitions stops the dataflow, and the restart (from its snapshot) reads them all."""
         self._checked_at = time.monotonic()
-        now = self._partition_count()
+        try:
+            now = self._partition_count()
+        except (KafkaException, RuntimeError) as exc:  # a broker outage: look again later
+            log.warning("%s: partitions not checked: %s", self._topic, exc)
+            return
         if now > self._partitions:
             raise PartitionsAdded(
                 f"{self._topic} has {now} partitions, the dataflow started with "
@@ -315,7 +323,7 @@ class _KafkaPartition(StatefulSourcePartition[RawRecord | DeadLetter, int]):
             )
 
     def _partition_count(self) -> int:
-        topic = self._consumer.list_topics(self._topic, timeout=30).topics[self._topic]
+        topic = self._consumer.list_topics(self._topic, timeout=10).topics[self._topic]
         if topic.error is not None:
             raise RuntimeError(f"cannot list partitions of {self._topic}: {topic.error}")
         return len(topic.partitions)

@@ -1,9 +1,10 @@
 """Daemon processes that outlive the Python process that started them.
 
 A service is identified by its pid file, so a later ``ico-analytics dev status`` (a new Python
-process) can find, check and stop what ``dev up`` started. The pid file also records the command
-line, and a pid counts as the service only while ``/proc`` shows that command: after a reboot a
-stale pid may belong to an unrelated process, which ``dev down`` must never signal.
+process) can find, check and stop what ``dev up`` started. The pid file also records when that
+process started (``/proc/<pid>/stat``), and a pid counts as the service only while it still has
+that start time: after a reboot a stale pid may belong to an unrelated process, which
+``dev down`` must never signal.
 """
 
 from __future__ import annotations
@@ -92,10 +93,10 @@ class DaemonProcess:
         """The pid of the running process, or None (a stale pid file counts as not running)."""
         try:
             recorded = json.loads(self.pid_file.read_text())
-            pid, argv = int(recorded["pid"]), list(recorded["argv"])
+            pid, started = int(recorded["pid"]), recorded["started"]
         except (FileNotFoundError, ValueError, KeyError, TypeError):
             return None
-        return pid if _alive(pid) and _command_line(pid) in (argv, None) else None
+        return pid if _alive(pid) and _start_time(pid) in (started, None) else None
 
     def is_running(self) -> bool:
         return self.pid is not None
@@ -117,7 +118,8 @@ class DaemonProcess:
                 )
             except OSError as exc:
                 raise ServiceError(f"cannot start {self.name}: {exc}") from exc
-        self.pid_file.write_text(json.dumps({"pid": proc.pid, "argv": list(argv)}) + "\n")
+        record = {"pid": proc.pid, "started": _start_time(proc.pid), "argv": list(argv)}
+        self.pid_file.write_text(json.dumps(record) + "\n")
         return proc.pid
 
     def wait_until(
@@ -178,13 +180,14 @@ def _alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
-def _command_line(pid: int) -> list[str] | None:
-    """The command line ``pid`` runs, None where there is no procfs to tell."""
+def _start_time(pid: int) -> int | None:
+    """When ``pid`` started, in clock ticks since boot (fixed for the life of a process, exec
+    included); None where there is no procfs to tell."""
     try:
-        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+        stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    return [part.decode(errors="replace") for part in raw.split(b"\0")[:-1]]
+    return int(stat.rsplit(")", 1)[1].split()[19])
 
 
 def _signal(pid: int, sig: signal.Signals) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -65,8 +66,17 @@ def test_dev_up_is_idempotent_generate_delivers_and_down_stops(data_dir: Path) -
         _cli(env, "dev", "up")  # already running: same addresses, nothing restarted
         assert (data_dir / "env").read_text() == first
         stack = dict(line.split("=", 1) for line in first.splitlines())
-        assert set(stack) == {"KAFKA_BOOTSTRAP_SERVERS", "SCHEMA_REGISTRY_URL", "DATABASE_URL"}
-        assert all("127.0.0.1" in value for value in stack.values())
+        assert set(stack) == {
+            "KAFKA_BOOTSTRAP_SERVERS",
+            "SCHEMA_REGISTRY_URL",
+            "DATABASE_URL",
+            "PII_HMAC_KEY",
+        }
+        addresses = {k: v for k, v in stack.items() if k != "PII_HMAC_KEY"}
+        assert all("127.0.0.1" in value for value in addresses.values())
+        # The stack's own key: random, kept across `up`s, readable by its owner only.
+        assert re.fullmatch(r"[0-9a-f]{64}", stack["PII_HMAC_KEY"])
+        assert (data_dir / "pii-hmac-key").stat().st_mode & 0o777 == 0o600
         status = _cli(env, "dev", "status")
         assert status.count("running at") == 3, status
 
