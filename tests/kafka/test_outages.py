@@ -36,7 +36,8 @@ def _wait_for_truth(url: str, expected: Expected, timeout: float, cluster: Dataf
 
 
 @pytest.mark.kafka
-def test_broker_outage_of_20_seconds(tmp_path: Path, migrated_database_url: str) -> None:
+@pytest.mark.parametrize("end", ["clean stop", "kill -9"])
+def test_broker_outage_of_20_seconds(tmp_path: Path, migrated_database_url: str, end: str) -> None:
     cache = get_settings().cache_dir
     kafka = KafkaServer(tmp_path / "kafka", cache)
     kafka.start()
@@ -77,7 +78,10 @@ def test_broker_outage_of_20_seconds(tmp_path: Path, migrated_database_url: str)
         producer_thread.start()
         cluster.start(1)
         time.sleep(6)
-        kafka.stop()
+        if end == "kill -9":  # under load, no controlled shutdown: the logs are recovered
+            kafka.kill()
+        else:
+            kafka.stop()
         time.sleep(20)
         kafka.start()
         producer_thread.join(300)

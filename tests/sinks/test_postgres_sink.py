@@ -17,7 +17,7 @@ import psycopg
 import pytest
 
 from dataflows.enrich import ClickstreamRow, ConversionRow, RegistrationRow
-from dataflows.records import DeadLetter, TableRow
+from dataflows.records import DEAD_LETTERS_TABLE, DeadLetter, TableRow
 from dataflows.sinks import PostgresSink, PostgresSinkPartition, RetryPolicy, Timeouts
 from dataflows.windows import WindowAggregateRow
 from ico_analytics.services.postgres import LocalPostgres
@@ -376,3 +376,31 @@ def test_a_row_postgres_refuses_is_kept_as_a_dead_letter_and_the_rest_lands(
         'refused by PostgreSQL (23502): null value in column "event_type" of relation '
     )
     assert json.loads(payload)["event_id"] == bad[1].event_id  # type: ignore[attr-defined]
+
+
+def test_the_dataflow_role_writes_its_tables_and_nothing_else(migrated_database_url: str) -> None:
+    with psycopg.connect(migrated_database_url, autocommit=True) as conn:
+        conn.execute("DROP ROLE IF EXISTS flow_login")
+        conn.execute("CREATE ROLE flow_login LOGIN IN ROLE ico_writer")
+    url = migrated_database_url.replace("postgresql://postgres@", "postgresql://flow_login@")
+    try:
+        dead = DeadLetter("conversions", 0, 3, "decode", "empty record", None, None, None)
+        batch = [click(), registration(), conversion(), aggregate(), (DEAD_LETTERS_TABLE, dead)]
+        _partition(url).write_batch(batch)
+        _partition(url).write_batch(batch)  # merging again reads the stored rows
+        assert _count(migrated_database_url, "raw_data.dead_letters") == 1
+        with psycopg.connect(url, autocommit=True) as conn:
+            for statement in (
+                "CREATE TABLE raw_data.mine (x int)",
+                "DROP TABLE raw_data.dead_letters",
+                "DELETE FROM raw_data.dead_letters",
+                "TRUNCATE analytics.window_aggregates",
+                "SELECT * FROM processed_data.ico_websites",
+                "UPDATE processed_data.ico_websites SET name = 'x'",
+            ):
+                with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                    conn.execute(statement)
+    finally:
+        with psycopg.connect(migrated_database_url, autocommit=True) as conn:
+            conn.execute("DROP OWNED BY flow_login")
+            conn.execute("DROP ROLE flow_login")
