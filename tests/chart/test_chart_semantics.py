@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from ico_core.topics import COMPONENT_ACCESS
 from tests.chart.chartlib import (
     CHART,
     NAMESPACE,
@@ -156,7 +157,7 @@ def test_apps_reach_kafka_and_the_registry(rendered: dict[str, list[Manifest]]) 
         (one(docs, "StatefulSet", "ico-analytics-dataflow"), "dataflow"),
     ):
         env = env_of(container(workload, name))
-        assert env["KAFKA_BOOTSTRAP_SERVERS"] == "ico-analytics-kafka-kafka-bootstrap:9092"
+        assert env["KAFKA_BOOTSTRAP_SERVERS"] == "ico-analytics-kafka-kafka-bootstrap:9093"
         # RegistrySchemas passes the URL to the Confluent client as is: the ccompat base.
         assert env["SCHEMA_REGISTRY_URL"] == (
             f"http://ico-analytics-schema-registry:{port}/apis/ccompat/v7"
@@ -173,6 +174,58 @@ def test_apps_reach_kafka_and_the_registry(rendered: dict[str, list[Manifest]]) 
     assert dataflow["KAFKA_BOOTSTRAP_SERVERS"] == (
         "broker-0.kafka.example.internal:9093,broker-1.kafka.example.internal:9093"
     )
+
+
+def test_each_app_logs_in_to_kafka_with_only_its_acls(rendered: dict[str, list[Manifest]]) -> None:
+    """The KafkaUsers grant exactly ico_core.topics.COMPONENT_ACCESS, the contract the local
+    broker's ACL tests prove; each app logs in over TLS as its own user."""
+    docs = rendered["defaults"]
+    kafka = one(docs, "Kafka", "ico-analytics-kafka")["spec"]["kafka"]
+    assert kafka["listeners"] == [
+        {
+            "name": "tls",
+            "port": 9093,
+            "type": "internal",
+            "tls": True,
+            "authentication": {"type": "scram-sha-512"},
+        }
+    ]
+    assert kafka["authorization"] == {"type": "simple"}
+    assert "userOperator" in one(docs, "Kafka", "ico-analytics-kafka")["spec"]["entityOperator"]
+    for component, workload in (
+        ("generator", one(docs, "Deployment", "ico-analytics-generator")),
+        ("dataflow", one(docs, "StatefulSet", "ico-analytics-dataflow")),
+    ):
+        user = one(docs, "KafkaUser", f"ico-analytics-{component}")
+        assert user["metadata"]["labels"]["strimzi.io/cluster"] == "ico-analytics-kafka"
+        assert user["spec"]["authentication"] == {"type": "scram-sha-512"}
+        granted = {
+            (acl["resource"]["name"], tuple(acl["operations"]))
+            for acl in user["spec"]["authorization"]["acls"]
+            if acl["resource"] == {**acl["resource"], "type": "topic", "patternType": "literal"}
+        }
+        assert granted == {(a.topic, a.operations) for a in COMPONENT_ACCESS[component]}
+        env = env_of(container(workload, component))
+        assert env["KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL"
+        assert env["KAFKA_SASL_MECHANISM"] == "SCRAM-SHA-512"
+        assert env["KAFKA_SASL_USERNAME"] == f"ico-analytics-{component}"
+        # Strimzi's User Operator writes the password to a Secret named after the user.
+        assert env["KAFKA_SASL_PASSWORD"] == {
+            "secretKeyRef": {"name": f"ico-analytics-{component}", "key": "password"}
+        }
+        assert env["KAFKA_SSL_CA_LOCATION"] == "/etc/kafka-ca/ca.crt"
+        volumes = {v["name"]: v for v in pod_spec(workload)["volumes"]}
+        assert volumes["kafka-ca"]["secret"]["secretName"] == "ico-analytics-kafka-cluster-ca-cert"
+        mounts = {m["name"]: m["mountPath"] for m in container(workload, component)["volumeMounts"]}
+        assert mounts["kafka-ca"] == "/etc/kafka-ca"
+    # A development cluster without logins keeps the plain listener and no users.
+    minimal = rendered["minimal"]
+    assert by_kind(minimal, "KafkaUser") == []
+    listeners = one(minimal, "Kafka", "ico-analytics-kafka")["spec"]["kafka"]["listeners"]
+    assert [(listener["name"], listener["port"]) for listener in listeners] == [("plain", 9092)]
+    dataflow = env_of(container(one(minimal, "StatefulSet", "ico-analytics-dataflow"), "dataflow"))
+    assert "KAFKA_SECURITY_PROTOCOL" not in dataflow
+    assert dataflow["KAFKA_BOOTSTRAP_SERVERS"] == "ico-analytics-kafka-kafka-bootstrap:9092"
 
 
 def test_schema_registry_persists_in_postgresql(rendered: dict[str, list[Manifest]]) -> None:
@@ -401,7 +454,7 @@ def test_network_policies(rendered: dict[str, list[Manifest]]) -> None:
         "ports": [{"protocol": "TCP", "port": 2101}],
     }
     egress_ports = {p["port"] for rule in dataflow["egress"] for p in rule["ports"]}
-    assert egress_ports == {53, 2101, 9092, 8080, 5432}
+    assert egress_ports == {53, 2101, 9093, 8080, 5432}
     postgres = policies["ico-analytics-postgresql"]
     sources = {
         f["podSelector"]["matchLabels"]["app.kubernetes.io/component"]

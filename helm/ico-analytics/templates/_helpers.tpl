@@ -85,9 +85,64 @@ seccompProfile:
 {{- end }}
 
 {{/* Bootstrap servers the apps use: Strimzi's bootstrap Service, or the external brokers. */}}
+{{- define "ico-analytics.kafkaAuthenticated" -}}
+{{- if and .Values.kafka.enabled .Values.kafka.authentication.enabled }}true{{ end }}
+{{- end }}
+
+{{/* The port the apps connect to: the TLS listener when clients log in, else the plain one. */}}
+{{- define "ico-analytics.kafkaClientPort" -}}
+{{- if include "ico-analytics.kafkaAuthenticated" . }}{{ .Values.kafka.authentication.port }}{{ else }}{{ .Values.kafka.port }}{{ end }}
+{{- end }}
+
+{{/* A component's KafkaUser (Strimzi names its password Secret the same). */}}
+{{- define "ico-analytics.kafkaUser" -}}
+{{- printf "%s-%s" (include "ico-analytics.fullname" .ctx) .component }}
+{{- end }}
+
+{{/* Environment of a Kafka client: with authentication, SASL_SSL as the component's KafkaUser,
+trusting the cluster CA mounted at /etc/kafka-ca (volume "kafka-ca"). */}}
+{{- define "ico-analytics.kafkaClientEnv" -}}
+- name: KAFKA_BOOTSTRAP_SERVERS
+  value: {{ include "ico-analytics.kafkaBootstrapServers" .ctx | quote }}
+{{- if include "ico-analytics.kafkaAuthenticated" .ctx }}
+- name: KAFKA_SECURITY_PROTOCOL
+  value: SASL_SSL
+- name: KAFKA_SASL_MECHANISM
+  value: SCRAM-SHA-512
+- name: KAFKA_SASL_USERNAME
+  value: {{ include "ico-analytics.kafkaUser" . }}
+- name: KAFKA_SASL_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "ico-analytics.kafkaUser" . }}
+      key: password
+- name: KAFKA_SSL_CA_LOCATION
+  value: /etc/kafka-ca/ca.crt
+{{- end }}
+{{- end }}
+
+{{- define "ico-analytics.kafkaCaVolume" -}}
+{{- if include "ico-analytics.kafkaAuthenticated" . }}
+- name: kafka-ca
+  secret:
+    secretName: {{ printf "%s-cluster-ca-cert" (include "ico-analytics.kafkaName" .) }}
+    items:
+      - key: ca.crt
+        path: ca.crt
+{{- end }}
+{{- end }}
+
+{{- define "ico-analytics.kafkaCaMount" -}}
+{{- if include "ico-analytics.kafkaAuthenticated" . }}
+- name: kafka-ca
+  mountPath: /etc/kafka-ca
+  readOnly: true
+{{- end }}
+{{- end }}
+
 {{- define "ico-analytics.kafkaBootstrapServers" -}}
 {{- if .Values.kafka.enabled }}
-{{- printf "%s-kafka-bootstrap:%d" (include "ico-analytics.kafkaName" .) (int .Values.kafka.port) }}
+{{- printf "%s-kafka-bootstrap:%s" (include "ico-analytics.kafkaName" .) (include "ico-analytics.kafkaClientPort" .) }}
 {{- else }}
 {{- required "kafka.externalBootstrapServers is required when kafka.enabled is false" .Values.kafka.externalBootstrapServers }}
 {{- end }}

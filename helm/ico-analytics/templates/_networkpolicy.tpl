@@ -42,7 +42,7 @@
           strimzi.io/kind: Kafka
   ports:
     - protocol: TCP
-      port: {{ .Values.kafka.port }}
+      port: {{ include "ico-analytics.kafkaClientPort" . }}
 {{- else }}
 - ports:
     {{- range $port := splitList "," .Values.kafka.externalBootstrapServers | uniq }}
