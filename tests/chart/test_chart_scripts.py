@@ -35,11 +35,50 @@ def _libpq_env(url: str, **extra: str) -> dict[str, str]:
     }
 
 
+def _login(script: Path, url: str, user: str, password: str, role: str) -> None:
+    env = _libpq_env(url, LOGIN_USER=user, LOGIN_PASSWORD=password, LOGIN_ROLE=role)
+    for _ in range(2):  # every upgrade runs it again
+        done = subprocess.run(
+            ["psql", "--no-psqlrc", f"--file={script}"], env=env, capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stderr
+
+
+def test_login_script_creates_the_dataflow_user_the_schema_wait_accepts(
+    rendered: dict[str, list[Manifest]], database_url: str, tmp_path: Path
+) -> None:
+    from ico_core.db import migrate
+
+    login = _script(rendered, "ico-analytics-migrate", "login-user.sql", tmp_path)
+    wait = _script(rendered, "ico-analytics-dataflow-hosts", "wait-for-schema.sh", tmp_path)
+    as_dataflow = conninfo_to_dict(database_url) | {"user": "ico_dataflow", "password": "s3"}
+    env = _libpq_env(database_url) | {"PGUSER": "ico_dataflow", "PGPASSWORD": "s3"}
+    migrate(database_url)
+    with pytest.raises(subprocess.TimeoutExpired):  # no login yet: it keeps waiting
+        subprocess.run(["sh", str(wait)], env=env, capture_output=True, timeout=4)
+    _login(login, database_url, "ico_dataflow", "s3", "ico_writer")
+    done = subprocess.run(["sh", str(wait)], env=env, capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    with (
+        psycopg.connect(**as_dataflow) as conn,
+        pytest.raises(psycopg.errors.InsufficientPrivilege),
+    ):
+        conn.execute("DELETE FROM raw_data.dead_letters")
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("DROP OWNED BY ico_dataflow")
+        conn.execute("DROP ROLE ico_dataflow")
+
+
 def test_grafana_user_script_creates_a_read_only_login_idempotently(
     rendered: dict[str, list[Manifest]], migrated_database_url: str, tmp_path: Path
 ) -> None:
-    script = _script(rendered, "ico-analytics-migrate", "grafana-user.sql", tmp_path)
-    env = _libpq_env(migrated_database_url, GRAFANA_DB_USER="grafana", GRAFANA_DB_PASSWORD="p'w")
+    script = _script(rendered, "ico-analytics-migrate", "login-user.sql", tmp_path)
+    env = _libpq_env(
+        migrated_database_url,
+        LOGIN_USER="grafana",
+        LOGIN_PASSWORD="p'w",
+        LOGIN_ROLE="grafana_reader",
+    )
     for _ in range(2):  # every upgrade runs it again
         done = subprocess.run(
             ["psql", "--no-psqlrc", f"--file={script}"], env=env, capture_output=True, text=True

@@ -274,26 +274,34 @@ def test_external_database(rendered: dict[str, list[Manifest]]) -> None:
     assert f"url: {values['host']}:6432" in grafana["data"]["datasources.yaml"]
 
 
-def test_migrations_job_and_grafana_user(rendered: dict[str, list[Manifest]]) -> None:
+def test_migrations_job_and_login_users(rendered: dict[str, list[Manifest]]) -> None:
     docs = rendered["defaults"]
     job = one(docs, "Job", "ico-analytics-migrate-1")
     spec = pod_spec(job)
     assert [c["name"] for c in spec["initContainers"]] == ["wait-for-postgresql", "migrate"]
     assert container(job, "migrate")["args"] == ["migrate"]
     assert container(job, "migrate")["image"] == "ico-analytics:0.1.0"
-    grafana_user = container(job, "grafana-user")
-    env = env_of(grafana_user)
-    assert env["GRAFANA_DB_USER"] == "grafana"
-    assert env["GRAFANA_DB_PASSWORD"] == {
-        "secretKeyRef": {"name": "ico-analytics-grafana-db", "key": "password"}
+    # Grafana logs in as a member of grafana_reader, the dataflow of ico_writer.
+    for name, user, secret, role in (
+        ("grafana-user", "grafana", "ico-analytics-grafana-db", "grafana_reader"),
+        ("dataflow-user", "ico_dataflow", "ico-analytics-dataflow-db", "ico_writer"),
+    ):
+        env = env_of(container(job, name))
+        assert env["LOGIN_USER"] == user
+        assert env["LOGIN_PASSWORD"] == {"secretKeyRef": {"name": secret, "key": "password"}}
+        assert env["LOGIN_ROLE"] == role
+    script = one(docs, "ConfigMap", "ico-analytics-migrate")["data"]["login-user.sql"]
+    assert "WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'login_user')" in script
+    dataflow = one(docs, "StatefulSet", "ico-analytics-dataflow")
+    env = env_of(container(dataflow, "dataflow"))
+    assert env["POSTGRES_USER"] == "ico_dataflow"
+    assert env["POSTGRES_PASSWORD"] == {
+        "secretKeyRef": {"name": "ico-analytics-dataflow-db", "key": "password"}
     }
-    script = one(docs, "ConfigMap", "ico-analytics-migrate")["data"]["grafana-user.sql"]
-    assert "WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'grafana_user')" in script
-    assert "GRANT grafana_reader TO %I" in script
-    assert "\\getenv grafana_password GRAFANA_DB_PASSWORD" in script
-    # The dataflow starts writing only once the migrations created its tables.
+    # The dataflow starts only once the migrations ran and its own login may write.
     wait = one(docs, "ConfigMap", "ico-analytics-dataflow-hosts")["data"]["wait-for-schema.sh"]
-    assert "to_regclass('analytics.window_aggregates')" in wait
+    assert "has_table_privilege('analytics.anomalies', 'INSERT')" in wait
+    assert env_of(container(dataflow, "wait-for-schema"))["PGUSER"] == "ico_dataflow"
 
 
 def test_maintenance_cronjob(rendered: dict[str, list[Manifest]], helm: Helm) -> None:
@@ -375,6 +383,7 @@ def test_secrets_are_generated_and_kept(rendered: dict[str, list[Manifest]]) -> 
         "ico-analytics-pii",
         "ico-analytics-grafana",
         "ico-analytics-grafana-db",
+        "ico-analytics-dataflow-db",
     }
     assert len(base64.b64decode(names["ico-analytics-pii"]["data"]["hmac-key"])) == 48
     for keep in ("ico-analytics-postgresql", "ico-analytics-pii"):

@@ -222,6 +222,52 @@ Secret. Settings builds the URL itself and percent-encodes the password, so any 
       key: {{ include "ico-analytics.databaseSecretKey" . }}
 {{- end }}
 
+{{- define "ico-analytics.dataflowDbSecretName" -}}
+{{- default (printf "%s-db" (include "ico-analytics.dataflowName" .)) .Values.dataflow.database.existingSecret }}
+{{- end }}
+
+{{/* The dataflow's connection: its own ico_writer login, or the chart's database user. */}}
+{{- define "ico-analytics.dataflowDatabaseEnv" -}}
+{{- if .Values.dataflow.database.ownLogin }}
+- name: POSTGRES_HOST
+  value: {{ include "ico-analytics.databaseHost" . | quote }}
+- name: POSTGRES_PORT
+  value: {{ include "ico-analytics.databasePort" . | quote }}
+- name: POSTGRES_DB
+  value: {{ include "ico-analytics.databaseName" . | quote }}
+- name: POSTGRES_USER
+  value: {{ .Values.dataflow.database.user | quote }}
+- name: POSTGRES_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "ico-analytics.dataflowDbSecretName" . }}
+      key: password
+{{- else }}
+{{- include "ico-analytics.databaseEnv" . }}
+{{- end }}
+{{- end }}
+
+{{/* The dataflow's connection as libpq variables, for its wait for the schema. */}}
+{{- define "ico-analytics.dataflowLibpqEnv" -}}
+{{- if .Values.dataflow.database.ownLogin }}
+- name: PGHOST
+  value: {{ include "ico-analytics.databaseHost" . | quote }}
+- name: PGPORT
+  value: {{ include "ico-analytics.databasePort" . | quote }}
+- name: PGDATABASE
+  value: {{ include "ico-analytics.databaseName" . | quote }}
+- name: PGUSER
+  value: {{ .Values.dataflow.database.user | quote }}
+- name: PGPASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "ico-analytics.dataflowDbSecretName" . }}
+      key: password
+{{- else }}
+{{- include "ico-analytics.libpqEnv" . }}
+{{- end }}
+{{- end }}
+
 {{/* The same connection as libpq variables, for psql in the postgres image. */}}
 {{- define "ico-analytics.libpqEnv" -}}
 - name: PGHOST
