@@ -35,6 +35,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
+from dataflows import metrics
 from dataflows.records import TableRow
 from ico_core.db import libpq_url, query
 from ico_core.errors import SinkError
@@ -71,6 +72,7 @@ class RetryPolicy:
 
 
 def _log_retry(state: RetryCallState) -> None:
+    metrics.SINK_RETRIES.inc()
     exc = state.outcome.exception() if state.outcome else None
     wait = state.next_action.sleep if state.next_action else 0.0
     logger.warning(
