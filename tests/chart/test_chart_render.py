@@ -41,6 +41,7 @@ def test_every_ci_scenario_is_rendered() -> None:
         "monitoring-values.yaml",
         "scaled-dataflow-values.yaml",
         "minimal-values.yaml",
+        "notifications-values.yaml",
     } <= names
     assert "monitoring+api" in SCENARIOS
 
