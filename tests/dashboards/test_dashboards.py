@@ -18,6 +18,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from PIL import Image
 from psycopg import sql
 from typer.testing import CliRunner
 
@@ -33,6 +34,7 @@ from ico_analytics.dashboards.preview import (
     queries_in,
     run_queries,
 )
+from ico_analytics.dashboards.render import fmt, render_all
 from ico_analytics.services.postgres import LocalPostgres
 from ico_core.db import migrate
 from ico_core.errors import DashboardError
@@ -720,3 +722,64 @@ def test_revenue_alert_compares_the_last_day_with_the_week_before(
     assert float(value(now + timedelta(days=1))) == pytest.approx(0.0)
     # Before the data there is no baseline: no value, so nothing to judge (no data = OK).
     assert value(now - timedelta(days=10)) is None
+
+
+def test_render_draws_every_panel_of_every_dashboard(filled: Filled, tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        app,
+        [
+            "dashboards",
+            "render",
+            "--database-url",
+            filled.url,
+            "--hours",
+            "2",
+            "--out",
+            str(tmp_path),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    pictures = sorted(p.name for p in tmp_path.glob("*.png"))
+    assert pictures == sorted(f"{uid}.png" for uid in UIDS)
+    for name in pictures:
+        with Image.open(tmp_path / name) as image:
+            assert image.format == "PNG" and image.width == 1280 and image.height > 300
+    # Panel by panel: the SQL ones drew what their queries return on the filled database.
+    rendered = render_all(
+        DASHBOARDS_DIR,
+        tmp_path / "again",
+        filled.url,
+        time_from=filled.time_from,
+        time_to=filled.time_to,
+    )
+    prom = {q.title.removesuffix(" A").removesuffix(" B") for q in promql_in(DASHBOARDS_DIR)}
+    for picture in rendered:
+        board = json.loads((DASHBOARDS_DIR / f"{picture.path.stem}.json").read_text())
+        titles = [p["title"] for p in board["panels"] if p["type"] != "row"]
+        assert list(picture.panels) == titles
+        for title, rows in picture.panels.items():
+            if title in prom:
+                assert rows == 0  # no Prometheus given: named, not drawn
+            elif title != "Anomalies":  # the pipeline flagged none in these 40 minutes
+                assert rows > 0, (picture.path.name, title)
+    assert "without data" in result.output
+
+
+@pytest.mark.parametrize(
+    ("value", "unit", "decimals", "shown"),
+    [
+        (Decimal("1367357.12"), "currencyUSD", None, "$1,367,357"),
+        (12.5, "currencyUSD", None, "$12.50"),
+        (7.3125, "percent", 2, "7.31%"),
+        (1.4567, "s", None, "1.46 s"),
+        (25 * 2**20, "bytes", None, "25.0 MiB"),
+        (6.25, "reqps", None, "6.2/s"),
+        (11541, "short", None, "11,541"),
+        (None, "short", None, ""),
+        ("mobile", None, None, "mobile"),
+    ],
+)
+def test_render_formats_values_in_their_units(
+    value: Any, unit: str | None, decimals: int | None, shown: str
+) -> None:
+    assert fmt(value, unit, decimals) == shown
