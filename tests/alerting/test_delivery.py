@@ -124,13 +124,13 @@ def _expand(expr: str) -> str:
 
 @pytest.mark.kafka
 def test_lag_alert_reaches_a_webhook_and_every_promql_query_has_series(
-    kafka_stack: KafkaStack, migrated_database_url: str, helm: Helm, tmp_path: Path
+    alerting_kafka: KafkaStack, migrated_database_url: str, helm: Helm, tmp_path: Path
 ) -> None:
     prom_bin = prometheus_binaries()["prometheus"]
     am_bin = alertmanager_binaries()["alertmanager"]
     _slow_clickstream_writes(migrated_database_url, SLOW_WRITE_SECONDS)
     cluster = DataflowCluster(
-        stack_env(kafka_stack.bootstrap, kafka_stack.registry_url, migrated_database_url),
+        stack_env(alerting_kafka.bootstrap, alerting_kafka.registry_url, migrated_database_url),
         tmp_path / "dataflow",
         tmp_path / "recovery",
         snapshot_seconds=1,
@@ -155,8 +155,8 @@ def test_lag_alert_reaches_a_webhook_and_every_promql_query_has_series(
                 generator = subprocess.Popen(
                     [
                         str(Path(sys.executable).parent / "ico-analytics"), "generate",
-                        "--bootstrap-servers", kafka_stack.bootstrap,
-                        "--schema-registry-url", kafka_stack.registry_url,
+                        "--bootstrap-servers", alerting_kafka.bootstrap,
+                        "--schema-registry-url", alerting_kafka.registry_url,
                         "--rate", "600000", "--seed", "11",
                         "--metrics-port", str(generator_port),
                     ],
