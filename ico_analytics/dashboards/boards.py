@@ -23,7 +23,6 @@ from ico_analytics.dashboards.panels import (
     stat_panel,
     table_panel,
     timeseries_panel,
-    units,
 )
 
 SALES = "Purchases are presale participations and token purchases."
@@ -73,15 +72,12 @@ def realtime() -> dashboard.Dashboard:
             .span(12)
         )
         .with_panel(
-            units(
-                table_panel(
-                    "Latest purchases",
-                    f"The 20 newest purchases. {SALES}",
-                    Sql("realtime/latest_purchases"),
-                ).height(10),
-                "currencyUSD",
-                "Amount",
-            )
+            table_panel(
+                "Latest purchases",
+                f"The 20 newest purchases. {SALES}",
+                Sql("realtime/latest_purchases"),
+                columns={"Amount": "currencyUSD"},
+            ).height(10)
         )
     )
 
@@ -145,17 +141,12 @@ def business() -> dashboard.Dashboard:
             .reduce_options(reduce([], "Sessions", values=True))
         )
         .with_panel(
-            units(
-                table_panel(
-                    "Funnel conversion rates",
-                    "Each step's sessions in percent of the step before and of the visitors.",
-                    Sql("business/funnel"),
-                    span=16,
-                ),
-                "percent",
-                "Of previous step",
-                "Of visitors",
-                decimals=2,
+            table_panel(
+                "Funnel conversion rates",
+                "Each step's sessions in percent of the step before and of the visitors.",
+                Sql("business/funnel"),
+                span=16,
+                columns={"Of previous step": ("percent", 2), "Of visitors": ("percent", 2)},
             )
         )
         .with_panel(
@@ -194,26 +185,16 @@ def business() -> dashboard.Dashboard:
         )
         .with_row(dashboard.Row("Projects"))
         .with_panel(
-            units(
-                units(
-                    units(
-                        table_panel(
-                            "Project leaderboard",
-                            "Per project in the range. Raise progress is revenue against the "
-                            "target raise.",
-                            Sql("business/leaderboard"),
-                        ).height(10),
-                        "currencyUSD",
-                        "Revenue",
-                    ),
-                    "percent",
-                    "Raise progress",
-                    decimals=2,
-                ),
-                "s",
-                "Avg page load",
-                decimals=2,
-            )
+            table_panel(
+                "Project leaderboard",
+                "Per project in the range. Raise progress is revenue against the target raise.",
+                Sql("business/leaderboard"),
+                columns={
+                    "Revenue": "currencyUSD",
+                    "Raise progress": ("percent", 2),
+                    "Avg page load": ("s", 2),
+                },
+            ).height(10)
         )
         .with_panel(
             table_panel(
@@ -266,14 +247,14 @@ def business() -> dashboard.Dashboard:
 
 
 def _geography_table(title: str, name: str) -> table.Panel:
-    panel = table_panel(
+    shifts = ("Sessions shift", "Registrations shift", "Revenue shift")
+    return table_panel(
         title,
         "In the range, and the shift in percent against the period of the same length before "
         "it. A purchase counts where its session browsed from.",
         Sql(name),
+        columns={"Revenue": "currencyUSD", **dict.fromkeys(shifts, ("percent", 1))},
     ).height(10)
-    panel = units(panel, "percent", "Sessions shift", "Registrations shift", "Revenue shift")
-    return units(panel, "currencyUSD", "Revenue")
 
 
 def geography() -> dashboard.Dashboard:
@@ -326,10 +307,13 @@ def geography() -> dashboard.Dashboard:
 
 
 def _percentiles(title: str, name: str) -> table.Panel:
-    panel = table_panel(
-        title, f"Page load percentiles of the page views in the range. {SLOW}", Sql(name), span=8
+    return table_panel(
+        title,
+        f"Page load percentiles of the page views in the range. {SLOW}",
+        Sql(name),
+        span=8,
+        columns={**dict.fromkeys(("p50", "p95", "p99"), ("s", 2)), "Slow share": ("percent", 1)},
     ).height(10)
-    return units(units(panel, "s", "p50", "p95", "p99", decimals=2), "percent", "Slow share")
 
 
 def performance() -> dashboard.Dashboard:
@@ -499,16 +483,12 @@ def system() -> dashboard.Dashboard:
         )
         .with_row(dashboard.Row("Database (PostgreSQL)"))
         .with_panel(
-            units(
-                table_panel(
-                    "Freshness",
-                    "Seconds between now and the newest stored event of each kind.",
-                    Sql("system/freshness"),
-                    span=8,
-                ),
-                "s",
-                "Seconds behind",
-                decimals=1,
+            table_panel(
+                "Freshness",
+                "Seconds between now and the newest stored event of each kind.",
+                Sql("system/freshness"),
+                span=8,
+                columns={"Seconds behind": ("s", 1)},
             )
         )
         .with_panel(

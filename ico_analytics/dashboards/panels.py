@@ -7,6 +7,7 @@ uids are fixed: the chart provisions the data sources under them.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Literal
 
 from grafana_foundation_sdk.builders import common as common_builder
@@ -165,8 +166,20 @@ def timeseries_panel(
     )
 
 
-def table_panel(title: str, description: str, target: Sql, span: int = 24) -> table.Panel:
-    return (
+#: A table column's unit, or its unit and decimals.
+ColumnUnit = str | tuple[str, int]
+
+
+def table_panel(
+    title: str,
+    description: str,
+    target: Sql,
+    span: int = 24,
+    *,
+    columns: Mapping[str, ColumnUnit] | None = None,
+) -> table.Panel:
+    """A table; ``columns`` gives named columns a unit (and decimals)."""
+    panel = (
         table.Panel()
         .title(title)
         .description(description)
@@ -175,13 +188,10 @@ def table_panel(title: str, description: str, target: Sql, span: int = 24) -> ta
         .height(8)
         .span(span)
     )
-
-
-def units(panel: table.Panel, unit: str, *fields: str, decimals: int | None = None) -> table.Panel:
-    """Give table columns a unit (and decimals)."""
-    for field in fields:
+    for name, unit in (columns or {}).items():
+        unit, decimals = (unit, None) if isinstance(unit, str) else unit
         config = [model.DynamicConfigValue(id_val="unit", value=unit)]
         if decimals is not None:
             config.append(model.DynamicConfigValue(id_val="decimals", value=decimals))
-        panel = panel.override_by_name(field, config)
+        panel = panel.override_by_name(name, config)
     return panel
