@@ -44,7 +44,7 @@ from tests.chart.chartlib import Helm
 from tests.kafka.stack import KafkaStack
 
 #: Each merge into the clickstream table waits this long: a database that cannot keep up.
-SLOW_WRITE_SECONDS = 1.0
+SLOW_WRITE_SECONDS = 2.0
 #: How long each step may take before the test gives up (builds excluded).
 STEP_TIMEOUT = 240.0
 #: Grafana's interval variables, as a dashboard over the last few minutes expands them.
