@@ -19,6 +19,10 @@ DEAD_LETTERS = Counter(
 DUPLICATES = Counter(
     "ico_dataflow_duplicates_dropped", "Events dropped because their id was already seen."
 )
+SINK_RETRIES = Counter(
+    "ico_dataflow_sink_retries",
+    "PostgreSQL writes retried after a failure (the database refused or was unreachable).",
+)
 TOO_LATE = Counter(
     "ico_dataflow_events_too_late",
     "Valid events older than the window lateness: stored raw, left out of the aggregates of "

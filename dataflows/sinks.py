@@ -37,6 +37,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
+from dataflows import metrics
 from dataflows.records import DEAD_LETTERS_TABLE, STAGE_STORE, DeadLetter, TableRow
 from ico_core.db import libpq_url, query
 from ico_core.errors import SinkError
@@ -74,6 +75,7 @@ class RetryPolicy:
 
 
 def _log_retry(state: RetryCallState) -> None:
+    metrics.SINK_RETRIES.inc()
     exc = state.outcome.exception() if state.outcome else None
     wait = state.next_action.sleep if state.next_action else 0.0
     logger.warning(

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from ico_core.errors import IcoAnalyticsError
+from ico_core.errors import ConfigError, IcoAnalyticsError
 from ico_core.settings import get_settings
 
 app = typer.Typer(help="Real-time analytics for ICO token-sale websites.", no_args_is_help=True)
@@ -217,6 +217,7 @@ class DashboardsAction(StrEnum):
     build = "build"
     check = "check"
     preview = "preview"
+    render = "render"
 
 
 @app.command()
@@ -235,9 +236,16 @@ def dashboards(
     directory: Annotated[
         Path, typer.Option("--dir", help="The dashboards' folder in a checkout.")
     ] = Path("grafana-dashboards"),
+    out: Annotated[
+        Path, typer.Option(help="render: the folder the PNG pictures are written to.")
+    ] = Path("dashboards-png"),
+    prometheus_url: Annotated[
+        str | None, typer.Option(help="render: draw the PromQL panels from this Prometheus.")
+    ] = None,
 ) -> None:
-    """Grafana dashboards: build the JSON from code, check it is in sync, or preview every
-    panel's query on a database, expanded as Grafana expands it."""
+    """Grafana dashboards: build the JSON from code, check it is in sync, preview every
+    panel's query on a database, expanded as Grafana expands it, or render each dashboard as a
+    PNG from those queries (needs the `render` extra)."""
     from ico_analytics import dashboards as boards
 
     if action is DashboardsAction.build:
@@ -253,8 +261,40 @@ def dashboards(
             typer.echo("run `ico-analytics dashboards build` and commit the result", err=True)
             raise typer.Exit(1)
         typer.echo(f"{directory} is in sync with the code")
+    elif action is DashboardsAction.render:
+        _render(
+            _required_database_url(database_url), directory, hours, project, out, prometheus_url
+        )
     else:
         _preview(_required_database_url(database_url), directory, hours, project or None, rows)
+
+
+def _render(
+    url: str,
+    directory: Path,
+    hours: float,
+    projects: list[int] | None,
+    out: Path,
+    prometheus_url: str | None,
+) -> None:
+    try:
+        from ico_analytics.dashboards.render import render_all
+    except ImportError as exc:  # matplotlib is an extra
+        raise ConfigError(
+            f"rendering needs matplotlib: pip install 'ico-analytics[render]' ({exc})"
+        ) from exc
+    now = datetime.now(UTC)
+    for rendered in render_all(
+        directory,
+        out,
+        url,
+        time_from=now - timedelta(hours=hours),
+        time_to=now,
+        projects=projects or None,
+        prometheus_url=prometheus_url,
+    ):
+        empty = [title for title, rows in rendered.panels.items() if not rows]
+        typer.echo(f"{rendered.path}: {len(rendered.panels)} panels, {len(empty)} without data")
 
 
 def _preview(

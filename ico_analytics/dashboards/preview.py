@@ -73,7 +73,44 @@ def queries_in(directory: Path) -> list[GrafanaQuery]:
                 )
         for panel in _panels(content.get("panels", [])):
             for target in panel.get("targets", []):
-                found.append(GrafanaQuery(path.name, panel["title"], target["rawSql"]))
+                if "rawSql" in target:
+                    found.append(GrafanaQuery(path.name, panel["title"], target["rawSql"]))
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class PromQuery:
+    """One PromQL expression found in a dashboard panel or an alert rule."""
+
+    file: str
+    title: str  # panel title or "alert <title>", with the refId when a panel has several
+    expr: str  # as committed: Grafana's $__ variables unexpanded
+    instant: bool
+
+
+def promql_in(directory: Path) -> list[PromQuery]:
+    """The PromQL of every Prometheus panel target and alert-rule query in ``directory``."""
+    found: list[PromQuery] = []
+    for path in sorted(directory.glob("*.json")):
+        content = json.loads(path.read_text(encoding="utf-8"))
+        if path.name == ALERT_RULES_FILE:
+            for group in content["groups"]:
+                for rule in group["rules"]:
+                    for data in rule["data"]:
+                        if "expr" in data["model"] and data["datasourceUid"] != "__expr__":
+                            model = data["model"]
+                            title = f"alert {rule['title']}"
+                            found.append(PromQuery(path.name, title, model["expr"], True))
+            continue
+        for panel in _panels(content.get("panels", [])):
+            targets = [t for t in panel.get("targets", []) if "expr" in t]
+            for target in targets:
+                title = panel["title"]
+                if len(targets) > 1:
+                    title += f" {target['refId']}"
+                found.append(
+                    PromQuery(path.name, title, target["expr"], bool(target.get("instant")))
+                )
     return found
 
 

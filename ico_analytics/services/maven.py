@@ -66,6 +66,9 @@ def resolve_jars(name: str, coordinates: Sequence[str], cache_dir: Path) -> Path
 
     Returns the libs folder. Cached: a second call with the same coordinates does nothing.
     """
+    # Absolute: Maven runs in ``home``, where a relative cache (the default ``.cache``) would
+    # put the jars and its repository under ``home`` itself.
+    cache_dir = cache_dir.absolute()
     home = cache_dir / name
     libs = home / "libs"
     pom = dependencies_pom(name, coordinates)

@@ -41,6 +41,7 @@ def test_every_ci_scenario_is_rendered() -> None:
         "monitoring-values.yaml",
         "scaled-dataflow-values.yaml",
         "minimal-values.yaml",
+        "notifications-values.yaml",
     } <= names
     assert "monitoring+api" in SCENARIOS
 
@@ -128,6 +129,9 @@ def test_notes_explain_port_forward_and_admin_password(helm: Helm, tmp_path: Pat
         "-o jsonpath='{.data.admin-password}' | base64 -d" in notes
     )
     assert "kubectl -n analytics wait kafka/ico-analytics-kafka --for=condition=Ready" in notes
+    assert 'scrape jobs and rules of ConfigMap "ico-analytics-prometheus"' in notes
+    assert 'Secret "ico-analytics-alertmanager", key alertmanager.yaml' in notes
+    assert "Alerts reach nobody yet" in notes
 
 
 def test_monitoring_objects_only_with_the_api(rendered: dict[str, list[Manifest]]) -> None:

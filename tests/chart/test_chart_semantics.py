@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 
 from ico_core.topics import COMPONENT_ACCESS
 from tests.chart.chartlib import (
@@ -384,6 +385,7 @@ def test_secrets_are_generated_and_kept(rendered: dict[str, list[Manifest]]) -> 
         "ico-analytics-grafana",
         "ico-analytics-grafana-db",
         "ico-analytics-dataflow-db",
+        "ico-analytics-alertmanager",  # its configuration, with the receivers' addresses
     }
     assert len(base64.b64decode(names["ico-analytics-pii"]["data"]["hmac-key"])) == 48
     for keep in ("ico-analytics-postgresql", "ico-analytics-pii"):
@@ -405,7 +407,7 @@ def test_every_repository_dashboard_is_provisioned(rendered: dict[str, list[Mani
     on_disk = {p.name: p.read_text() for p in (REPO_ROOT / "grafana-dashboards").glob("*.json")}
     assert _dashboard_files(rendered["defaults"]) == on_disk
     alerting = one(rendered["defaults"], "ConfigMap", "ico-analytics-grafana-alerting")
-    assert set(alerting.get("data") or {}) <= {"alert-rules.json"}
+    assert set(alerting.get("data") or {}) == {"alert-rules.json"}  # no receiver configured
     assert (CHART / "dashboards").resolve() == (REPO_ROOT / "grafana-dashboards").resolve()
 
 
@@ -436,6 +438,60 @@ def test_dashboards_and_alert_rules_go_to_their_provisioning(helm: Helm, tmp_pat
     assert "uid: ico-postgres" in provisioning["datasources.yaml"]
     assert "password: ${GRAFANA_DB_PASSWORD}" in provisioning["datasources.yaml"]
     assert "user: grafana\n" in provisioning["datasources.yaml"]
+    datasources = yaml.safe_load(provisioning["datasources.yaml"])["datasources"]
+    assert {d["uid"]: d["type"] for d in datasources} == {
+        "ico-postgres": "grafana-postgresql-datasource",
+        "ico-prometheus": "prometheus",
+    }
+
+
+def test_prometheus_datasource_url_is_configurable(helm: Helm) -> None:
+    url = "http://kube-prometheus-stack-prometheus.monitoring:9090"
+    docs = helm.render(set_values=[f"monitoring.prometheus.url={url}"])
+    provisioning = one(docs, "ConfigMap", "ico-analytics-grafana-provisioning")["data"]
+    (prometheus,) = [
+        d
+        for d in yaml.safe_load(provisioning["datasources.yaml"])["datasources"]
+        if d["uid"] == "ico-prometheus"
+    ]
+    assert prometheus["url"] == url
+
+
+def test_notifications_reach_grafana_contact_points(rendered: dict[str, list[Manifest]]) -> None:
+    docs = rendered["notifications"]
+    alerting = one(docs, "ConfigMap", "ico-analytics-grafana-alerting")["data"]
+    provisioning = yaml.safe_load(alerting["notifications.yaml"])
+    (point,) = provisioning["contactPoints"]
+    assert {r["uid"]: r["type"] for r in point["receivers"]} == {
+        "ico-email": "email",
+        "ico-webhook": "webhook",
+        "ico-slack": "slack",
+    }
+    receivers = {r["uid"]: r["settings"] for r in point["receivers"]}
+    assert receivers["ico-email"]["addresses"] == "ops@example.com;sales@example.com"
+    assert receivers["ico-slack"] == {"url": "${GRAFANA_SLACK_URL}", "recipient": "#ico-alerts"}
+    (policy,) = provisioning["policies"]
+    assert policy["receiver"] == point["name"] == "ico-analytics"
+    env = env_of(container(one(docs, "Deployment", "ico-analytics-grafana"), "grafana"))
+    assert env["GF_SMTP_ENABLED"] == "true"
+    assert env["GF_SMTP_HOST"] == "smtp.example.com:587"
+    for var, key in (("GF_SMTP_PASSWORD", "smtp-password"), ("GRAFANA_SLACK_URL", "slack-url")):
+        assert env[var] == {"secretKeyRef": {"name": "ico-notify", "key": key}}
+    # Grafana may now reach Prometheus and the notification targets.
+    (policy_spec,) = [
+        p["spec"]
+        for p in by_kind(docs, "NetworkPolicy")
+        if p["metadata"]["name"] == "ico-analytics-grafana"
+    ]
+    ports = {p["port"] for rule in policy_spec["egress"] for p in rule.get("ports", [])}
+    assert {9090, 443, 587} <= ports
+
+
+def test_notifications_without_their_secret_are_refused(helm: Helm) -> None:
+    result = helm.template(set_values=["notifications.slack.channel=#ico"])
+    assert result.returncode != 0 and "existingSecret" in result.stderr
+    result = helm.template(set_values=["notifications.email.to={ops@example.com}"])
+    assert result.returncode != 0 and "host" in result.stderr
 
 
 def test_network_policies(rendered: dict[str, list[Manifest]]) -> None:

@@ -4,6 +4,7 @@ pipeline filled, and the values are compared with a recomputation from the groun
 
 from __future__ import annotations
 
+import json
 import math
 import statistics
 import time
@@ -17,24 +18,41 @@ from typing import Any
 
 import psycopg
 import pytest
+from PIL import Image
 from psycopg import sql
 from typer.testing import CliRunner
 
+from dataflows.enrich import region_of
 from ico_analytics.cli import app
 from ico_analytics.dashboards import DASHBOARDS_DIR, out_of_sync, write
-from ico_analytics.dashboards.build import DATASOURCE_UID, build_files
+from ico_analytics.dashboards.build import DATASOURCE_UID, PROMETHEUS_UID, build_files, dashboards
 from ico_analytics.dashboards.grafana_sql import expand
-from ico_analytics.dashboards.preview import GrafanaQuery, QueryResult, queries_in, run_queries
+from ico_analytics.dashboards.preview import (
+    GrafanaQuery,
+    QueryResult,
+    promql_in,
+    queries_in,
+    run_queries,
+)
+from ico_analytics.dashboards.render import fmt, render_all
 from ico_analytics.services.postgres import LocalPostgres
 from ico_core.db import migrate
 from ico_core.errors import DashboardError
+from ico_core.events import EventType
 from tests.embedded import generated, run_into
-from tests.groundtruth import expected_from, read_jsonl, valid_records
+from tests.groundtruth import (
+    BAD_FAULTS,
+    _percentile_cont,
+    expected_from,
+    read_jsonl,
+    valid_records,
+)
 
 EVENTS = 20_000
 SEED = 77
 PURCHASES = {"presale_participate", "token_purchase"}
 SOURCES = {"organic", "social", "referral", "paid", "email", "direct"}
+UIDS = ["ico-realtime", "ico-business", "ico-geography", "ico-performance", "ico-system"]
 
 
 @dataclass
@@ -92,30 +110,50 @@ def test_committed_files_are_what_the_code_builds() -> None:
 
 def test_check_reports_drift_and_build_repairs_it(tmp_path: Path) -> None:
     write(tmp_path)
-    overview = tmp_path / "ico-overview.json"
-    overview.write_text(overview.read_text().replace("Visitors", "Visitorz"))
+    business = tmp_path / "ico-business.json"
+    business.write_text(business.read_text().replace("Visitors", "Visitorz"))
     (tmp_path / "old.json").write_text("{}")
     (tmp_path / "alert-rules.json").unlink()
     assert out_of_sync(tmp_path) == [
-        "ico-overview.json: differs from the build",
+        "ico-business.json: differs from the build",
         "alert-rules.json: missing",
         "old.json: not built by the code",
     ]
-    assert sorted(write(tmp_path)) == ["alert-rules.json", "ico-overview.json", "old.json"]
+    assert sorted(write(tmp_path)) == ["alert-rules.json", "ico-business.json", "old.json"]
     assert out_of_sync(tmp_path) == []
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(build_files())
 
 
-def test_every_target_reads_the_provisioned_datasource() -> None:
+def test_five_linked_dashboards_read_the_provisioned_datasources() -> None:
     queries = queries_in(DASHBOARDS_DIR)
-    titles = [q.title for q in queries]
-    assert len(titles) == len(set(titles))  # results are looked up by title
+    # Results are looked up by title: only the shared project picker repeats, identically.
+    titles = Counter(q.title for q in queries)
+    assert {t for t, n in titles.items() if n > 1} == {"variable project"}
+    assert len({q.sql for q in queries if q.title == "variable project"}) == 1
     assert {q.file for q in queries} == set(build_files())
-    for name, content in build_files().items():
-        if name != "alert-rules.json":
-            assert content.count('"uid": "ico-postgres"') > 1, name
-    assert DATASOURCE_UID == "ico-postgres"
-    assert sum(q.title.startswith("alert ") for q in queries) == 4
+    assert DATASOURCE_UID == "ico-postgres" and PROMETHEUS_UID == "ico-prometheus"
+    boards = {b.uid: b for b in dashboards()}
+    assert sorted(boards) == sorted(UIDS)
+    for uid, board in boards.items():
+        content = build_files()[f"{uid}.json"]
+        assert content.count('"uid": "ico-postgres"') > 1, uid
+        # Each links to the others by their common tag, keeping the range and the project.
+        (link,) = board.links or []
+        assert link.tags == board.tags == ["ico-analytics"]
+        assert link.include_vars and link.keep_time
+    assert '"uid": "ico-prometheus"' in build_files()["ico-system.json"]
+    assert sum(q.title.startswith("alert ") for q in queries) == 5
+    assert [q.title for q in promql_in(DASHBOARDS_DIR) if q.title.startswith("alert ")] == [
+        "alert Kafka consumer lag above 10,000",
+        "alert Dataflow down",
+    ]
+    geo = json.loads(build_files()["ico-geography.json"])
+    (geomap,) = [p for p in geo["panels"] if p["type"] == "geomap"]
+    assert geomap["options"]["layers"][0]["location"] == {
+        "mode": "lookup",
+        "lookup": "Country",
+        "gazetteer": "public/gazetteer/countries.json",
+    }
 
 
 def test_macros_expand_as_grafana_does() -> None:
@@ -135,7 +173,7 @@ def test_macros_expand_as_grafana_does() -> None:
             expand(unsupported, time_from=start, time_to=end, variables={"project": ["1"]})
 
 
-def test_overview_panels_match_the_ground_truth(
+def test_business_panels_match_the_ground_truth(
     filled: Filled, results: dict[str, QueryResult]
 ) -> None:
     valid, _ = valid_records(filled.lines)
@@ -174,17 +212,36 @@ def test_overview_panels_match_the_ground_truth(
     def sessions_of(records: list[dict[str, Any]]) -> int:
         return len({r["session_id"] for r in records})
 
-    assert _rows(results["Token-sale funnel"]) == [
-        {"Stage": "Visited", "Sessions": len(sessions)},
-        {"Stage": "Registered", "Sessions": sessions_of(registrations)},
-        {
-            "Stage": "Connected a wallet",
-            "Sessions": sessions_of(
-                [r for r in conversions if r["conversion_type"] == "wallet_connect"]
-            ),
-        },
-        {"Stage": "Bought tokens", "Sessions": len(buyers)},
+    steps = [
+        ("Visited", len(sessions)),
+        ("Registered", sessions_of(registrations)),
+        (
+            "Connected a wallet",
+            sessions_of([r for r in conversions if r["conversion_type"] == "wallet_connect"]),
+        ),
+        ("Bought tokens", len(buyers)),
     ]
+    funnel = _rows(results["Token-sale funnel"])
+    assert [(r["Stage"], r["Sessions"]) for r in funnel] == steps
+    assert funnel == _rows(results["Funnel conversion rates"])
+    assert funnel[0]["Of previous step"] is None
+    for before, row, (_, n) in zip(steps, funnel[1:], steps[1:], strict=False):
+        assert float(row["Of previous step"]) == pytest.approx(100 * n / before[1])
+        assert float(row["Of visitors"]) == pytest.approx(100 * n / len(sessions))
+
+    with psycopg.connect(filled.url) as conn:
+        row = conn.execute(
+            "SELECT sum(target_raise_usd) FROM processed_data.ico_websites"
+        ).fetchone()
+    assert row is not None
+    daily: dict[datetime, Decimal] = defaultdict(Decimal)
+    for r in purchases:
+        day = datetime.fromtimestamp(r["timestamp"] // 86_400_000 * 86_400, UTC)
+        daily[day] += Decimal(str(r["amount_usd"]))
+    got = _rows(results["Revenue per day against target raise"])
+    assert {r["time"]: r["Revenue"] for r in got} == daily
+    for r in got:
+        assert float(r["Of target raise"]) == pytest.approx(float(100 * daily[r["time"]] / row[0]))
 
 
 def test_leaderboard_and_audience_match_the_ground_truth(
@@ -198,13 +255,11 @@ def test_leaderboard_and_audience_match_the_ground_truth(
     bought: Counter[int] = Counter()
     revenue: dict[int, Decimal] = defaultdict(Decimal)
     devices: dict[str, set[str]] = defaultdict(set)
-    countries: dict[str, set[str]] = defaultdict(set)
     for kind, r in valid:
         site = r["ico_website_id"]
         if kind == "clickstream":
             visitors[site].add(r["session_id"])
             devices[r["device_type"]].add(r["session_id"])
-            countries[r["country"]].add(r["session_id"])
             if r["event_type"] == "page_view":
                 loads[site].append(r["page_load_time"])
         elif kind == "registration":
@@ -233,10 +288,6 @@ def test_leaderboard_and_audience_match_the_ground_truth(
     assert {r["Device"]: r["Sessions"] for r in _rows(results["Devices"])} == {
         device: len(s) for device, s in devices.items()
     }
-    top = sorted(countries, key=lambda c: (-len(countries[c]), c))[:10]
-    assert [(r["Country"], r["Sessions"]) for r in _rows(results["Top countries"])] == [
-        (c, len(countries[c])) for c in top
-    ]
     sources = _rows(results["Traffic sources"])
     assert {r["Source"] for r in sources} <= SOURCES
     assert sum(r["Sessions"] for r in sources) >= len(set().union(*visitors.values()))
@@ -265,7 +316,7 @@ def test_page_load_panel_matches_the_windows(
         assert math.isclose(row["Worst project p95"], worst, rel_tol=1e-9)
 
 
-def test_pipeline_panels_match_the_ground_truth(
+def test_system_and_data_quality_panels_match_the_ground_truth(
     filled: Filled, results: dict[str, QueryResult]
 ) -> None:
     valid, dead = valid_records(filled.lines)
@@ -290,9 +341,10 @@ def test_pipeline_panels_match_the_ground_truth(
     assert stored == Counter({label[k]: n for k, n in kinds.items()})
 
     assert _rows(results["Dead letters"]) == [{"Dead letters": len(dead)}]
-    per_minute = _rows(results["Dead letters per minute"])
-    assert sum(r["value"] for r in per_minute) == len(dead)
-    assert {r["metric"] for r in per_minute} == {"decode", "validate"}
+    by_topic: Counter[str] = Counter()
+    for row in _rows(results["Rejections by source"]):
+        by_topic[row["metric"]] += row["value"]
+    assert by_topic == _dead_letters_by_topic(filled.lines)
     reasons = _rows(results["Why records were refused"])
     assert 0 < len(reasons) <= 20
     assert all(not any(ch.isdigit() for ch in r["Reason"]) for r in reasons)
@@ -410,3 +462,324 @@ def _project_names(url: str) -> list[str]:
             name
             for (name,) in conn.execute("SELECT name FROM processed_data.ico_websites ORDER BY id")
         ]
+
+
+def _dead_letters_by_topic(lines: list[dict[str, Any]]) -> Counter[str]:
+    """The topic of each record that must become a dead letter (as ``valid_records`` decides)."""
+    bad: set[str] = set()
+    topics: Counter[str] = Counter()
+    for line in lines:
+        canonical = json.dumps(line["record"], sort_keys=True)
+        if line["fault"] in BAD_FAULTS or canonical in bad:
+            bad.add(canonical)
+            topics[EventType(line["event_type"]).topic] += 1
+    return topics
+
+
+def _in(record: dict[str, Any], start: datetime, end: datetime) -> bool:
+    """``$__timeFilter``: both ends included."""
+    return _ms(start) <= record["timestamp"] <= _ms(end)
+
+
+def test_realtime_panels_match_the_ground_truth(filled: Filled) -> None:
+    valid, _ = valid_records(filled.lines)
+    # "Now" is the data's last second, so the last 5 minutes hold traffic.
+    end = datetime.fromtimestamp(max(r["timestamp"] for _, r in valid) // 1000 + 1, UTC)
+    queries = [q for q in queries_in(DASHBOARDS_DIR) if q.file == "ico-realtime.json"]
+    got = {
+        r.query.title: _rows(r)
+        for r in run_queries(filled.url, queries, time_from=end - timedelta(hours=1), time_to=end)
+    }
+    clicks = [r for kind, r in valid if kind == "clickstream"]
+
+    def active(minutes: int) -> int:
+        since = _ms(end - timedelta(minutes=minutes))
+        return len({r["session_id"] for r in clicks if since < r["timestamp"] <= _ms(end)})
+
+    counts = {"Last 5 minutes": active(5), "Last 30 minutes": active(30)}
+    assert 0 < counts["Last 5 minutes"] < counts["Last 30 minutes"]
+    assert got["Active visitors (5 min)"] == got["Active visitors (30 min)"] == [counts]
+
+    label = {
+        "clickstream": "Clickstream",
+        "registration": "Registrations",
+        "conversion": "Conversions",
+    }
+    per_minute: Counter[tuple[datetime, str]] = Counter()
+    for kind, r in valid:
+        if _in(r, end - timedelta(hours=1), end):
+            minute = datetime.fromtimestamp(r["timestamp"] // 60_000 * 60, UTC)
+            per_minute[(minute, label[kind])] += 1
+    rates = {(r["time"], r["metric"]): r["value"] for r in got["Events per second"]}
+    assert rates.keys() == per_minute.keys()
+    for key, n in per_minute.items():
+        assert float(rates[key]) == pytest.approx(n / 60)
+
+    names = _project_names(filled.url)
+    purchases = sorted(
+        (r for kind, r in valid if kind == "conversion" and r["conversion_type"] in PURCHASES),
+        key=lambda r: (-r["timestamp"], r["conversion_id"]),
+    )[:20]
+    assert [
+        (_ms(r["Time"]), r["Project"], r["Type"], r["Amount"], r["Paid with"])
+        for r in got["Latest purchases"]
+    ] == [
+        (
+            r["timestamp"],
+            names[r["ico_website_id"] - 1],
+            r["conversion_type"],
+            Decimal(str(r["amount_usd"])),
+            r["payment_method"],
+        )
+        for r in purchases
+    ]
+
+
+def test_geography_panels_match_the_ground_truth_and_the_period_before(filled: Filled) -> None:
+    valid, _ = valid_records(filled.lines)
+    first = min(r["timestamp"] for _, r in valid) // 1000
+    # The second half of the data against the first half.
+    t0 = datetime.fromtimestamp(first + 20 * 60, UTC)
+    t1 = datetime.fromtimestamp(first + 40 * 60, UTC)
+    p0 = t0 - (t1 - t0)
+    queries = [q for q in queries_in(DASHBOARDS_DIR) if q.file == "ico-geography.json"]
+    got = {
+        r.query.title: _rows(r) for r in run_queries(filled.url, queries, time_from=t0, time_to=t1)
+    }
+    assert got["Sessions by country"] == got["Countries"]
+
+    def now(r: dict[str, Any]) -> bool:
+        return r["timestamp"] >= _ms(t0)
+
+    for level, title in (("country", "Countries"), ("region", "Regions")):
+
+        def key(country: str, level: str = level) -> tuple[str, ...]:
+            return (country, region_of(country)) if level == "country" else (region_of(country),)
+
+        sessions: dict[tuple[tuple[str, ...], bool], set[str]] = defaultdict(set)
+        origin: dict[str, str] = {}
+        signups: Counter[tuple[tuple[str, ...], bool]] = Counter()
+        revenue: dict[tuple[tuple[str, ...], bool], Decimal] = defaultdict(Decimal)
+        for kind, r in valid:
+            if not (_ms(p0) <= r["timestamp"] <= _ms(t1)):
+                continue
+            if kind == "clickstream":
+                sessions[(key(r["country"]), now(r))].add(r["session_id"])
+                origin[r["session_id"]] = min(origin.get(r["session_id"], "~~"), r["country"])
+            elif kind == "registration":
+                signups[(key(r["country"]), now(r))] += 1
+        for kind, r in valid:
+            if (
+                kind == "conversion"
+                and r["conversion_type"] in PURCHASES
+                and _ms(p0) <= r["timestamp"] <= _ms(t1)
+                and r["session_id"] in origin
+            ):
+                revenue[(key(origin[r["session_id"]]), now(r))] += Decimal(str(r["amount_usd"]))
+
+        def shift(current: float, before: float) -> float | None:
+            return 100 * (current - before) / before if before else None
+
+        keys = {k for k, _ in [*sessions, *signups, *revenue]}
+        expected = []
+        for k in keys:
+            cur, prev = len(sessions[(k, True)]), len(sessions[(k, False)])
+            expected.append(
+                (
+                    *k,
+                    cur,
+                    shift(cur, prev),
+                    signups[(k, True)],
+                    shift(signups[(k, True)], signups[(k, False)]),
+                    revenue[(k, True)],
+                    shift(float(revenue[(k, True)]), float(revenue[(k, False)])),
+                )
+            )
+        expected.sort(key=lambda e: (-e[len(k)], *e[: len(k)]))
+        rows = [tuple(r.values()) for r in got[title]]
+        assert [r[: len(k) + 1] for r in rows] == [e[: len(k) + 1] for e in expected], title
+        for row, want in zip(rows, expected, strict=True):
+            assert row[len(k) + 2] == want[len(k) + 2] and row[len(k) + 4] == want[len(k) + 4]
+            for i in (len(k) + 1, len(k) + 3, len(k) + 5):
+                assert (row[i] is None) == (want[i] is None), (title, row, want)
+                if want[i] is not None:
+                    assert float(row[i]) == pytest.approx(want[i]), (title, row, want)
+    assert len(got["Regions"]) > 1 and len(got["Countries"]) > len(got["Regions"])
+
+
+def test_performance_panels_match_the_ground_truth(
+    filled: Filled, results: dict[str, QueryResult]
+) -> None:
+    valid, _ = valid_records(filled.lines)
+    names = _project_names(filled.url)
+    views = [
+        r
+        for kind, r in valid
+        if kind == "clickstream"
+        and r["event_type"] == "page_view"
+        and r["page_load_time"] is not None
+    ]
+    dimensions = {
+        "Page load by project": ("Project", lambda r: names[r["ico_website_id"] - 1]),
+        "Page load by page type": ("Page type", lambda r: r["page_type"]),
+        "Page load by device": ("Device", lambda r: r["device_type"]),
+    }
+    for title, (column, of) in dimensions.items():
+        loads: dict[str, list[float]] = defaultdict(list)
+        for r in views:
+            loads[of(r)].append(r["page_load_time"])
+        rows = _rows(results[title])
+        assert {r[column] for r in rows} == set(loads), title
+        p95s = [r["p95"] for r in rows]
+        assert p95s == sorted(p95s, reverse=True)
+        for row in rows:
+            values = loads[row[column]]
+            for q, col in ((0.5, "p50"), (0.95, "p95"), (0.99, "p99")):
+                assert math.isclose(row[col], _percentile_cont(values, q), rel_tol=1e-9)
+            assert row["Page views"] == len(values)
+            slow = 100 * sum(v > 3 for v in values) / len(values)
+            assert float(row["Slow share"]) == pytest.approx(slow)
+
+    per_minute: dict[datetime, list[float]] = defaultdict(list)
+    for r in views:
+        per_minute[datetime.fromtimestamp(r["timestamp"] // 60_000 * 60, UTC)].append(
+            r["page_load_time"]
+        )
+    slow_pages = {r["time"]: float(r["Slow pages"]) for r in _rows(results["Slow pages"])}
+    assert slow_pages.keys() == per_minute.keys()
+    assert any(slow_pages.values())
+    for minute, values in per_minute.items():
+        assert slow_pages[minute] == pytest.approx(100 * sum(v > 3 for v in values) / len(values))
+
+
+def test_database_panels_count_connections_and_size(filled: Filled) -> None:
+    queries = [q for q in queries_in(DASHBOARDS_DIR) if q.title.startswith(("PostgreSQL", "Data"))]
+
+    def connections() -> dict[str, int]:
+        (result,) = [
+            r
+            for r in run_queries(
+                filled.url, queries, time_from=filled.time_from, time_to=filled.time_to
+            )
+            if r.query.title == "PostgreSQL connections"
+        ]
+        return {r["User"]: r["Connections"] for r in _rows(result)}
+
+    before = connections()
+    extra = [psycopg.connect(filled.url) for _ in range(3)]
+    try:
+        after = connections()
+    finally:
+        for conn in extra:
+            conn.close()
+    assert after["postgres"] == before["postgres"] + 3
+    with psycopg.connect(filled.url) as conn:
+        row = conn.execute("SELECT pg_database_size(current_database())").fetchone()
+    (size,) = [
+        r
+        for r in run_queries(
+            filled.url, queries, time_from=filled.time_from, time_to=filled.time_to
+        )
+        if r.query.title == "Database size"
+    ]
+    assert row is not None and _rows(size)[0]["Database size"] == pytest.approx(row[0], rel=0.01)
+    assert row[0] > 10_000_000  # the 20,000 events, their indexes and windows
+
+
+def test_revenue_alert_compares_the_last_day_with_the_week_before(
+    migrated_database_url: str,
+) -> None:
+    """Hourly windows over eight days: the rule's value is the last 24 hours' revenue in
+    percent of the mean of the seven days before."""
+    (rule,) = [
+        q
+        for q in queries_in(DASHBOARDS_DIR)
+        if q.title == "alert Revenue below 80% of its baseline"
+    ]
+    assert rule.lookback == timedelta(days=8)
+    now = datetime(2026, 3, 9, 12, 0, tzinfo=UTC)
+    hourly = [40, 50, 30, 40, 45, 35, 40]  # days 7..1 before; mean 40 an hour, 960 a day
+    rows = []
+    for day, per_hour in enumerate([*hourly, 28]):
+        for hour in range(24):
+            start = now - timedelta(days=7 - day, hours=23 - hour)  # the last one starts now
+            for site, share in ((1, Decimal("0.25")), (2, Decimal("0.75"))):
+                rows.append((site, start, per_hour * share))
+    with psycopg.connect(migrated_database_url) as conn:
+        for site, start, revenue in rows:
+            conn.execute(
+                "INSERT INTO analytics.window_aggregates VALUES (%s, interval '1 hour', %s, %s, "
+                "1, 0, 1, 0, 0, 1, 0, 1, %s, NULL, NULL)",
+                (site, start, start + timedelta(hours=1), revenue),
+            )
+
+    def value(at: datetime) -> Any:
+        (result,) = run_queries(migrated_database_url, [rule], time_from=at, time_to=at)
+        return _rows(result)[0]["revenue_vs_baseline"]
+
+    assert float(value(now)) == pytest.approx(70.0)  # under 80: the rule fires
+    # A day later the 700 is part of the baseline and nothing is newer: 0 % of it.
+    assert float(value(now + timedelta(days=1))) == pytest.approx(0.0)
+    # Before the data there is no baseline: no value, so nothing to judge (no data = OK).
+    assert value(now - timedelta(days=10)) is None
+
+
+def test_render_draws_every_panel_of_every_dashboard(filled: Filled, tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        app,
+        [
+            "dashboards",
+            "render",
+            "--database-url",
+            filled.url,
+            "--hours",
+            "2",
+            "--out",
+            str(tmp_path),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    pictures = sorted(p.name for p in tmp_path.glob("*.png"))
+    assert pictures == sorted(f"{uid}.png" for uid in UIDS)
+    for name in pictures:
+        with Image.open(tmp_path / name) as image:
+            assert image.format == "PNG" and image.width == 1280 and image.height > 300
+    # Panel by panel: the SQL ones drew what their queries return on the filled database.
+    rendered = render_all(
+        DASHBOARDS_DIR,
+        tmp_path / "again",
+        filled.url,
+        time_from=filled.time_from,
+        time_to=filled.time_to,
+    )
+    prom = {q.title.removesuffix(" A").removesuffix(" B") for q in promql_in(DASHBOARDS_DIR)}
+    for picture in rendered:
+        board = json.loads((DASHBOARDS_DIR / f"{picture.path.stem}.json").read_text())
+        titles = [p["title"] for p in board["panels"] if p["type"] != "row"]
+        assert list(picture.panels) == titles
+        for title, rows in picture.panels.items():
+            if title in prom:
+                assert rows == 0  # no Prometheus given: named, not drawn
+            elif title != "Anomalies":  # the pipeline flagged none in these 40 minutes
+                assert rows > 0, (picture.path.name, title)
+    assert "without data" in result.output
+
+
+@pytest.mark.parametrize(
+    ("value", "unit", "decimals", "shown"),
+    [
+        (Decimal("1367357.12"), "currencyUSD", None, "$1,367,357"),
+        (12.5, "currencyUSD", None, "$12.50"),
+        (7.3125, "percent", 2, "7.31%"),
+        (1.4567, "s", None, "1.46 s"),
+        (25 * 2**20, "bytes", None, "25.0 MiB"),
+        (6.25, "reqps", None, "6.2/s"),
+        (11541, "short", None, "11,541"),
+        (None, "short", None, ""),
+        ("mobile", None, None, "mobile"),
+    ],
+)
+def test_render_formats_values_in_their_units(
+    value: Any, unit: str | None, decimals: int | None, shown: str
+) -> None:
+    assert fmt(value, unit, decimals) == shown

@@ -16,6 +16,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from dataflows import metrics
 from dataflows.enrich import ClickstreamRow, ConversionRow, RegistrationRow
 from dataflows.records import DEAD_LETTERS_TABLE, DeadLetter, TableRow
 from dataflows.sinks import PostgresSink, PostgresSinkPartition, RetryPolicy, Timeouts
@@ -262,11 +263,13 @@ def test_unreachable_database_fails_after_bounded_retries(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     sink = _partition("postgresql://postgres@127.0.0.1:9/none")  # discard port: refused
+    retries_before = metrics.SINK_RETRIES._value.get()
     began = time.monotonic()
     with caplog.at_level(logging.WARNING, logger="dataflows.sinks"), pytest.raises(SinkError):
         sink.write_batch([click()])
     assert time.monotonic() - began < 5
     assert len([r for r in caplog.records if r.levelno == logging.WARNING]) == 2
+    assert metrics.SINK_RETRIES._value.get() - retries_before == 2  # /metrics counts them too
 
 
 @pytest.fixture

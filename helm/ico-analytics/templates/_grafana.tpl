@@ -1,6 +1,6 @@
 {{/* Grafana provisioning files (ConfigMap data), also hashed into the pod annotations. */}}
 {{- define "ico-analytics.grafanaProvisioning" -}}
-# The dashboards and alert rules query this uid (ico_analytics/dashboards/build.py). Grafana
+# The dashboards and alert rules query these uids (ico_analytics/dashboards/panels.py). Grafana
 # reads the password from its environment (a Secret); it never appears here.
 datasources.yaml: |
   apiVersion: 1
@@ -19,6 +19,15 @@ datasources.yaml: |
         postgresVersion: 1800
       secureJsonData:
         password: ${GRAFANA_DB_PASSWORD}
+    # The system health dashboard and the lag and dataflow-down rules query this uid.
+    - name: Prometheus
+      uid: ico-prometheus
+      type: prometheus
+      access: proxy
+      editable: false
+      url: {{ .Values.monitoring.prometheus.url }}
+      jsonData:
+        timeInterval: {{ .Values.monitoring.interval }}
 dashboards.yaml: |
   apiVersion: 1
   providers:

@@ -1,6 +1,6 @@
--- Dead letters per minute of arrival, by the stage that refused them (decode or validate).
+-- Records refused per minute of arrival, by the topic they came from.
 SELECT date_bin('1 minute', received_at, timestamptz '2000-01-01') AS "time",
-       stage AS metric, count(*) AS value
+       source_topic AS metric, count(*) AS value
 FROM raw_data.dead_letters
 WHERE $__timeFilter(received_at)
 GROUP BY 1, 2

@@ -1,5 +1,6 @@
 -- Sessions reaching each step of the token-sale funnel in the range: visit, registration,
--- wallet connection, purchase (presale or sale).
+-- wallet connection, purchase (presale or sale), with each step's conversion rate from the
+-- step before and from the visit.
 WITH steps AS (
     SELECT 1 AS step, 'Visited' AS stage, count(DISTINCT session_id) AS sessions
     FROM raw_data.clickstream_events
@@ -19,4 +20,7 @@ WITH steps AS (
     WHERE conversion_type IN ('presale_participate', 'token_purchase')
       AND $__timeFilter("timestamp") AND ico_website_id IN ($project)
 )
-SELECT stage AS "Stage", sessions AS "Sessions" FROM steps ORDER BY step
+SELECT stage AS "Stage", sessions AS "Sessions",
+       100.0 * sessions / nullif(lag(sessions) OVER (ORDER BY step), 0) AS "Of previous step",
+       100.0 * sessions / nullif(first_value(sessions) OVER (ORDER BY step), 0) AS "Of visitors"
+FROM steps ORDER BY step

@@ -1,0 +1,143 @@
+{{/* Label matchers of the dataflow's series: its scrape job (the PodMonitor's jobLabel and the
+     scrape configuration both name it "dataflow") in this release's pods. */}}
+{{- define "ico-analytics.dataflowSeries" -}}
+{{- $dataflow := include "ico-analytics.dataflowName" . -}}
+job="dataflow", namespace={{ .Release.Namespace | quote }}, pod=~{{ printf "%s-[0-9]+" $dataflow | quote }}
+{{- end }}
+
+{{/* The alert rule groups, shared by the PrometheusRule and the rules.yaml of the scrape
+     ConfigMap. `promtool test rules` checks them (tests/alerting). */}}
+{{- define "ico-analytics.prometheusRuleGroups" -}}
+{{- $series := include "ico-analytics.dataflowSeries" . -}}
+{{- $rules := .Values.monitoring.rules -}}
+groups:
+  - name: ico-analytics.dataflow
+    rules:
+      - alert: IcoDataflowConsumerLagHigh
+        expr: max by (topic, partition) (bytewax_kafka_consumer_lag{ {{- $series -}} }) > {{ $rules.consumerLagThreshold }}
+        for: {{ $rules.consumerLagFor }}
+        labels:
+          severity: warning
+          team: ico-analytics
+        annotations:
+          summary: The dataflow falls behind on {{ "{{ $labels.topic }}" }} partition {{ "{{ $labels.partition }}" }}.
+          description: Consumer lag has stayed above {{ $rules.consumerLagThreshold }} records for {{ $rules.consumerLagFor }}; add processes (dataflow.replicas) or find what slows the sink.
+      - alert: IcoDataflowDown
+        expr: (count(up{ {{- $series -}} } == 1) or vector(0)) < {{ .Values.dataflow.replicas }}
+        for: {{ $rules.dataflowDownFor }}
+        labels:
+          severity: critical
+          team: ico-analytics
+        annotations:
+          summary: Fewer than {{ .Values.dataflow.replicas }} dataflow processes are up.
+          description: The Bytewax cluster needs every process; with one down, nothing is processed.
+      - alert: IcoDeadLettersRising
+        expr: sum(rate(ico_dataflow_dead_letters_total{ {{- $series -}} }[5m])) > {{ $rules.deadLettersPerSecond }}
+        for: 10m
+        labels:
+          severity: warning
+          team: ico-analytics
+        annotations:
+          summary: Records are being dead-lettered at more than {{ $rules.deadLettersPerSecond }}/s.
+          description: See raw_data.dead_letters (reason, stage, Kafka coordinates) for what fails to decode or validate.
+{{- end }}
+
+{{/* Scrape jobs for a Prometheus without the Operator: pods of this release found through the
+     Kubernetes API, labelled with their namespace and pod as the PodMonitors label them. */}}
+{{- define "ico-analytics.scrapeJob" -}}
+- job_name: {{ .component }}
+  scrape_interval: {{ .ctx.Values.monitoring.interval }}
+  metrics_path: /metrics
+  kubernetes_sd_configs:
+    - role: pod
+      namespaces:
+        names: [{{ .ctx.Release.Namespace | quote }}]
+  relabel_configs:
+    - source_labels: [__meta_kubernetes_pod_label_app_kubernetes_io_instance, __meta_kubernetes_pod_label_app_kubernetes_io_component, __meta_kubernetes_pod_container_port_name]
+      regex: {{ printf "%s;%s;%s" .ctx.Release.Name .component .port | quote }}
+      action: keep
+    - source_labels: [__meta_kubernetes_namespace]
+      target_label: namespace
+    - source_labels: [__meta_kubernetes_pod_name]
+      target_label: pod
+{{- end }}
+
+{{/* Alertmanager's configuration: one route to the receivers of `notifications`. */}}
+{{- define "ico-analytics.alertmanagerConfig" -}}
+{{- $n := .Values.notifications -}}
+{{- $secrets := printf "/etc/alertmanager/secrets/%s" $n.existingSecret -}}
+route:
+  receiver: ico-analytics
+  group_by: [alertname, topic, partition]
+  group_wait: {{ .Values.monitoring.alertmanager.groupWait }}
+  group_interval: 5m
+  repeat_interval: {{ .Values.monitoring.alertmanager.repeatInterval }}
+receivers:
+  - name: ico-analytics
+    {{- if $n.email.to }}
+    email_configs:
+      {{- range $n.email.to }}
+      - to: {{ . | quote }}
+        from: {{ $n.smtp.from | quote }}
+        smarthost: {{ $n.smtp.host | quote }}
+        send_resolved: true
+        {{- if $n.smtp.user }}
+        auth_username: {{ $n.smtp.user | quote }}
+        auth_password_file: {{ printf "%s/smtp-password" $secrets | quote }}
+        {{- end }}
+      {{- end }}
+    {{- end }}
+    {{- if $n.webhook.url }}
+    webhook_configs:
+      - url: {{ $n.webhook.url | quote }}
+        send_resolved: true
+    {{- end }}
+    {{- if $n.slack.channel }}
+    slack_configs:
+      - api_url_file: {{ printf "%s/slack-url" $secrets | quote }}
+        channel: {{ $n.slack.channel | quote }}
+        send_resolved: true
+    {{- end }}
+{{- end }}
+
+{{/* Grafana's contact point and notification policy (alerting provisioning), when any receiver
+     is configured. Secrets come from the environment (the notifications Secret). */}}
+{{- define "ico-analytics.grafanaNotifications" -}}
+{{- $n := .Values.notifications -}}
+apiVersion: 1
+contactPoints:
+  - orgId: 1
+    name: ico-analytics
+    receivers:
+      {{- if $n.email.to }}
+      - uid: ico-email
+        type: email
+        settings:
+          addresses: {{ join ";" $n.email.to | quote }}
+          singleEmail: false
+      {{- end }}
+      {{- if $n.webhook.url }}
+      - uid: ico-webhook
+        type: webhook
+        settings:
+          url: {{ $n.webhook.url | quote }}
+          httpMethod: POST
+      {{- end }}
+      {{- if $n.slack.channel }}
+      - uid: ico-slack
+        type: slack
+        settings:
+          url: ${GRAFANA_SLACK_URL}
+          recipient: {{ $n.slack.channel | quote }}
+      {{- end }}
+policies:
+  - orgId: 1
+    receiver: ico-analytics
+    group_by: [grafana_folder, alertname]
+    group_wait: {{ .Values.monitoring.alertmanager.groupWait }}
+    repeat_interval: {{ .Values.monitoring.alertmanager.repeatInterval }}
+{{- end }}
+
+{{- define "ico-analytics.notificationsConfigured" -}}
+{{- with .Values.notifications }}{{ if or .email.to .webhook.url .slack.channel }}true{{ end }}{{ end }}
+{{- end }}

@@ -1,0 +1,198 @@
+"""Grafana alert rules: the users' runbook thresholds and the pipeline's own checks.
+
+SQL rules read the PostgreSQL data source, PromQL rules the Prometheus one; Grafana evaluates
+them every minute. Where the signal is a metric the chart's PrometheusRule carries the same rule
+for Prometheus and Alertmanager (``helm/ico-analytics/templates/monitoring.yaml``).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal
+
+from grafana_foundation_sdk.builders import alerting as alert
+from grafana_foundation_sdk.builders import expr
+from grafana_foundation_sdk.cog import builder as cogbuilder
+from grafana_foundation_sdk.cog import variants
+from grafana_foundation_sdk.cog.encoder import JSONEncoder
+from grafana_foundation_sdk.models import alerting as alert_model
+
+from ico_analytics.dashboards.boards import DATAFLOW
+from ico_analytics.dashboards.panels import DATASOURCE_UID, PROMETHEUS_UID, Sql, prom
+
+FOLDER = "ICO analytics"
+NoData = Literal["OK", "Alerting", "NoData", "KeepLast"]
+#: The runbook's consumer-lag threshold, in records (the chart's default too).
+CONSUMER_LAG_THRESHOLD = 10_000
+
+
+def _threshold(source: str, op: Literal["gt", "lt"], value: float) -> alert.Query:
+    return (
+        alert.Query("C")
+        .datasource_uid("__expr__")
+        .model(
+            expr.TypeThreshold()
+            .ref_id("C")
+            .expression(source)
+            .conditions(
+                [
+                    expr.ExprTypeThresholdConditions().evaluator(
+                        expr.ExprTypeThresholdConditionsEvaluator().type(op).params([value])
+                    )
+                ]
+            )
+        )
+    )
+
+
+def _rule(
+    uid: str,
+    title: str,
+    summary: str,
+    target: cogbuilder.Builder[variants.Dataquery],
+    threshold: alert.Query,
+    *,
+    lookback_seconds: int,
+    for_: str,
+    no_data: NoData,
+    severity: str,
+) -> alert.Rule:
+    """A rule on query A (a ``Sql`` or ``prom`` target) and the threshold C on it."""
+    datasource = DATASOURCE_UID if isinstance(target, Sql) else PROMETHEUS_UID
+    return (
+        alert.Rule(title)
+        .uid(uid)
+        .condition("C")
+        .with_query(
+            alert.Query("A")
+            .datasource_uid(datasource)
+            .relative_time_range(alert_model.RelativeTimeRange(from_val=lookback_seconds, to=0))
+            .model(target)
+        )
+        .with_query(threshold)
+        .for_val(for_)
+        .no_data_state(no_data)
+        .exec_err_state("Error")
+        .annotations({"summary": summary})
+        .labels({"severity": severity, "team": "ico-analytics"})
+    )
+
+
+def alert_rules() -> list[alert.Rule]:
+    """The runbook's three (lag, dataflow down, revenue against its baseline), then the
+    pipeline's own checks on its output."""
+    return [
+        _rule(
+            "ico-consumer-lag",
+            "Kafka consumer lag above 10,000",
+            "The dataflow has stayed more than 10,000 records behind on a topic partition for 5 "
+            "minutes; the system health dashboard shows which. Add dataflow processes or find "
+            "what slows the sink.",
+            prom(
+                f"max by (topic, partition) (bytewax_kafka_consumer_lag{{{DATAFLOW}}})",
+                "{{topic}}/{{partition}}",
+                instant=True,
+            ),
+            _threshold("A", "gt", CONSUMER_LAG_THRESHOLD),
+            lookback_seconds=600,
+            for_="5m",
+            no_data="OK",
+            severity="warning",
+        ),
+        _rule(
+            "ico-dataflow-down",
+            "Dataflow down",
+            "A dataflow process has not answered Prometheus for a minute (or none is scraped); "
+            "the Bytewax cluster processes nothing without all of them.",
+            prom(f"min(up{{{DATAFLOW}}})", "up", instant=True),
+            _threshold("A", "lt", 1),
+            lookback_seconds=600,
+            for_="1m",
+            no_data="Alerting",
+            severity="critical",
+        ),
+        _rule(
+            "ico-revenue-below-baseline",
+            "Revenue below 80% of its baseline",
+            "The last 24 hours' revenue has been under 80% of the mean of the 24-hour periods "
+            "of the week before for 15 minutes; the business dashboard shows which projects.",
+            Sql("alerts/revenue_vs_baseline"),
+            _threshold("A", "lt", 80),
+            lookback_seconds=8 * 86_400,
+            for_="15m",
+            no_data="OK",
+            severity="warning",
+        ),
+        _rule(
+            "ico-events-stalled",
+            "Events stopped arriving",
+            "No clickstream event newer than 10 minutes is stored: the generator, Kafka or the "
+            "dataflow has stopped.",
+            Sql("alerts/seconds_since_last_event"),
+            _threshold("A", "gt", 600),
+            lookback_seconds=86_400,
+            for_="5m",
+            no_data="Alerting",
+            severity="critical",
+        ),
+        _rule(
+            "ico-dead-letters-high",
+            "Dead letters above 5%",
+            "More than 5% of the records of the last 10 minutes were refused; the "
+            "'pipeline' dashboard lists why.",
+            Sql("alerts/dead_letter_share"),
+            _threshold("A", "gt", 5),
+            lookback_seconds=600,
+            for_="10m",
+            no_data="OK",
+            severity="warning",
+        ),
+        _rule(
+            "ico-anomaly",
+            "Anomaly in a project's traffic or sales",
+            "A project's events, registrations or revenue in a 5-minute window were far from "
+            "its last hour; the overview dashboard's Anomalies table says which.",
+            Sql("alerts/anomalies_recent"),
+            _threshold("A", "gt", 0),
+            lookback_seconds=1800,
+            for_="0s",
+            no_data="OK",
+            severity="warning",
+        ),
+        _rule(
+            "ico-page-load-slow",
+            "Page loads slow",
+            "A project's 95th-percentile page load time was above 5 s in the last 15 minutes.",
+            Sql("alerts/worst_p95_page_load"),
+            _threshold("A", "gt", 5),
+            lookback_seconds=900,
+            for_="15m",
+            no_data="OK",
+            severity="warning",
+        ),
+    ]
+
+
+def alert_provisioning(rules: list[alert.Rule]) -> dict[str, Any]:
+    """Grafana's file-provisioning form of one rule group."""
+    return {
+        "apiVersion": 1,
+        "groups": [
+            {
+                "orgId": 1,
+                "name": "ico-analytics",
+                "folder": FOLDER,
+                "interval": "1m",
+                "rules": [_file_rule(rule) for rule in rules],
+            }
+        ],
+    }
+
+
+def _file_rule(rule: alert.Rule) -> dict[str, Any]:
+    """A rule as the file form has it: the group carries the folder, group and org, which the
+    API form repeats per rule."""
+    encoded: dict[str, Any] = json.loads(json.dumps(rule.build(), cls=JSONEncoder))
+    for api_only in ("folderUID", "orgID", "ruleGroup"):
+        encoded.pop(api_only, None)
+    return encoded

@@ -1,0 +1,531 @@
+"""The five dashboards: real-time, business KPIs, geography, performance, system health.
+
+Each one links to the others (keeping the time range and the project picker). The experiments
+panel the users asked for on the business dashboard waits for its analytics table.
+"""
+
+from __future__ import annotations
+
+from grafana_foundation_sdk.builders import barchart, bargauge, dashboard, geomap, piechart, table
+from grafana_foundation_sdk.builders import common as common_builder
+from grafana_foundation_sdk.models import common
+from grafana_foundation_sdk.models import dashboard as model
+from grafana_foundation_sdk.models import piechart as piechart_model
+
+from ico_analytics.dashboards.panels import (
+    DATASOURCE,
+    PROMETHEUS,
+    Sql,
+    board,
+    project_variable,
+    prom,
+    reduce,
+    stat_panel,
+    table_panel,
+    timeseries_panel,
+)
+
+SALES = "Purchases are presale participations and token purchases."
+SLOW = "Slow: a page view that took more than 3 s to load."
+#: The dataflow's scrape job: the chart's scrape configuration and its PodMonitor (jobLabel)
+#: both name it so, which is what lets the panels work with either.
+DATAFLOW = 'job="dataflow"'
+
+
+def realtime() -> dashboard.Dashboard:
+    """What is happening now: visitors, event rates, the latest purchases."""
+    return (
+        board(
+            "ICO analytics — real-time",
+            "ico-realtime",
+            "Who is on the project sites right now and what they buy.",
+            since="now-1h",
+        )
+        .refresh("10s")
+        .with_variable(project_variable())
+        .with_panel(
+            stat_panel(
+                "Active visitors (5 min)",
+                "Sessions with an event in the last 5 minutes.",
+                Sql("realtime/active_visitors"),
+                "short",
+                field="Last 5 minutes",
+            ).span(6)
+        )
+        .with_panel(
+            stat_panel(
+                "Active visitors (30 min)",
+                "Sessions with an event in the last 30 minutes.",
+                Sql("realtime/active_visitors"),
+                "short",
+                field="Last 30 minutes",
+            ).span(6)
+        )
+        .with_panel(
+            timeseries_panel(
+                "Events per second",
+                "Stored events per second by kind, averaged over each minute of event time.",
+                Sql("realtime/events_per_second", "time_series"),
+                "reqps",
+            )
+            .height(4)
+            .span(12)
+        )
+        .with_panel(
+            table_panel(
+                "Latest purchases",
+                f"The 20 newest purchases. {SALES}",
+                Sql("realtime/latest_purchases"),
+                columns={"Amount": "currencyUSD"},
+            ).height(10)
+        )
+    )
+
+
+def business() -> dashboard.Dashboard:
+    """Business KPIs per project: traffic, funnel, sales against target, anomalies, audience."""
+    return (
+        board(
+            "ICO analytics — business KPIs",
+            "ico-business",
+            "Traffic, the token-sale funnel and sales of the ICO project sites.",
+            since="now-6h",
+        )
+        .with_variable(project_variable())
+        .with_row(dashboard.Row("Totals in the range"))
+        .with_panel(stat_panel("Visitors", "Distinct sessions.", Sql("business/visitors"), "short"))
+        .with_panel(
+            stat_panel(
+                "Page views",
+                "Page views in the 5-minute windows that start in the range.",
+                Sql("business/totals"),
+                "short",
+                field="Page views",
+            )
+        )
+        .with_panel(
+            stat_panel(
+                "Registrations",
+                "Registrations in the 5-minute windows that start in the range.",
+                Sql("business/totals"),
+                "short",
+                field="Registrations",
+            )
+        )
+        .with_panel(
+            stat_panel("Purchases", SALES, Sql("business/totals"), "short", field="Purchases")
+        )
+        .with_panel(
+            stat_panel("Revenue", SALES, Sql("business/totals"), "currencyUSD", field="Revenue")
+        )
+        .with_panel(
+            stat_panel(
+                "Buyer conversion",
+                "Share of visiting sessions that bought tokens.",
+                Sql("business/buyer_conversion"),
+                "percent",
+            ).decimals(2)
+        )
+        .with_row(dashboard.Row("Funnel and sales"))
+        .with_panel(
+            bargauge.Panel()
+            .title("Token-sale funnel")
+            .description("Sessions reaching each step in the range.")
+            .datasource(DATASOURCE)
+            .with_target(Sql("business/funnel"))
+            .unit("short")
+            .height(8)
+            .span(8)
+            .orientation(common.VizOrientation.HORIZONTAL)
+            .display_mode(common.BarGaugeDisplayMode.GRADIENT)
+            .reduce_options(reduce([], "Sessions", values=True))
+        )
+        .with_panel(
+            table_panel(
+                "Funnel conversion rates",
+                "Each step's sessions in percent of the step before and of the visitors.",
+                Sql("business/funnel"),
+                span=16,
+                columns={"Of previous step": ("percent", 2), "Of visitors": ("percent", 2)},
+            )
+        )
+        .with_panel(
+            timeseries_panel(
+                "Revenue and purchases per hour",
+                SALES,
+                Sql("business/revenue_hourly", "time_series"),
+                "currencyUSD",
+            )
+            .draw_style(common.GraphDrawStyle.BARS)
+            .override_by_name(
+                "Purchases",
+                [
+                    model.DynamicConfigValue(id_val="unit", value="short"),
+                    model.DynamicConfigValue(id_val="custom.axisPlacement", value="right"),
+                    model.DynamicConfigValue(id_val="custom.drawStyle", value="line"),
+                ],
+            )
+        )
+        .with_panel(
+            timeseries_panel(
+                "Revenue per day against target raise",
+                "Revenue per UTC day, and what it is of the selected projects' target raise.",
+                Sql("business/revenue_daily", "time_series"),
+                "currencyUSD",
+            )
+            .draw_style(common.GraphDrawStyle.BARS)
+            .override_by_name(
+                "Of target raise",
+                [
+                    model.DynamicConfigValue(id_val="unit", value="percent"),
+                    model.DynamicConfigValue(id_val="custom.axisPlacement", value="right"),
+                    model.DynamicConfigValue(id_val="custom.drawStyle", value="points"),
+                ],
+            )
+        )
+        .with_row(dashboard.Row("Projects"))
+        .with_panel(
+            table_panel(
+                "Project leaderboard",
+                "Per project in the range. Raise progress is revenue against the target raise.",
+                Sql("business/leaderboard"),
+                columns={
+                    "Revenue": "currencyUSD",
+                    "Raise progress": ("percent", 2),
+                    "Avg page load": ("s", 2),
+                },
+            ).height(10)
+        )
+        .with_panel(
+            table_panel(
+                "Anomalies",
+                "5-minute windows whose events, registrations or revenue were far from the "
+                "project's 12 windows before (|score| of 4 or more).",
+                Sql("business/anomalies"),
+            ).override_by_name("Score", [model.DynamicConfigValue(id_val="decimals", value=1)])
+        )
+        .with_row(dashboard.Row("Audience and traffic"))
+        .with_panel(
+            piechart.Panel()
+            .title("Devices")
+            .description("Visiting sessions by device type.")
+            .datasource(DATASOURCE)
+            .with_target(Sql("business/devices"))
+            .height(8)
+            .span(6)
+            .pie_type(piechart_model.PieChartType.DONUT)
+            .reduce_options(reduce([], None, values=True))
+        )
+        .with_panel(
+            barchart.Panel()
+            .title("Traffic sources")
+            .description("Visiting sessions by the source they arrived from.")
+            .datasource(DATASOURCE)
+            .with_target(Sql("business/traffic_sources"))
+            .height(8)
+            .span(6)
+            .orientation(common.VizOrientation.HORIZONTAL)
+        )
+        .with_panel(
+            timeseries_panel(
+                "Page views and sessions",
+                "Per 5-minute window; a session counts once per project it visits.",
+                Sql("business/traffic", "time_series"),
+                "short",
+            )
+        )
+        .with_panel(
+            timeseries_panel(
+                "Events by project",
+                "Valid, de-duplicated events per 5-minute window of event time.",
+                Sql("business/events_by_project", "time_series"),
+                "short",
+                span=24,
+            )
+        )
+    )
+
+
+def _geography_table(title: str, name: str) -> table.Panel:
+    shifts = ("Sessions shift", "Registrations shift", "Revenue shift")
+    return table_panel(
+        title,
+        "In the range, and the shift in percent against the period of the same length before "
+        "it. A purchase counts where its session browsed from.",
+        Sql(name),
+        columns={"Revenue": "currencyUSD", **dict.fromkeys(shifts, ("percent", 1))},
+    ).height(10)
+
+
+def geography() -> dashboard.Dashboard:
+    """Where visitors, registrations and revenue come from, against the period before."""
+    location = (
+        common_builder.FrameGeometrySource()
+        .mode(common.FrameGeometrySourceMode.LOOKUP)
+        .lookup("Country")
+        .gazetteer("public/gazetteer/countries.json")
+    )
+    markers = (
+        common_builder.MapLayerOptions()
+        .type("markers")
+        .name("Sessions")
+        .location(location)
+        .tooltip(True)
+        .config(
+            {
+                "showLegend": True,
+                "style": {
+                    "size": {"field": "Sessions", "min": 4, "max": 30, "fixed": 5},
+                    "color": {"field": "Sessions"},
+                    "opacity": 0.6,
+                },
+            }
+        )
+    )
+    return (
+        board(
+            "ICO analytics — geography",
+            "ico-geography",
+            "Traffic, registrations and revenue by country and region.",
+            since="now-6h",
+        )
+        .with_variable(project_variable())
+        .with_panel(
+            geomap.Panel()
+            .title("Sessions by country")
+            .description("Visiting sessions in the range, one marker per country.")
+            .datasource(DATASOURCE)
+            .with_target(Sql("geography/countries"))
+            .height(12)
+            .span(14)
+            .layers([markers])
+            .view(geomap.MapViewConfig().id("zero").zoom(1))
+        )
+        .with_panel(_geography_table("Regions", "geography/regions").height(12).span(10))
+        .with_panel(_geography_table("Countries", "geography/countries").height(12))
+    )
+
+
+def _percentiles(title: str, name: str) -> table.Panel:
+    return table_panel(
+        title,
+        f"Page load percentiles of the page views in the range. {SLOW}",
+        Sql(name),
+        span=8,
+        columns={**dict.fromkeys(("p50", "p95", "p99"), ("s", 2)), "Slow share": ("percent", 1)},
+    ).height(10)
+
+
+def performance() -> dashboard.Dashboard:
+    """Page speed and data quality: load percentiles, slow pages, refused records."""
+    return (
+        board(
+            "ICO analytics — performance",
+            "ico-performance",
+            "How fast the project sites load, and which records the pipeline refuses.",
+            since="now-6h",
+        )
+        .with_variable(project_variable())
+        .with_row(dashboard.Row("Page load"))
+        .with_panel(_percentiles("Page load by project", "performance/page_load_by_project"))
+        .with_panel(_percentiles("Page load by page type", "performance/page_load_by_page_type"))
+        .with_panel(_percentiles("Page load by device", "performance/page_load_by_device"))
+        .with_panel(
+            timeseries_panel(
+                "Page load time",
+                "Mean over page views, and the worst project's 95th percentile, per 5 minutes.",
+                Sql("performance/page_load_trend", "time_series"),
+                "s",
+            )
+        )
+        .with_panel(
+            timeseries_panel(
+                "Slow pages",
+                f"Share of page views per minute of event time. {SLOW}",
+                Sql("performance/slow_pages", "time_series"),
+                "percent",
+            )
+        )
+        .with_row(dashboard.Row("Data quality"))
+        .with_panel(
+            stat_panel(
+                "Dead letters",
+                "Records refused (undecodable or invalid) and first stored in the range.",
+                Sql("performance/dead_letters_total"),
+                "short",
+            ).height(8)
+        )
+        .with_panel(
+            timeseries_panel(
+                "Rejections by source",
+                "Records refused per minute of arrival, by the topic they came from.",
+                Sql("performance/rejections_by_source", "time_series"),
+                "short",
+                span=20,
+            ).draw_style(common.GraphDrawStyle.BARS)
+        )
+        .with_panel(
+            table_panel(
+                "Why records were refused",
+                "The most frequent reasons in the range, numbers and quoted text folded.",
+                Sql("performance/dead_letter_reasons"),
+            )
+        )
+    )
+
+
+def system() -> dashboard.Dashboard:
+    """The pipeline's health from Prometheus (lag, processes, throughput, retries) and from
+    PostgreSQL (freshness, connections, size)."""
+    rate = "[$__rate_interval]"
+    return (
+        board(
+            "ICO analytics — system health",
+            "ico-system",
+            "Is the pipeline keeping up: Kafka lag, dataflow processes, throughput, the database.",
+            since="now-1h",
+        )
+        .with_row(dashboard.Row("Dataflow (Prometheus)"))
+        .with_panel(
+            stat_panel(
+                "Dataflow processes up",
+                "Dataflow processes Prometheus reaches; the Bytewax cluster needs all of them.",
+                prom(f"sum(up{{{DATAFLOW}}})", "up", instant=True),
+                "short",
+                datasource=PROMETHEUS,
+            )
+        )
+        .with_panel(
+            stat_panel(
+                "Since the last snapshot",
+                "Seconds since the dataflow's input last saved its Kafka offsets to recovery "
+                "(to within the minute the increase is measured over).",
+                prom(
+                    "time() - max(max_over_time(timestamp(increase("
+                    f'bytewax_snapshot_duration_seconds_count{{{DATAFLOW},step_id="ico_analytics.input"}}'
+                    "[1m]) > 0)[1h:15s]))",
+                    "age",
+                    instant=True,
+                ),
+                "s",
+                datasource=PROMETHEUS,
+            )
+        )
+        .with_panel(
+            stat_panel(
+                "Sink retries",
+                "PostgreSQL writes retried in the range (the database refused or was away).",
+                prom(
+                    f"sum(increase(ico_dataflow_sink_retries_total{{{DATAFLOW}}}[$__range]))",
+                    "retries",
+                    instant=True,
+                ),
+                "short",
+                datasource=PROMETHEUS,
+            )
+        )
+        .with_panel(
+            timeseries_panel(
+                "Kafka consumer lag",
+                "Records not yet read, per topic and partition.",
+                prom(
+                    f"max by (topic, partition) (bytewax_kafka_consumer_lag{{{DATAFLOW}}})",
+                    "{{topic}}/{{partition}}",
+                ),
+                "short",
+                datasource=PROMETHEUS,
+            )
+        )
+        .with_panel(
+            timeseries_panel(
+                "Events in and rows out",
+                "Records read from Kafka and rows handed to the PostgreSQL sink, per second.",
+                prom(
+                    "sum(rate(bytewax_item_out_count_total"
+                    f'{{{DATAFLOW},step_id="ico_analytics.input"}}{rate}))',
+                    "events in",
+                ),
+                "reqps",
+                datasource=PROMETHEUS,
+            ).with_target(
+                prom(
+                    "sum(rate(bytewax_item_inp_count_total"
+                    f'{{{DATAFLOW},step_id="ico_analytics.postgres"}}{rate}))',
+                    "rows out",
+                    ref_id="B",
+                )
+            )
+        )
+        .with_panel(
+            timeseries_panel(
+                "Dead letters per second",
+                "Records refused by the dataflow, by the stage that refused them.",
+                prom(
+                    f"sum by (stage) (rate(ico_dataflow_dead_letters_total{{{DATAFLOW}}}{rate}))",
+                    "{{stage}}",
+                ),
+                "reqps",
+                datasource=PROMETHEUS,
+            )
+        )
+        .with_panel(
+            timeseries_panel(
+                "Generator events per second",
+                "Events the generator produced, by kind (the load the dataflow sees).",
+                prom(
+                    'sum by (event_type) (rate(ico_generator_events_total{job="generator"}'
+                    f"{rate}))",
+                    "{{event_type}}",
+                ),
+                "reqps",
+                datasource=PROMETHEUS,
+            )
+        )
+        .with_row(dashboard.Row("Database (PostgreSQL)"))
+        .with_panel(
+            table_panel(
+                "Freshness",
+                "Seconds between now and the newest stored event of each kind.",
+                Sql("system/freshness"),
+                span=8,
+                columns={"Seconds behind": ("s", 1)},
+            )
+        )
+        .with_panel(
+            table_panel(
+                "PostgreSQL connections",
+                "Connections to the pipeline's database by state (pg_stat_activity).",
+                Sql("system/connections"),
+                span=8,
+            )
+        )
+        .with_panel(
+            stat_panel(
+                "Database size",
+                "On-disk size of the pipeline's database.",
+                Sql("system/database_size"),
+                "bytes",
+            )
+            .height(8)
+            .span(8)
+        )
+        .with_panel(
+            timeseries_panel(
+                "Stored events per minute",
+                "By minute of event time and kind.",
+                Sql("system/stored_per_minute", "time_series"),
+                "short",
+            )
+        )
+        .with_panel(
+            table_panel(
+                "Data lineage",
+                "Which step writes which table from which source.",
+                Sql("system/lineage"),
+                span=12,
+            )
+        )
+    )
+
+
+ALL = (realtime, business, geography, performance, system)

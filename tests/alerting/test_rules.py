@@ -1,0 +1,280 @@
+"""The chart's Prometheus side checked by the real tools: ``promtool test rules`` for every
+PromQL rule as the chart renders it, ``promtool check config`` of its scrape jobs and
+``amtool check-config`` of its Alertmanager configuration."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.alerting.promlib import alertmanager_binaries, chart_monitoring, prometheus_binaries
+from tests.chart.chartlib import MONITORING_API, Helm
+
+DATAFLOW = 'job="dataflow", namespace="analytics"'
+POD0 = f'{DATAFLOW}, pod="ico-analytics-dataflow-0"'
+POD1 = f'{DATAFLOW}, pod="ico-analytics-dataflow-1"'
+TEAM = {"team": "ico-analytics"}
+
+
+def _lag_alert(topic: str, partition: int, threshold: int, for_: str) -> dict[str, Any]:
+    return {
+        "exp_labels": {"severity": "warning", **TEAM, "topic": topic, "partition": str(partition)},
+        "exp_annotations": {
+            "summary": f"The dataflow falls behind on {topic} partition {partition}.",
+            "description": f"Consumer lag has stayed above {threshold} records for {for_}; add "
+            "processes (dataflow.replicas) or find what slows the sink.",
+        },
+    }
+
+
+def _down_alert(replicas: int) -> dict[str, Any]:
+    return {
+        "exp_labels": {"severity": "critical", **TEAM},
+        "exp_annotations": {
+            "summary": f"Fewer than {replicas} dataflow processes are up.",
+            "description": "The Bytewax cluster needs every process; with one down, nothing is "
+            "processed.",
+        },
+    }
+
+
+DEAD_LETTERS_ALERT = {
+    "exp_labels": {"severity": "warning", **TEAM},
+    "exp_annotations": {
+        "summary": "Records are being dead-lettered at more than 1/s.",
+        "description": "See raw_data.dead_letters (reason, stage, Kafka coordinates) for what "
+        "fails to decode or validate.",
+    },
+}
+
+
+def _promtool(binary: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(binary), *args], cwd=cwd, capture_output=True, text=True, check=False, timeout=120
+    )
+
+
+def _rule_tests(rules: dict[str, Any], tests: list[dict[str, Any]], tmp_path: Path) -> str:
+    """Run ``promtool test rules``; return its output (asserting success)."""
+    (tmp_path / "rules.yml").write_text(yaml.safe_dump(rules))
+    (tmp_path / "tests.yml").write_text(
+        yaml.safe_dump({"rule_files": ["rules.yml"], "evaluation_interval": "1m", "tests": tests})
+    )
+    result = _promtool(
+        prometheus_binaries()["promtool"], "test", "rules", "tests.yml", cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def test_the_runbook_rules_fire_as_written(helm: Helm, tmp_path: Path) -> None:
+    """Defaults: lag > 10,000 for 5 m, fewer processes than replicas for 1 m, dead letters."""
+    rules, _ = chart_monitoring(helm, "dataflow.replicas=2")
+    assert [r["alert"] for r in rules["groups"][0]["rules"]] == [
+        "IcoDataflowConsumerLagHigh",
+        "IcoDataflowDown",
+        "IcoDeadLettersRising",
+    ]
+    lag = 'bytewax_kafka_consumer_lag{%s, step_id="ico_analytics.input", topic="clickstream-events", partition="%d"}'
+    tests = [
+        {
+            "interval": "1m",
+            "input_series": [
+                # Partition 0 grows by 1,000 a minute: above 10,000 from minute 11.
+                {"series": lag % (POD0, 0), "values": "0+1000x30"},
+                # Partition 1 stays just under; partition 2 spikes for 3 minutes only.
+                {"series": lag % (POD0, 1), "values": "9999x30"},
+                {"series": lag % (POD1, 2), "values": "0 0 50000 50000 50000 0x25"},
+                # Another release's dataflow is not ours.
+                {
+                    "series": lag % (POD0.replace('"analytics"', '"elsewhere"'), 3),
+                    "values": "99999x30",
+                },
+            ],
+            "alert_rule_test": [
+                {"eval_time": "10m", "alertname": "IcoDataflowConsumerLagHigh", "exp_alerts": []},
+                # Pending for 11..15 m: not yet.
+                {"eval_time": "15m", "alertname": "IcoDataflowConsumerLagHigh", "exp_alerts": []},
+                {
+                    "eval_time": "16m",
+                    "alertname": "IcoDataflowConsumerLagHigh",
+                    "exp_alerts": [_lag_alert("clickstream-events", 0, 10000, "5m")],
+                },
+            ],
+        },
+        {
+            "interval": "1m",
+            "input_series": [
+                {"series": f"up{{{POD0}}}", "values": "1x10"},
+                # Process 1 stops answering at minute 3.
+                {"series": f"up{{{POD1}}}", "values": "1 1 1 0x8"},
+            ],
+            "alert_rule_test": [
+                {"eval_time": "3m", "alertname": "IcoDataflowDown", "exp_alerts": []},
+                {
+                    "eval_time": "4m",
+                    "alertname": "IcoDataflowDown",
+                    "exp_alerts": [_down_alert(2)],
+                },
+            ],
+        },
+        {
+            "interval": "1m",
+            # No dataflow target at all (never scraped): "or vector(0)" makes it count as 0.
+            "input_series": [{"series": 'up{job="generator"}', "values": "1x5"}],
+            "alert_rule_test": [
+                {"eval_time": "0m", "alertname": "IcoDataflowDown", "exp_alerts": []},
+                {
+                    "eval_time": "1m",
+                    "alertname": "IcoDataflowDown",
+                    "exp_alerts": [_down_alert(2)],
+                },
+            ],
+        },
+        {
+            "interval": "1m",
+            "input_series": [
+                # 2 per second against the default 1/s, for more than the rule's 10 minutes.
+                {
+                    "series": f'ico_dataflow_dead_letters_total{{{POD0}, stage="decode"}}',
+                    "values": "0+120x30",
+                },
+                # 0.5 per second never fires.
+                {
+                    "series": f'ico_dataflow_dead_letters_total{{{POD1}, stage="validate"}}',
+                    "values": "0+30x30",
+                },
+            ],
+            "alert_rule_test": [
+                # rate() needs a few minutes of samples, then the rule's 10 minutes.
+                {"eval_time": "10m", "alertname": "IcoDeadLettersRising", "exp_alerts": []},
+                {
+                    "eval_time": "16m",
+                    "alertname": "IcoDeadLettersRising",
+                    "exp_alerts": [DEAD_LETTERS_ALERT],
+                },
+            ],
+        },
+    ]
+    out = _rule_tests(rules, tests, tmp_path)
+    assert "SUCCESS" in out
+
+
+def test_thresholds_and_durations_come_from_values(helm: Helm, tmp_path: Path) -> None:
+    rules, _ = chart_monitoring(
+        helm,
+        "monitoring.rules.consumerLagThreshold=500",
+        "monitoring.rules.consumerLagFor=2m",
+        "monitoring.rules.dataflowDownFor=3m",
+    )
+    series = f'bytewax_kafka_consumer_lag{{{POD0}, topic="conversions", partition="1"}}'
+    tests = [
+        {
+            "interval": "1m",
+            "input_series": [
+                {"series": series, "values": "501x10"},
+                {"series": f"up{{{POD0}}}", "values": "0x10"},
+            ],
+            "alert_rule_test": [
+                {"eval_time": "1m", "alertname": "IcoDataflowConsumerLagHigh", "exp_alerts": []},
+                {
+                    "eval_time": "2m",
+                    "alertname": "IcoDataflowConsumerLagHigh",
+                    "exp_alerts": [_lag_alert("conversions", 1, 500, "2m")],
+                },
+                {"eval_time": "2m", "alertname": "IcoDataflowDown", "exp_alerts": []},
+                {
+                    "eval_time": "3m",
+                    "alertname": "IcoDataflowDown",
+                    "exp_alerts": [_down_alert(1)],
+                },
+            ],
+        }
+    ]
+    _rule_tests(rules, tests, tmp_path)
+
+
+def test_operator_objects_carry_the_same_rules_and_the_job_names(helm: Helm) -> None:
+    plain = helm.render()
+    operator = helm.render(api_versions=[MONITORING_API])
+    (configmap,) = [d for d in plain if d["metadata"]["name"] == "ico-analytics-prometheus"]
+    (rule,) = [d for d in operator if d["kind"] == "PrometheusRule"]
+    assert rule["spec"] == yaml.safe_load(configmap["data"]["rules.yaml"])
+    assert not [d for d in operator if d["metadata"]["name"] == "ico-analytics-prometheus"]
+    # job="dataflow" / "generator" either way: the panels and rules select on it.
+    monitors = {d["metadata"]["name"]: d["spec"] for d in operator if d["kind"] == "PodMonitor"}
+    assert {m["jobLabel"] for m in monitors.values()} == {"app.kubernetes.io/component"}
+    jobs = yaml.safe_load(configmap["data"]["scrape-configs.yaml"])["scrape_configs"]
+    assert [j["job_name"] for j in jobs] == ["dataflow", "generator"]
+
+
+def test_scrape_configuration_loads_in_prometheus(helm: Helm, tmp_path: Path) -> None:
+    docs = helm.render(set_values=["monitoring.postgresExporterTarget=pg-exporter:9187"])
+    (configmap,) = [d for d in docs if d["metadata"]["name"] == "ico-analytics-prometheus"]
+    scrape = yaml.safe_load(configmap["data"]["scrape-configs.yaml"])
+    assert scrape["scrape_configs"][-1]["static_configs"] == [{"targets": ["pg-exporter:9187"]}]
+    (tmp_path / "rules.yaml").write_text(configmap["data"]["rules.yaml"])
+    (tmp_path / "prometheus.yml").write_text(
+        yaml.safe_dump({"rule_files": ["rules.yaml"], **scrape})
+    )
+    result = _promtool(
+        prometheus_binaries()["promtool"], "check", "config", "prometheus.yml", cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS: 3 rules found" in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("settings", "receivers"),
+    [
+        ((), {"name": "ico-analytics"}),
+        (
+            (
+                "notifications.email.to={ops@example.com,sales@example.com}",
+                "notifications.smtp.host=smtp.example.com:587",
+                "notifications.smtp.user=alerts",
+                "notifications.webhook.url=https://hooks.example.com/ico",
+                "notifications.slack.channel=#ico-alerts",
+                "notifications.existingSecret=ico-notify",
+            ),
+            {
+                "name": "ico-analytics",
+                "email_configs": [
+                    {
+                        "to": to,
+                        "from": "alerts@ico-analytics.local",
+                        "smarthost": "smtp.example.com:587",
+                        "send_resolved": True,
+                        "auth_username": "alerts",
+                        "auth_password_file": "/etc/alertmanager/secrets/ico-notify/smtp-password",
+                    }
+                    for to in ("ops@example.com", "sales@example.com")
+                ],
+                "webhook_configs": [
+                    {"url": "https://hooks.example.com/ico", "send_resolved": True}
+                ],
+                "slack_configs": [
+                    {
+                        "api_url_file": "/etc/alertmanager/secrets/ico-notify/slack-url",
+                        "channel": "#ico-alerts",
+                        "send_resolved": True,
+                    }
+                ],
+            },
+        ),
+    ],
+)
+def test_alertmanager_configuration_is_valid(
+    helm: Helm, tmp_path: Path, settings: tuple[str, ...], receivers: dict[str, Any]
+) -> None:
+    _, config = chart_monitoring(helm, *settings)
+    assert config["receivers"] == [receivers]
+    (tmp_path / "alertmanager.yml").write_text(yaml.safe_dump(config))
+    result = _promtool(
+        alertmanager_binaries()["amtool"], "check-config", "alertmanager.yml", cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
