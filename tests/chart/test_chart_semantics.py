@@ -150,7 +150,7 @@ def test_strimzi_resources(
 
 
 def test_apps_reach_kafka_and_the_registry(rendered: dict[str, list[Manifest]]) -> None:
-    docs = rendered["defaults"]
+    docs = rendered["demo"]
     registry = one(docs, "Service", "ico-analytics-schema-registry")
     port = registry["spec"]["ports"][0]["port"]
     for workload, name in (
@@ -193,6 +193,12 @@ def test_each_app_logs_in_to_kafka_with_only_its_acls(rendered: dict[str, list[M
     ]
     assert kafka["authorization"] == {"type": "simple"}
     assert "userOperator" in one(docs, "Kafka", "ico-analytics-kafka")["spec"]["entityOperator"]
+    # The generator is off by default; its user waits for it.
+    assert {u["metadata"]["name"] for u in by_kind(docs, "KafkaUser")} == {
+        "ico-analytics-generator",
+        "ico-analytics-dataflow",
+    }
+    docs = rendered["demo"]
     for component, workload in (
         ("generator", one(docs, "Deployment", "ico-analytics-generator")),
         ("dataflow", one(docs, "StatefulSet", "ico-analytics-dataflow")),
@@ -495,7 +501,7 @@ def test_notifications_without_their_secret_are_refused(helm: Helm) -> None:
 
 
 def test_network_policies(rendered: dict[str, list[Manifest]]) -> None:
-    docs = rendered["defaults"]
+    docs = rendered["demo"]
     policies = {p["metadata"]["name"]: p["spec"] for p in by_kind(docs, "NetworkPolicy")}
     assert set(policies) == {
         "ico-analytics-dataflow",
@@ -553,3 +559,37 @@ def test_helm_test_pods(rendered: dict[str, list[Manifest]]) -> None:
     db_user = pods["ico-analytics-test-grafana-db-user"]["spec"]["containers"][0]
     assert env_of(db_user)["PGUSER"] == "grafana"
     assert "--command=SELECT count(*) FROM analytics.window_aggregates" in db_user["command"]
+
+
+def test_production_defaults(rendered: dict[str, list[Manifest]]) -> None:
+    # No generator unless asked for.
+    assert {d["metadata"]["name"] for d in by_kind(rendered["defaults"], "Deployment")} == {
+        "ico-analytics-schema-registry",
+        "ico-analytics-grafana",
+    }
+    docs = rendered["production"]
+    kafka = one(docs, "Kafka", "ico-analytics-kafka")["spec"]["kafka"]["config"]
+    assert (kafka["default.replication.factor"], kafka["min.insync.replicas"]) == (3, 2)
+    assert kafka["offsets.topic.replication.factor"] == 3
+    assert one(docs, "KafkaNodePool", "ico-analytics-dual-role")["spec"]["replicas"] == 3
+    for topic in by_kind(docs, "KafkaTopic"):
+        assert topic["spec"]["replicas"] == 3
+        assert topic["spec"]["config"]["min.insync.replicas"] == 2
+    # Every image pinned by digest.
+    images = {
+        c["image"]
+        for workload in docs
+        if workload["kind"] in WORKLOAD_KINDS
+        for c in pod_spec(workload)["containers"] + pod_spec(workload).get("initContainers", [])
+    }
+    assert images and all("@sha256:" in image for image in images), images
+    # A drain takes the dataflow's processes and the registry's replicas one at a time.
+    budgets = {p["metadata"]["name"]: p["spec"] for p in by_kind(docs, "PodDisruptionBudget")}
+    assert set(budgets) == {"ico-analytics-dataflow", "ico-analytics-schema-registry"}
+    for name, kind in (
+        ("ico-analytics-dataflow", "StatefulSet"),
+        ("ico-analytics-schema-registry", "Deployment"),
+    ):
+        assert budgets[name]["maxUnavailable"] == 1
+        labels = pod_template(one(docs, kind, name))["metadata"]["labels"]
+        assert budgets[name]["selector"]["matchLabels"].items() <= labels.items()

@@ -74,6 +74,7 @@ def test_skaffold_builds_the_image_the_chart_deploys() -> None:
         "image.tag": "{{.IMAGE_TAG_ico_analytics}}",
         "image.digest": "{{.IMAGE_DIGEST_ico_analytics}}",
         "image.pullPolicy": "IfNotPresent",
+        "generator.enabled": "true",  # the dev loop simulates traffic
     }
     [forward] = config["portForward"]
     assert (forward["resourceName"], forward["port"]) == ("ico-analytics-grafana", 3000)

@@ -65,7 +65,16 @@ app.kubernetes.io/managed-by: {{ .ctx.Release.Service }}
 
 {{/* The postgres image, also used for psql in init and migration steps. */}}
 {{- define "ico-analytics.postgresImage" -}}
-{{- printf "%s:%s" .Values.postgresql.image.repository .Values.postgresql.image.tag }}
+{{- include "ico-analytics.imageRef" .Values.postgresql.image }}
+{{- end }}
+
+{{/* repository:tag, pinned by @digest when one is given; call with an image block. */}}
+{{- define "ico-analytics.imageRef" -}}
+{{- if .digest }}
+{{- printf "%s:%s@%s" .repository .tag .digest }}
+{{- else }}
+{{- printf "%s:%s" .repository .tag }}
+{{- end }}
 {{- end }}
 
 {{/* Pod security context of pods running an image as the given uid; call with (dict "ctx" $ "uid" 999). */}}
