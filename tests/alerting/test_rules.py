@@ -199,8 +199,9 @@ def test_thresholds_and_durations_come_from_values(helm: Helm, tmp_path: Path) -
 
 
 def test_operator_objects_carry_the_same_rules_and_the_job_names(helm: Helm) -> None:
-    plain = helm.render()
-    operator = helm.render(api_versions=[MONITORING_API])
+    generator = ["generator.enabled=true"]  # off by default; its job is scraped when it runs
+    plain = helm.render(set_values=generator)
+    operator = helm.render(set_values=generator, api_versions=[MONITORING_API])
     (configmap,) = [d for d in plain if d["metadata"]["name"] == "ico-analytics-prometheus"]
     (rule,) = [d for d in operator if d["kind"] == "PrometheusRule"]
     assert rule["spec"] == yaml.safe_load(configmap["data"]["rules.yaml"])
