@@ -14,7 +14,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import psycopg
 
@@ -50,31 +50,53 @@ def _panels(panels: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
         yield from _panels(panel.get("panels", []))  # a collapsed row holds its panels
 
 
-def queries_in(directory: Path) -> list[GrafanaQuery]:
-    """The SQL of every panel target, query variable and alert rule in ``directory``."""
-    found: list[GrafanaQuery] = []
+class _Query(NamedTuple):
+    """A query model found in a dashboard file: a panel target or an alert rule's query."""
+
+    file: str
+    title: str  # panel title, or "alert <title>"
+    model: dict[str, Any]
+    lookback: timedelta | None  # alert rules: evaluated over [now - lookback, now]
+    siblings: int  # queries of the same panel or rule with the same language
+
+
+def _queries(directory: Path, language: str) -> Iterator[_Query]:
+    """Every panel target and alert-rule query in ``directory`` written in ``language``
+    (the model's key: ``rawSql`` or ``expr``)."""
     for path in sorted(directory.glob("*.json")):
         content = json.loads(path.read_text(encoding="utf-8"))
         if path.name == ALERT_RULES_FILE:
             for group in content["groups"]:
                 for rule in group["rules"]:
-                    for data in rule["data"]:
-                        if "rawSql" in data["model"]:
-                            window = timedelta(seconds=data["relativeTimeRange"]["from"])
-                            title = f"alert {rule['title']}"
-                            found.append(
-                                GrafanaQuery(path.name, title, data["model"]["rawSql"], window)
-                            )
+                    data = [
+                        d
+                        for d in rule["data"]
+                        if language in d["model"] and d["datasourceUid"] != "__expr__"
+                    ]
+                    for item in data:
+                        window = timedelta(seconds=item["relativeTimeRange"]["from"])
+                        title = f"alert {rule['title']}"
+                        yield _Query(path.name, title, item["model"], window, len(data))
             continue
+        for panel in _panels(content.get("panels", [])):
+            targets = [t for t in panel.get("targets", []) if language in t]
+            for target in targets:
+                yield _Query(path.name, panel["title"], target, None, len(targets))
+
+
+def queries_in(directory: Path) -> list[GrafanaQuery]:
+    """The SQL of every panel target, query variable and alert rule in ``directory``."""
+    found = [
+        GrafanaQuery(q.file, q.title, q.model["rawSql"], q.lookback)
+        for q in _queries(directory, "rawSql")
+    ]
+    for path in sorted(directory.glob("*.json")):
+        content = json.loads(path.read_text(encoding="utf-8"))
         for variable in content.get("templating", {}).get("list", []):
             if variable["type"] == "query":
                 found.append(
                     GrafanaQuery(path.name, f"variable {variable['name']}", variable["query"])
                 )
-        for panel in _panels(content.get("panels", [])):
-            for target in panel.get("targets", []):
-                if "rawSql" in target:
-                    found.append(GrafanaQuery(path.name, panel["title"], target["rawSql"]))
     return found
 
 
@@ -90,28 +112,15 @@ class PromQuery:
 
 def promql_in(directory: Path) -> list[PromQuery]:
     """The PromQL of every Prometheus panel target and alert-rule query in ``directory``."""
-    found: list[PromQuery] = []
-    for path in sorted(directory.glob("*.json")):
-        content = json.loads(path.read_text(encoding="utf-8"))
-        if path.name == ALERT_RULES_FILE:
-            for group in content["groups"]:
-                for rule in group["rules"]:
-                    for data in rule["data"]:
-                        if "expr" in data["model"] and data["datasourceUid"] != "__expr__":
-                            model = data["model"]
-                            title = f"alert {rule['title']}"
-                            found.append(PromQuery(path.name, title, model["expr"], True))
-            continue
-        for panel in _panels(content.get("panels", [])):
-            targets = [t for t in panel.get("targets", []) if "expr" in t]
-            for target in targets:
-                title = panel["title"]
-                if len(targets) > 1:
-                    title += f" {target['refId']}"
-                found.append(
-                    PromQuery(path.name, title, target["expr"], bool(target.get("instant")))
-                )
-    return found
+    return [
+        PromQuery(
+            q.file,
+            f"{q.title} {q.model['refId']}" if q.siblings > 1 and q.lookback is None else q.title,
+            q.model["expr"],
+            q.lookback is not None or bool(q.model.get("instant")),
+        )
+        for q in _queries(directory, "expr")
+    ]
 
 
 def _as_reader(conn: psycopg.Connection[Any]) -> None:
