@@ -31,6 +31,7 @@ from bytewax.outputs import Sink
 from dataflows.anomalies import AlertMessage, alert_message, anomaly_row, detect_anomalies
 from dataflows.dedupe import dedupe
 from dataflows.enrich import RowBuilder
+from dataflows.fresh_start import refuse_fresh_start
 from dataflows.kafka_sink import KafkaTopicSink
 from dataflows.records import DEAD_LETTERS_TABLE, DeadLetter, RawRecord, TableRow
 from dataflows.sinks import PostgresSink
@@ -140,13 +141,17 @@ def tune_gc() -> None:
 def flow_from_settings(settings: Settings) -> Dataflow:
     """The configured flow; fails with a ``ConfigError`` when no database or no PII key is
     configured."""
-    sink = PostgresSink(settings.require_postgres_url())
+    database_url = settings.require_postgres_url()
+    sink = PostgresSink(database_url)
     settings.production_pii_key()
     source: Source[RawRecord] | Source[RawRecord | DeadLetter]
     dead_letter_sink: KafkaTopicSink | None = None
     alerts_sink: KafkaTopicSink | None = None
     if settings.kafka_enabled:
         kafka = settings.kafka
+        if settings.recovery_directory is not None and not settings.allow_fresh_start:
+            recovery = settings.recovery_directory
+            refuse_fresh_start(database_url, recovery, f"{FLOW_ID}.input", kafka)
         source = KafkaRawSource(kafka, tail=settings.kafka_source_tail)
         dead_letter_sink = KafkaTopicSink(kafka, DEAD_LETTER_TOPIC)
         alerts_sink = KafkaTopicSink(kafka, ALERTS_TOPIC)

@@ -77,6 +77,10 @@ class Settings(BaseSettings):
     generator_start_ms: int | None = Field(None, alias="GENERATOR_START_MS")
     # False: the Kafka source stops at the end of each partition (tests, backfills).
     kafka_source_tail: bool = Field(True, alias="KAFKA_SOURCE_TAIL")
+    # Bytewax's own: where the recovery partitions are (read to refuse an accidental fresh start).
+    recovery_directory: Path | None = Field(None, alias="BYTEWAX_RECOVERY_DIRECTORY")
+    # True: start from the topics' beginning even though the database already holds data.
+    allow_fresh_start: bool = Field(False, alias="ALLOW_FRESH_START")
 
     def postgres_url(self) -> str | None:
         """The configured database URL, or None when none is configured."""
