@@ -1,0 +1,215 @@
+"""The chart on the real cluster: `helm install --wait` (helm 3 and 4), `helm test`, data from the
+generator through Kafka and two dataflow pods into PostgreSQL, Grafana through a port-forward.
+
+Kafka runs as an in-cluster fixture (manifests/kafka.yaml) with kafka.enabled=false: the Strimzi
+operator cannot be obtained here. PostgreSQL, the schema registry and Grafana are local stand-in
+images (images/*), built by images.sh.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from ico_analytics.dashboards.preview import queries_in
+from tests.cluster.kube import (
+    BIN,
+    E2E_DIR,
+    REPO_ROOT,
+    Namespace,
+    kubectl,
+    kubectl_json,
+    record,
+    run,
+    wait_until,
+)
+
+CHART = REPO_ROOT / "helm" / "ico-analytics"
+RELEASE = "e2e"
+FULLNAME = f"{RELEASE}-ico-analytics"
+
+
+@dataclass
+class Release:
+    ns: Namespace
+    helm: str
+    install_s: float
+
+    def helm_cmd(self, *args: str, timeout: float = 600) -> str:
+        return run([BIN / self.helm, "-n", self.ns.name, *args], timeout=timeout).stdout
+
+    def sql(self, query: str) -> list[list[str]]:
+        """Run a query as the superuser inside the PostgreSQL pod (its Unix socket)."""
+        out = self.ns.kubectl(
+            "exec",
+            f"{FULLNAME}-postgresql-0",
+            "--",
+            "psql",
+            "-h",
+            "/var/run/postgresql",
+            "-U",
+            "postgres",
+            "-d",
+            "ico_analytics",
+            "-AtF",
+            "\t",
+            "-c",
+            query,
+        )
+        return [line.split("\t") for line in out.splitlines()]
+
+
+@pytest.fixture(scope="module", params=["helm", "helm4"])
+def release(request: pytest.FixtureRequest, cluster: None) -> Iterator[Release]:
+    helm: str = request.param
+    ns = Namespace(f"chart-{helm}")
+    kubectl("create", "namespace", ns.name)
+    try:
+        ns.kubectl("apply", "-f", str(E2E_DIR / "manifests" / "kafka.yaml"))
+        ns.kubectl("rollout", "status", "statefulset/kafka", "--timeout=180s", timeout=190)
+        start = time.monotonic()
+        run(
+            [
+                BIN / helm,
+                "install",
+                RELEASE,
+                CHART,
+                "-n",
+                ns.name,
+                "--set",
+                "kafka.enabled=false",
+                "--set",
+                f"kafka.externalBootstrapServers=kafka.{ns.name}.svc.cluster.local:9092",
+                "--set",
+                "dataflow.replicas=2",
+                "--wait",
+                "--wait-for-jobs",
+                "--timeout",
+                "6m",
+            ],
+            timeout=420,
+        )
+        install_s = time.monotonic() - start
+        record(event="helm-install", helm=helm, seconds=round(install_s, 1))
+        yield Release(ns, helm, install_s)
+    finally:
+        # Uninstall and wait for the namespace to go: the next release needs the node's CPU.
+        run([BIN / helm, "uninstall", RELEASE, "-n", ns.name, "--wait"], timeout=180, check=False)
+        run(["kubectl", "delete", "namespace", ns.name, "--timeout=120s"], timeout=130, check=False)
+
+
+def test_install_waits_until_every_pod_is_ready(release: Release) -> None:
+    pods = kubectl_json("-n", release.ns.name, "get", "pods")["items"]
+    by_phase: dict[str, list[str]] = {}
+    for pod in pods:
+        by_phase.setdefault(pod["status"]["phase"], []).append(pod["metadata"]["name"])
+        if pod["status"]["phase"] == "Running":
+            ready = {c["type"]: c["status"] for c in pod["status"]["conditions"]}["Ready"]
+            assert ready == "True", pod["metadata"]["name"]
+    assert set(by_phase) <= {"Running", "Succeeded"}, by_phase
+    running = sorted(by_phase["Running"])
+    for component in ("generator", "grafana", "schema-registry"):
+        assert sum(f"{FULLNAME}-{component}-" in name for name in running) == 1, running
+    for name in (f"{FULLNAME}-dataflow-0", f"{FULLNAME}-dataflow-1", f"{FULLNAME}-postgresql-0"):
+        assert name in running
+    job = kubectl_json("-n", release.ns.name, "get", "job", f"{FULLNAME}-migrate-1")
+    assert job["status"]["succeeded"] == 1
+    assert {c["type"]: c["status"] for c in job["status"]["conditions"]}["Complete"] == "True"
+    status = json.loads(release.helm_cmd("status", RELEASE, "-o", "json"))
+    assert status["info"]["status"] == "deployed"
+
+
+def test_helm_test_passes(release: Release) -> None:
+    out = release.helm_cmd("test", RELEASE, "--timeout", "3m", timeout=200)
+    suites = [line.split()[-1] for line in out.splitlines() if line.startswith("TEST SUITE:")]
+    phases = [line.split()[-1] for line in out.splitlines() if line.startswith("Phase:")]
+    assert sorted(suites) == sorted(
+        f"{FULLNAME}-test-{t}" for t in ("grafana-db-user", "grafana-health", "schema-registry")
+    )
+    assert phases == ["Succeeded"] * 3
+
+
+def test_events_flow_from_generator_through_kafka_and_two_dataflow_pods_to_postgres(
+    release: Release,
+) -> None:
+    def counts() -> dict[str, int] | None:
+        rows = release.sql(
+            "SELECT (SELECT count(*) FROM raw_data.clickstream_events),"
+            " (SELECT count(*) FROM analytics.window_aggregates),"
+            " (SELECT count(*) FROM raw_data.dead_letters)"
+        )
+        raw, windows, dead = (int(v) for v in rows[0])
+        return {"raw": raw, "windows": windows, "dead": dead} if raw and windows else None
+
+    found = wait_until("raw rows and windows in PostgreSQL", counts, timeout=180, interval=3)
+    assert found["raw"] > 0 and found["windows"] > 0
+    # Both processes consume: the topics' partitions are spread over the two pods, so each
+    # decodes events of its own (the project's counter on Bytewax's /metrics).
+    for ordinal in (0, 1):
+
+        def decoded(ordinal: int = ordinal) -> float:
+            metrics = release.ns.kubectl(
+                "exec",
+                f"{FULLNAME}-dataflow-{ordinal}",
+                "-c",
+                "dataflow",
+                "--",
+                "python",
+                "-c",
+                "import urllib.request;print(urllib.request.urlopen('http://127.0.0.1:3030/metrics').read().decode())",
+            )
+            for line in metrics.splitlines():
+                if line.startswith("ico_dataflow_events_decoded_total"):
+                    return float(line.split()[-1])
+            return 0.0
+
+        assert wait_until(f"dataflow-{ordinal} decodes events", decoded, timeout=60) > 0
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def test_grafana_port_forward_reports_every_provisioned_query_ok(release: Release) -> None:
+    port = _free_port()
+    forward = subprocess.Popen(
+        [
+            "kubectl",
+            "-n",
+            release.ns.name,
+            "port-forward",
+            f"svc/{FULLNAME}-grafana",
+            f"{port}:3000",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={"KUBECONFIG": str(BIN.parent / "pki" / "admin.kubeconfig"), "PATH": "/usr/bin:/bin"},
+    )
+    try:
+
+        def health() -> dict[str, object] | None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=10) as r:
+                    body: dict[str, object] = json.loads(r.read())
+                    return body
+            except OSError:
+                return None
+
+        body = wait_until("Grafana /api/health through the port-forward", health, timeout=60)
+    finally:
+        forward.terminate()
+        forward.wait(timeout=10)
+    expected = len(queries_in(REPO_ROOT / "grafana-dashboards"))
+    assert body["database"] == "ok", body
+    assert body["queries"] == expected
+    assert body["datasource"] == "ICO analytics"
