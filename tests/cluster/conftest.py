@@ -11,40 +11,14 @@ import itertools
 import os
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from tests.cluster.kube import HOME, Namespace, kubectl, record, run, script
+from tests.cluster.kube import Namespace, component_rss_mb, kubectl, record, run, script
 
 collect_ignore_glob = [] if os.environ.get("ICO_E2E") == "1" else ["test_*.py"]
 
 _numbers = itertools.count(1)
-
-
-def _rss_mb(pid: str) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return round(int(line.split()[1]) / 1024, 1)
-    return 0.0
-
-
-def _component_rss_mb() -> dict[str, float]:
-    """RSS of each cluster process (from its pid file) and of all pod processes, in MB."""
-    rss: dict[str, float] = {}
-    for pidfile in sorted((HOME / "run").glob("*.pid")):
-        pid = pidfile.read_text().strip()
-        if Path(f"/proc/{pid}").exists():
-            rss[pidfile.stem] = _rss_mb(pid)
-    pods = 0.0
-    for proc in Path("/proc").iterdir():
-        try:
-            if proc.name.isdigit() and "/kubepods" in (proc / "cgroup").read_text():
-                pods += _rss_mb(proc.name)
-        except (FileNotFoundError, ProcessLookupError):
-            continue
-    rss["pods"] = round(pods, 1)
-    return rss
 
 
 @pytest.fixture(scope="session")
@@ -58,7 +32,7 @@ def cluster() -> Iterator[None]:
         timings["start_s"] = script("start-cluster.sh", timeout=600)
         record(event="cluster-up", **{k: round(v, 1) for k, v in timings.items()})
         yield
-        record(event="cluster-rss-mb", **_component_rss_mb())
+        record(event="cluster-rss-mb", **component_rss_mb())
     finally:
         start = time.monotonic()
         script("stop-cluster.sh", timeout=180)

@@ -118,3 +118,28 @@ class Namespace:
     def logs(self, pod: str, *, container: str | None = None) -> str:
         extra = ["-c", container] if container else []
         return self.kubectl("logs", pod, *extra)
+
+
+def _rss_mb(pid: str) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return 0.0
+
+
+def component_rss_mb() -> dict[str, float]:
+    """RSS of each cluster process (from its pid file) and of all pod processes, in MB."""
+    rss: dict[str, float] = {}
+    for pidfile in sorted((HOME / "run").glob("*.pid")):
+        pid = pidfile.read_text().strip()
+        if Path(f"/proc/{pid}").exists():
+            rss[pidfile.stem] = _rss_mb(pid)
+    pods = 0.0
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and "/kubepods" in (proc / "cgroup").read_text():
+                pods += _rss_mb(proc.name)
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    rss["pods"] = round(pods, 1)
+    return rss

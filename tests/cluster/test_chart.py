@@ -24,6 +24,7 @@ from tests.cluster.kube import (
     E2E_DIR,
     REPO_ROOT,
     Namespace,
+    component_rss_mb,
     kubectl,
     kubectl_json,
     record,
@@ -98,6 +99,7 @@ def release(request: pytest.FixtureRequest, cluster: None) -> Iterator[Release]:
         )
         install_s = time.monotonic() - start
         record(event="helm-install", helm=helm, seconds=round(install_s, 1))
+        record(event="rss-mb-with-release", helm=helm, **component_rss_mb())
         yield Release(ns, helm, install_s)
     finally:
         # Uninstall and wait for the namespace to go: the next release needs the node's CPU.
@@ -213,3 +215,120 @@ def test_grafana_port_forward_reports_every_provisioned_query_ok(release: Releas
     assert body["database"] == "ok", body
     assert body["queries"] == expected
     assert body["datasource"] == "ICO analytics"
+
+
+# Valid, de-duplicated events per project: what the 5-minute windows must add up to once the
+# dataflow has caught up (the generator's late events are at most 2 h 55 min late, inside the
+# 3 h window lateness, so none is left out).
+_AGGREGATES_VS_RAW = """
+WITH raw AS (
+    SELECT ico_website_id, count(*) AS n FROM (
+        SELECT ico_website_id FROM raw_data.clickstream_events
+        UNION ALL SELECT ico_website_id FROM raw_data.user_registrations
+        UNION ALL SELECT ico_website_id FROM raw_data.conversions) e
+    GROUP BY 1),
+agg AS (
+    SELECT ico_website_id, sum(events) AS n FROM analytics.window_aggregates
+    WHERE window_length = interval '5 minutes' GROUP BY 1)
+SELECT coalesce(raw.ico_website_id, agg.ico_website_id), coalesce(raw.n, 0), coalesce(agg.n, 0)
+FROM raw FULL JOIN agg USING (ico_website_id) ORDER BY 1
+"""
+
+
+def _metric(release: Release, ordinal: int, name: str) -> float:
+    """Sum of a metric's samples on one dataflow process's /metrics."""
+    text = release.ns.kubectl(
+        "exec",
+        f"{FULLNAME}-dataflow-{ordinal}",
+        "-c",
+        "dataflow",
+        "--",
+        "python",
+        "-c",
+        "import urllib.request;print(urllib.request.urlopen('http://127.0.0.1:3030/metrics').read().decode())",
+    )
+    return sum(
+        float(line.split()[-1])
+        for line in text.splitlines()
+        if line.startswith(name + "{") or line.startswith(name + " ")
+    )
+
+
+def test_dataflow_pod_loss_resumes_from_the_shared_recovery_volume_nothing_lost_or_doubled(
+    release: Release,
+) -> None:
+    ns = release.ns
+    pod0 = f"{FULLNAME}-dataflow-0"
+    raw = "SELECT count(*) FROM raw_data.clickstream_events"
+    before = wait_until("raw rows", lambda: int(release.sql(raw)[0][0]), timeout=180)
+    old_uid = kubectl_json("-n", ns.name, "get", "pod", pod0)["metadata"]["uid"]
+    ns.kubectl("delete", "pod", pod0, "--force", "--grace-period=0")
+
+    def back() -> bool:
+        pod = kubectl_json("-n", ns.name, "get", "pod", pod0)
+        conditions = {c["type"]: c["status"] for c in pod["status"].get("conditions", [])}
+        return pod["metadata"]["uid"] != old_uid and conditions.get("Ready") == "True"
+
+    wait_until("dataflow-0 back and Ready", back, timeout=240, interval=2)
+    ns.kubectl(
+        "rollout", "status", f"statefulset/{FULLNAME}-dataflow", "--timeout=240s", timeout=250
+    )
+    wait_until(
+        "rows written after the pod came back",
+        lambda: int(release.sql(raw)[0][0]) > before,
+        timeout=180,
+        interval=3,
+    )
+
+    # Stop producing, let both processes drain their partitions, then compare.
+    ns.kubectl("scale", f"deployment/{FULLNAME}-generator", "--replicas=0")
+    ns.kubectl("wait", "--for=delete", "pod", "-l", "app.kubernetes.io/component=generator",
+               "--timeout=60s", timeout=70)  # fmt: skip
+    wait_until(
+        "consumer lag 0 on both processes",
+        lambda: all(_metric(release, i, "bytewax_kafka_consumer_lag") == 0 for i in (0, 1)),
+        timeout=180,
+        interval=3,
+    )
+    previous: list[list[str]] = []
+
+    def settled() -> list[list[str]] | None:
+        nonlocal previous
+        rows = release.sql(_AGGREGATES_VS_RAW)
+        stable = rows == previous
+        previous = rows
+        return rows if stable else None
+
+    rows = wait_until("aggregates stable", settled, timeout=120, interval=12)
+    record(event="pod-loss", helm=release.helm, raw_before_loss=before, per_project=rows)
+    mismatches = [r for r in rows if r[1] != r[2]]
+    assert len(rows) == 20, rows
+    assert mismatches == [], f"project, raw events, sum of 5-minute windows: {mismatches}"
+    ns.kubectl("scale", f"deployment/{FULLNAME}-generator", "--replicas=1")
+
+
+def test_strimzi_objects_of_the_chart_are_admitted_by_the_api_server(release: Release) -> None:
+    """kafka.enabled=true renders Strimzi's Kafka, KafkaNodePool and KafkaTopics: with the CRDs
+    installed the real API server validates and stores them (no operator acts on them)."""
+    crds = REPO_ROOT / "tests" / "chart" / "crds" / "strimzi-1.2.0"
+    kubectl("apply", "--server-side", "-f", str(crds))
+    for name in ("kafkas", "kafkanodepools", "kafkatopics"):
+        kubectl("wait", "--for=condition=Established", f"crd/{name}.kafka.strimzi.io",
+                "--timeout=60s", timeout=70)  # fmt: skip
+    rendered = run(
+        [BIN / release.helm, "template", "strimzi", CHART, "-n", release.ns.name,
+         "--kube-version", "1.34.4"],
+        timeout=120,
+    ).stdout  # fmt: skip
+    docs = [d for d in rendered.split("\n---\n") if "kafka.strimzi.io/" in d]
+    assert len(docs) >= 3
+    strimzi = "\n---\n".join(docs)
+    try:
+        out = release.ns.kubectl("apply", "-f", "-", input=strimzi)
+        kinds = kubectl_json("-n", release.ns.name, "get", "kafka,kafkanodepool,kafkatopic")
+        got = sorted({item["kind"] for item in kinds["items"]})
+        assert got == ["Kafka", "KafkaNodePool", "KafkaTopic"], out
+        topics = [i for i in kinds["items"] if i["kind"] == "KafkaTopic"]
+        assert len(topics) == len([d for d in docs if "kind: KafkaTopic" in d])
+    finally:
+        release.ns.kubectl("delete", "-f", "-", "--wait=false", input=strimzi)
