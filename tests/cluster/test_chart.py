@@ -9,6 +9,7 @@ images (images/*), built by images.sh.
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import time
@@ -22,6 +23,7 @@ from ico_analytics.dashboards.preview import queries_in
 from tests.cluster.kube import (
     BIN,
     E2E_DIR,
+    KUBECONFIG,
     REPO_ROOT,
     Namespace,
     component_rss_mb,
@@ -199,7 +201,7 @@ def test_grafana_port_forward_reports_every_provisioned_query_ok(release: Releas
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
-        env={"KUBECONFIG": str(BIN.parent / "pki" / "admin.kubeconfig"), "PATH": "/usr/bin:/bin"},
+        env={**os.environ, "KUBECONFIG": str(KUBECONFIG)},
     )
     try:
 
