@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck bench lock dev-up dev-down clean
+.PHONY: demo test e2e lint typecheck bench lock dev-up dev-down clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,9 @@ test: $(STAMP)  ## Lint, type-check and the whole test suite (starts its own ser
 	$(BIN)/lint-imports
 	$(BIN)/mypy
 	$(BIN)/pytest -q --durations=15
+
+e2e: $(STAMP)  ## A real single-node cluster here: builds it, runs tests/cluster, stops it (root).
+	ICO_E2E=1 $(BIN)/pytest -q tests/cluster --durations=0 -o timeout=1800
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
