@@ -142,7 +142,7 @@ def flow_from_settings(settings: Settings) -> Dataflow:
     """The configured flow; fails with a ``ConfigError`` when no database or no PII key is
     configured."""
     database_url = settings.require_postgres_url()
-    sink = PostgresSink(database_url)
+    sink = PostgresSink(database_url, sessions_refresh_seconds=settings.sessions_refresh_seconds)
     settings.production_pii_key()
     source: Source[RawRecord] | Source[RawRecord | DeadLetter]
     dead_letter_sink: KafkaTopicSink | None = None

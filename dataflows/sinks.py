@@ -37,7 +37,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from dataflows import metrics
+from dataflows import metrics, sessions
 from dataflows.records import DEAD_LETTERS_TABLE, STAGE_STORE, DeadLetter, TableRow
 from ico_core.db import libpq_url, query
 from ico_core.errors import SinkError
@@ -105,19 +105,32 @@ class Timeouts:
 
 
 class PostgresSink(DynamicSink[TableRow]):
-    """Writes ``(table, row)`` items; each worker has its own connection."""
+    """Writes ``(table, row)`` items; each worker has its own connection.
+
+    Each batch also records the sessions its raw rows belong to, and each worker runs a
+    ``SessionRefresher`` that recomputes them every ``sessions_refresh_seconds`` and when the
+    sink closes (``dataflows.sessions``).
+    """
 
     def __init__(
-        self, url: str, *, retry: RetryPolicy | None = None, timeouts: Timeouts | None = None
+        self,
+        url: str,
+        *,
+        retry: RetryPolicy | None = None,
+        timeouts: Timeouts | None = None,
+        sessions_refresh_seconds: float = 5.0,
     ) -> None:
         self._url = libpq_url(url)
         self._retry = retry or RetryPolicy()
         self._timeouts = timeouts or Timeouts()
+        self._sessions_refresh_seconds = sessions_refresh_seconds
 
     def build(self, step_id: str, worker_index: int, worker_count: int) -> PostgresSinkPartition:
-        return PostgresSinkPartition(
-            self._url, self._retry, self._timeouts, f"ico-analytics {step_id}"
+        name = f"ico-analytics {step_id}"
+        refresher = sessions.SessionRefresher(
+            self._url, self._sessions_refresh_seconds, f"{name} sessions", self._timeouts.options()
         )
+        return PostgresSinkPartition(self._url, self._retry, self._timeouts, name, refresher)
 
 
 class _Column(NamedTuple):
@@ -208,7 +221,12 @@ class _Shape:
 
 class PostgresSinkPartition(StatelessSinkPartition[TableRow]):
     def __init__(
-        self, url: str, retry: RetryPolicy, timeouts: Timeouts, application_name: str
+        self,
+        url: str,
+        retry: RetryPolicy,
+        timeouts: Timeouts,
+        application_name: str,
+        refresher: sessions.SessionRefresher,
     ) -> None:
         self._url = url
         self._retry = retry
@@ -216,6 +234,8 @@ class PostgresSinkPartition(StatelessSinkPartition[TableRow]):
         self._application_name = application_name
         self._conn: psycopg.Connection[Any] | None = None
         self._tables: dict[str, _Table] = {}
+        self._refresher = refresher
+        refresher.start()
 
     def write_batch(self, items: list[TableRow]) -> None:
         if not items:
@@ -259,6 +279,7 @@ class PostgresSinkPartition(StatelessSinkPartition[TableRow]):
 
     def close(self) -> None:
         self._disconnect()
+        self._refresher.stop()
 
     def _write(self, by_table: dict[str, list[NamedTuple]]) -> None:
         try:
@@ -270,6 +291,7 @@ class PostgresSinkPartition(StatelessSinkPartition[TableRow]):
             with conn.transaction(), conn.cursor() as cur:
                 for name, rows in by_table.items():
                     self._upsert(cur, self._table(cur, name), rows)
+                sessions.touch(cur, by_table)
         except BaseException:
             # The transaction rolled back, taking any staging table created in it, or the
             # connection is gone: start the next attempt from a fresh connection.

@@ -49,6 +49,11 @@ LOAD_TIME_SIGMA: Final = 0.55
 MIN_SESSION_MS: Final = 30_000
 MAX_SESSION_MS: Final = 2 * 3600 * 1000
 SESSION_MS_PER_EVENT: Final = 12_000  # median spread of session length per event, on top of 30 s
+#: Share of visits of 3+ pages where the tab is left open and the visitor comes back with the
+#: same session id after a pause of over 30 minutes (so the site session is two sessions).
+P_PAUSE: Final = 0.04
+PAUSE_MIN_MS: Final = 31 * 60_000
+PAUSE_MEAN_EXTRA_MS: Final = 30 * 60_000
 
 BROWSERS: Final[dict[str, list[tuple[str, float]]]] = {
     "desktop": [
@@ -375,6 +380,10 @@ class SessionFactory:
         duration_ms = min(duration_ms, MAX_SESSION_MS)
         offsets = list(accumulate(gap for gap, _, _ in steps))
         scale = duration_ms / offsets[-1]
+        pause_from, pause_ms = n_pages, 0
+        if n_pages >= 3 and rng.random() < P_PAUSE:
+            pause_from = rng.randrange(1, n_pages)
+            pause_ms = PAUSE_MIN_MS + int(rng.expovariate(1 / PAUSE_MEAN_EXTRA_MS))
 
         session_id = new_uuid(rng)
         user_id: str | None = None
@@ -391,6 +400,8 @@ class SessionFactory:
         for (_, kind, page_index), offset in zip(steps, offsets, strict=True):
             # Strictly increasing times keep the funnel order unambiguous.
             ts = max(start_ms + int(offset * scale), last_ts + 1)
+            if page_index >= pause_from:
+                ts += pause_ms
             last_ts = ts
             page = pages[page_index]
             if kind == "page_view":

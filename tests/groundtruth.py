@@ -29,6 +29,14 @@ RAW_TABLE = {
 }
 WINDOWS = (300, 900, 3600)
 PURCHASES = {"presale_participate", "token_purchase"}
+SESSION_GAP_MS = 30 * 60 * 1000
+SESSION_CAP_MS = 24 * 3600 * 1000
+SESSION_COLUMNS = (
+    "session_end, ico_website_id, user_id, duration_seconds, events, page_views, bounce, "
+    "entry_page, exit_page, traffic_source, utm_source, utm_medium, utm_campaign, device_type, "
+    "country, signed_up, wallet_connected, purchased, revenue_usd, seconds_to_wallet, "
+    "seconds_to_purchase"
+)
 
 
 @dataclass
@@ -39,6 +47,9 @@ class Expected:
     dead_letters: int = 0
     dead_letter_payload_records: list[str] = field(default_factory=list)
     aggregates: dict[tuple[int, timedelta, datetime], dict[str, Any]] = field(default_factory=dict)
+    #: (session_id, session_start) -> columns; ``traffic_source`` holds the entry event's id,
+    #: whose stored row gives the source (its rules are the enrichment's, tested on their own).
+    sessions: dict[tuple[str, datetime], dict[str, Any]] = field(default_factory=dict)
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
@@ -76,9 +87,75 @@ def valid_records(lines: Iterable[dict[str, Any]]) -> tuple[list[tuple[str, Any]
     return valid, dead
 
 
+def _ms(ts: int) -> datetime:
+    return datetime.fromtimestamp(ts / 1000, UTC)
+
+
+def expected_sessions(valid: list[tuple[str, Any]]) -> dict[tuple[str, datetime], dict[str, Any]]:
+    """Each session id's events in (time, id) order, split at gaps over 30 minutes and cut
+    every 24 hours from a run's first event."""
+    by_id: dict[str, list[tuple[int, str, str, Any]]] = {}
+    for kind, record in valid:
+        by_id.setdefault(record["session_id"], []).append(
+            (record["timestamp"], record[ID_FIELD[kind]], kind, record)
+        )
+    sessions: dict[tuple[str, datetime], dict[str, Any]] = {}
+    for session_id, events in by_id.items():
+        events.sort(key=lambda e: (e[0], e[1]))
+        groups: list[list[tuple[int, str, str, Any]]] = []
+        run_start = prev = None
+        for event in events:
+            ts = event[0]
+            if prev is None or ts - prev > SESSION_GAP_MS:
+                run_start = ts
+                groups.append([])
+            elif (
+                run_start is not None
+                and (ts - run_start) // SESSION_CAP_MS
+                != (groups[-1][-1][0] - run_start) // SESSION_CAP_MS
+            ):
+                groups.append([])
+            groups[-1].append(event)
+            prev = ts
+        for group in groups:
+            clicks = [r for _, _, kind, r in group if kind == "clickstream"]
+            views = [r for r in clicks if r["event_type"] == "page_view"]
+            entry = clicks[0] if clicks else None
+            users = [r["user_id"] for _, _, _, r in group if r.get("user_id") is not None]
+            conversions = [r for _, _, kind, r in group if kind == "conversion"]
+            purchases = [r for r in conversions if r["conversion_type"] in PURCHASES]
+            wallets = [r for r in conversions if r["conversion_type"] == "wallet_connect"]
+            start, end = group[0][0], group[-1][0]
+            sessions[(session_id, _ms(start))] = {
+                "session_end": _ms(end),
+                "ico_website_id": group[0][3]["ico_website_id"],
+                "user_id": users[-1] if users else None,
+                "duration_seconds": (end - start) / 1000,
+                "events": len(group),
+                "page_views": len(views),
+                "bounce": len(views) == 1,
+                "entry_page": views[0]["page_url"] if views else None,
+                "exit_page": views[-1]["page_url"] if views else None,
+                "traffic_source": entry and entry["event_id"],
+                "utm_source": entry and entry["utm_source"],
+                "utm_medium": entry and entry["utm_medium"],
+                "utm_campaign": entry and entry["utm_campaign"],
+                "device_type": entry and entry["device_type"],
+                "country": entry and entry["country"],
+                "signed_up": any(kind == "registration" for _, _, kind, _ in group),
+                "wallet_connected": bool(wallets),
+                "purchased": bool(purchases),
+                "revenue_usd": Decimal(sum(round(r["amount_usd"] * 100) for r in purchases)) / 100,
+                "seconds_to_wallet": wallets[0]["time_to_convert"] if wallets else None,
+                "seconds_to_purchase": purchases[0]["time_to_convert"] if purchases else None,
+            }
+    return sessions
+
+
 def expected_from(lines: Iterable[dict[str, Any]]) -> Expected:
     exp = Expected()
     valid, dead = valid_records(lines)
+    exp.sessions = expected_sessions(valid)
     exp.dead_letters = len(dead)
     exp.dead_letter_payload_records = dead
     acc: dict[tuple[int, int, int], dict[str, Any]] = {}
@@ -176,6 +253,20 @@ def compare_database(url: str, exp: Expected) -> list[str]:
                 f"SELECT ico_website_id, window_length, window_start, {cols} FROM analytics.window_aggregates"
             ).fetchall()
         }
+        sources = dict(
+            conn.execute(
+                "SELECT event_id::text, traffic_source FROM raw_data.clickstream_events"
+            ).fetchall()
+        )
+        got_sessions = {
+            (r[0], r[1]): dict(
+                zip([c.strip() for c in SESSION_COLUMNS.split(",")], r[2:], strict=True)
+            )
+            for r in conn.execute(
+                f"SELECT session_id::text, session_start, {SESSION_COLUMNS} FROM analytics.sessions"
+            ).fetchall()
+        }
+    problems += _compare_sessions(got_sessions, exp.sessions, sources)
     if set(got_aggs) != set(exp.aggregates):
         problems.append(
             f"window_aggregates: {len(set(got_aggs) - set(exp.aggregates))} unexpected windows, "
@@ -190,8 +281,123 @@ def compare_database(url: str, exp: Expected) -> list[str]:
     return problems[:50]
 
 
+def _compare_sessions(
+    got: dict[tuple[str, datetime], dict[str, Any]],
+    want: dict[tuple[str, datetime], dict[str, Any]],
+    sources: dict[str, str],
+) -> list[str]:
+    problems = []
+    if set(got) != set(want):
+        problems.append(
+            f"sessions: {len(set(got) - set(want))} unexpected, "
+            f"{len(set(want) - set(got))} missing of {len(want)}"
+        )
+    for key in sorted(set(got) & set(want)):
+        expected = dict(want[key])
+        entry = expected["traffic_source"]
+        expected["traffic_source"] = entry and sources.get(entry)
+        row = dict(got[key])
+        row["user_id"] = row["user_id"] and str(row["user_id"])
+        for col, value in expected.items():
+            ok = _close(row[col], value) if "seconds" in col else row[col] == value
+            if not ok:
+                problems.append(f"session {key} {col}: got {row[col]!r}, expected {value!r}")
+    return problems
+
+
 def snapshot_database(url: str) -> dict[str, list[tuple[Any, ...]]]:
     """Every row of every table the pipeline writes, sorted: equal snapshots mean no change."""
-    tables = [*RAW_TABLE.values(), "raw_data.dead_letters", "analytics.window_aggregates"]
+    tables = [
+        *RAW_TABLE.values(),
+        "raw_data.dead_letters",
+        "analytics.window_aggregates",
+        "analytics.sessions",
+    ]
     with psycopg.connect(url) as conn:
         return {t: sorted(conn.execute(f"SELECT * FROM {t}").fetchall(), key=repr) for t in tables}
+
+
+FUNNEL_COUNTS = (
+    "sessions",
+    "registered_sessions",
+    "wallet_sessions",
+    "purchased_sessions",
+    "visitors",
+    "registered_users",
+    "wallet_users",
+    "purchasing_users",
+)
+
+
+def _funnel_row(sessions: list[dict[str, Any]]) -> dict[str, Any]:
+    def share(part: int, whole: int) -> float | None:
+        return part / whole if whole else None
+
+    def pct(values: list[float], q: float) -> float | None:
+        return _percentile_cont(values, q) if values else None
+
+    signed = [s for s in sessions if s["signed_up"]]
+    wallet = [s for s in sessions if s["wallet_connected"]]
+    bought = [s for s in sessions if s["purchased"]]
+    to_wallet = [s["seconds_to_wallet"] for s in wallet]
+    to_purchase = [s["seconds_to_purchase"] for s in bought]
+    return {
+        "sessions": len(sessions),
+        "registered_sessions": len(signed),
+        "wallet_sessions": len(wallet),
+        "purchased_sessions": len(bought),
+        "visitors": len({s["user_id"] or s["session_id"] for s in sessions}),
+        "registered_users": len({s["user_id"] for s in signed}),
+        "wallet_users": len({s["user_id"] for s in wallet}),
+        "purchasing_users": len({s["user_id"] for s in bought}),
+        "registration_rate": share(len(signed), len(sessions)),
+        "wallet_rate": share(len(wallet), len(signed)),
+        "purchase_rate": share(len(bought), len(wallet)),
+        "conversion_rate": share(len(bought), len(sessions)),
+        "median_seconds_to_wallet": pct(to_wallet, 0.5),
+        "p90_seconds_to_wallet": pct(to_wallet, 0.9),
+        "median_seconds_to_purchase": pct(to_purchase, 0.5),
+        "p90_seconds_to_purchase": pct(to_purchase, 0.9),
+    }
+
+
+def compare_funnel(url: str, exp: Expected) -> list[str]:
+    """``analytics.funnel`` against the expected sessions, grouped by hand."""
+    with psycopg.connect(url) as conn:
+        sources = dict(
+            conn.execute(
+                "SELECT event_id::text, traffic_source FROM raw_data.clickstream_events"
+            ).fetchall()
+        )
+        cur = conn.cursor(row_factory=psycopg.rows.dict_row)
+        got = {
+            (
+                r.pop("ico_website_id"),
+                r.pop("day"),
+                r.pop("traffic_source"),
+                r.pop("device_type"),
+            ): r
+            for r in cur.execute("SELECT * FROM analytics.funnel").fetchall()
+        }
+    groups: dict[tuple[int, Any, str, str], list[dict[str, Any]]] = {}
+    for (session_id, start), s in exp.sessions.items():
+        source = sources[s["traffic_source"]] if s["traffic_source"] else "unknown"
+        device = s["device_type"] or "unknown"
+        row = s | {"session_id": session_id}
+        day = start.date()
+        for key in (
+            (s["ico_website_id"], day, "all", "all"),
+            (s["ico_website_id"], day, source, "all"),
+            (s["ico_website_id"], day, "all", device),
+        ):
+            groups.setdefault(key, []).append(row)
+    want = {key: _funnel_row(rows) for key, rows in groups.items()}
+    problems = []
+    if set(got) != set(want):
+        problems.append(f"funnel: groups {sorted(set(got) ^ set(want), key=repr)[:5]} differ")
+    for key in sorted(set(got) & set(want), key=repr):
+        for col, value in want[key].items():
+            ok = got[key][col] == value if col in FUNNEL_COUNTS else _close(got[key][col], value)
+            if not ok:
+                problems.append(f"funnel {key} {col}: got {got[key][col]!r}, expected {value!r}")
+    return problems[:50]

@@ -1,9 +1,14 @@
 -- Retention of raw data: the daily partitions (and DEFAULT-partition rows) of UTC days before
--- today - %(days)s, and the dead letters that arrived before then. Returns the partitions dropped
--- and the dead letters deleted.
+-- today - %(days)s, the dead letters that arrived before then and the sessions that started
+-- before then (sessions are derived from the raw events). Returns the partitions dropped and the
+-- dead letters deleted.
 WITH dead AS (
     DELETE FROM raw_data.dead_letters
     WHERE received_at < (now() AT TIME ZONE 'UTC')::date - %(days)s
     RETURNING 1
+),
+sessions AS (
+    DELETE FROM analytics.sessions
+    WHERE session_start < (now() AT TIME ZONE 'UTC')::date - %(days)s
 )
 SELECT raw_data.drop_partitions_older_than(%(days)s), (SELECT count(*) FROM dead)

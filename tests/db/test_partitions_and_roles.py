@@ -169,6 +169,13 @@ def test_maintain_creates_partitions_ahead_and_applies_retention(
                 " stage, reason, received_at) VALUES ('conversions', 0, %s, 'decode', 'x', %s)",
                 (offset, received),
             )
+            conn.execute(
+                "INSERT INTO analytics.sessions (session_id, session_start, session_end,"
+                " ico_website_id, duration_seconds, events, page_views, bounce, signed_up,"
+                " wallet_connected, purchased, revenue_usd)"
+                " VALUES (gen_random_uuid(), %s, %s, 1, 0, 1, 1, true, false, false, false, 0)",
+                (received, received),
+            )
 
     def maintain(*options: str) -> str:
         args = ["maintain", "--database-url", migrated_database_url, *options]
@@ -185,4 +192,6 @@ def test_maintain_creates_partitions_ahead_and_applies_retention(
         assert ahead in _partitions(conn, "conversions")
         assert f"raw_data.conversions_p{old:%Y%m%d}" not in _partitions(conn, "conversions")
         left = conn.execute("SELECT source_offset FROM raw_data.dead_letters").fetchall()
+        sessions = conn.execute("SELECT session_start FROM analytics.sessions").fetchall()
     assert left == [(1,)]
+    assert sessions == [(_midday(today),)]

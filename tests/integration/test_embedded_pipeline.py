@@ -6,7 +6,13 @@ import time
 from pathlib import Path
 
 from tests.embedded import generated, run_into
-from tests.groundtruth import compare_database, expected_from, read_jsonl, snapshot_database
+from tests.groundtruth import (
+    compare_database,
+    compare_funnel,
+    expected_from,
+    read_jsonl,
+    snapshot_database,
+)
 
 EVENTS = 30_000
 SEED = 20261125
@@ -28,6 +34,9 @@ def test_pipeline_matches_ground_truth_and_replays_idempotently(
     expected = expected_from(lines)
     assert expected.dead_letters > 0
     assert compare_database(migrated_database_url, expected) == []
+    assert compare_funnel(migrated_database_url, expected) == []
+    # The generator's paused visits make some site sessions two sessions.
+    assert len(expected.sessions) > len({sid for sid, _ in expected.sessions})
 
     before = snapshot_database(migrated_database_url)
     run_into(migrated_database_url, settings)

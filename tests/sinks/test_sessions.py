@@ -1,0 +1,179 @@
+"""Sessions recomputed in PostgreSQL from the rows the sink stores (``dataflows.sessions``)."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import psycopg
+
+from dataflows.records import TableRow
+from dataflows.sessions import refresh_all
+from dataflows.sinks import PostgresSink
+from tests.sinks.test_postgres_sink import FAST_RETRY, NOW, click, conversion, registration
+
+T0 = NOW.replace(microsecond=0) - timedelta(days=1)
+MIN = timedelta(minutes=1)
+
+
+def _store(url: str, *batches: list[TableRow], refresh_seconds: float = 3600.0) -> None:
+    """Write ``batches`` through one sink partition and close it (which refreshes)."""
+    sink = PostgresSink(url, retry=FAST_RETRY, sessions_refresh_seconds=refresh_seconds)
+    partition = sink.build("sessions", 0, 1)
+    try:
+        for batch in batches:
+            partition.write_batch(batch)
+    finally:
+        partition.close()
+
+
+def _sessions(url: str, session_id: str) -> list[dict[str, Any]]:
+    with psycopg.connect(url) as conn, conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
+        return cur.execute(
+            "SELECT * FROM analytics.sessions WHERE session_id = %s ORDER BY session_start",
+            (session_id,),
+        ).fetchall()
+
+
+def _spans(url: str, session_id: str) -> list[tuple[datetime, datetime, int]]:
+    return [(s["session_start"], s["session_end"], s["events"]) for s in _sessions(url, session_id)]
+
+
+def test_a_gap_over_30_minutes_splits_and_a_late_event_joins_the_halves(
+    migrated_database_url: str,
+) -> None:
+    url, sid = migrated_database_url, str(uuid.uuid4())
+    at = [T0, T0 + 10 * MIN, T0 + 40 * MIN, T0 + 71 * MIN]  # gaps: 10, 30 (kept), 31 (split)
+    _store(url, [click(session_id=sid, timestamp=t) for t in at])
+    assert _spans(url, sid) == [(T0, T0 + 40 * MIN, 3), (T0 + 71 * MIN, T0 + 71 * MIN, 1)]
+
+    # Three hours later, an event at +55 min arrives: both gaps are now under 30 minutes.
+    _store(url, [click(session_id=sid, timestamp=T0 + 55 * MIN)])
+    assert _spans(url, sid) == [(T0, T0 + 71 * MIN, 5)]
+
+
+def test_activity_without_a_pause_is_cut_every_24_hours(migrated_database_url: str) -> None:
+    url, sid = migrated_database_url, str(uuid.uuid4())
+    at = [T0 - timedelta(days=2) + 20 * MIN * i for i in range(76)]  # 25 h, every 20 minutes
+    _store(url, [click(session_id=sid, timestamp=t) for t in at])
+    assert _spans(url, sid) == [(at[0], at[71], 72), (at[72], at[75], 4)]
+
+
+def test_a_session_row_holds_the_funnel_and_the_entry(migrated_database_url: str) -> None:
+    url, sid, user = migrated_database_url, str(uuid.uuid4()), str(uuid.uuid4())
+    rows = [
+        click(
+            session_id=sid,
+            timestamp=T0,
+            event_type="scroll",
+            page_url="https://x.io/blog",
+            utm_source="twitter",
+            utm_medium="social",
+            utm_campaign="launch",
+            traffic_source="social",
+            device_type="mobile",
+            country="DE",
+            ico_website_id=7,
+        ),
+        click(session_id=sid, timestamp=T0 + MIN, page_url="https://x.io/"),
+        click(session_id=sid, timestamp=T0 + 2 * MIN, page_url="https://x.io/token"),
+        registration(session_id=sid, user_id=user, timestamp=T0 + 3 * MIN, ico_website_id=7),
+        conversion(
+            session_id=sid,
+            user_id=user,
+            timestamp=T0 + 4 * MIN,
+            conversion_type="wallet_connect",
+            amount_usd=None,
+            ico_website_id=7,
+        ),
+        conversion(session_id=sid, user_id=user, timestamp=T0 + 5 * MIN, ico_website_id=7),
+        conversion(
+            session_id=sid,
+            user_id=user,
+            timestamp=T0 + 6 * MIN,
+            conversion_type="presale_participate",
+            amount_usd=Decimal("100.44"),
+            ico_website_id=7,
+        ),
+    ]
+    _store(url, rows[:4], rows[4:])
+    [session] = _sessions(url, sid)
+    assert {k: v for k, v in session.items() if k not in ("session_id",)} == {
+        "session_start": T0,
+        "session_end": T0 + 6 * MIN,
+        "ico_website_id": 7,
+        "user_id": uuid.UUID(user),
+        "duration_seconds": 360.0,
+        "events": 7,
+        "page_views": 2,
+        "bounce": False,
+        "entry_page": "https://x.io/",
+        "exit_page": "https://x.io/token",
+        "traffic_source": "social",
+        "utm_source": "twitter",
+        "utm_medium": "social",
+        "utm_campaign": "launch",
+        "device_type": "mobile",
+        "country": "DE",
+        "signed_up": True,
+        "wallet_connected": True,
+        "purchased": True,
+        "revenue_usd": Decimal("1335.00"),
+        "seconds_to_wallet": 321.5,
+        "seconds_to_purchase": 321.5,
+    }
+
+
+def test_replaying_a_batch_changes_nothing(migrated_database_url: str) -> None:
+    url, sid = migrated_database_url, str(uuid.uuid4())
+    batch = [click(session_id=sid, timestamp=T0 + i * 7 * MIN) for i in range(6)]
+    _store(url, batch)
+    before = _sessions(url, sid)
+    _store(url, batch, batch[2:4])
+    assert _sessions(url, sid) == before
+    assert len(before) == 1 and before[0]["events"] == 6 and before[0]["bounce"] is False
+
+
+def test_two_workers_and_refreshers_racing_on_the_same_sessions_end_exact(
+    migrated_database_url: str,
+) -> None:
+    """Two sink partitions store interleaved events of the same 40 sessions in small batches
+    while both refresh every 10 ms; every session ends exactly as if stored at once."""
+    url = migrated_database_url
+    sids = [str(uuid.uuid4()) for _ in range(40)]
+    # Per session: 12 events 4 minutes apart, then one 45 minutes later (a second session).
+    events = [
+        click(session_id=sid, timestamp=T0 + (4 * i if i < 12 else 44 + 45) * MIN)
+        for sid in sids
+        for i in range(13)
+    ]
+    halves = [events[0::2], events[1::2]]
+    failures: list[BaseException] = []
+
+    def worker(rows: list[TableRow], index: int) -> None:
+        sink = PostgresSink(url, retry=FAST_RETRY, sessions_refresh_seconds=0.01)
+        partition = sink.build("race", index, 2)
+        try:
+            for i in range(0, len(rows), 7):
+                partition.write_batch(rows[i : i + 7])
+        except BaseException as exc:
+            failures.append(exc)
+        finally:
+            partition.close()
+
+    threads = [threading.Thread(target=worker, args=(h, i)) for i, h in enumerate(halves)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert failures == []
+    with psycopg.connect(url) as conn:
+        assert refresh_all(conn) == 0  # nothing was left behind
+    for sid in sids:
+        assert _spans(url, sid) == [
+            (T0, T0 + 44 * MIN, 12),
+            (T0 + 89 * MIN, T0 + 89 * MIN, 1),
+        ]
