@@ -6,8 +6,8 @@ windows later (it no longer fills in real time), against the same project's
 ``BASELINE_WINDOWS`` windows before it; a window without a row had no events and counts as zero,
 so a project going silent is a drop. The score is a z-score whose scale has the noise floor of
 a Poisson count, ``max(stddev, sqrt(mean), 1)``, so a quiet project is not flagged for one
-event; ``|z| >= THRESHOLD`` flags the window. A project is judged only once it has a full
-baseline of history.
+event; ``|z| >= threshold`` flags the window (``ANOMALY_Z_THRESHOLD``, default 4; the seed's
+rule was 3). A project is judged only once it has a full baseline of history.
 
 Late events change windows after they were judged: every changed window and the windows whose
 baseline it is are judged again, so the stored verdicts converge to those of the final windows
@@ -38,7 +38,6 @@ from dataflows.windows import WindowAggregateRow
 ANOMALIES_TABLE = "analytics.anomalies"
 WINDOW_MS = 300_000
 BASELINE_WINDOWS = 12
-THRESHOLD = 4.0
 #: What is judged, in this order in a ``WindowPoint``.
 METRICS = ("events", "registrations", "revenue_usd")
 _WINDOW = timedelta(milliseconds=WINDOW_MS)
@@ -118,8 +117,11 @@ class ProjectSeries:
 class AnomalyLogic(StatefulBatchLogic[WindowPoint, Verdict, ProjectSeries]):
     """The windows of one project."""
 
-    def __init__(self, *, changeable_windows: int, resume: ProjectSeries | None) -> None:
+    def __init__(
+        self, *, changeable_windows: int, threshold: float, resume: ProjectSeries | None
+    ) -> None:
         self._changeable_ms = changeable_windows * WINDOW_MS
+        self._threshold = threshold
         self._state = ProjectSeries() if resume is None else resume
 
     def on_batch(self, values: list[WindowPoint]) -> tuple[list[Verdict], bool]:
@@ -163,7 +165,7 @@ class AnomalyLogic(StatefulBatchLogic[WindowPoint, Verdict, ProjectSeries]):
         verdicts = []
         for i, metric in enumerate(METRICS):
             mean, stddev, z = score(value[i], [h[i] for h in history])
-            flag = abs(z) >= THRESHOLD
+            flag = abs(z) >= self._threshold
             was = (i, start) in state.flagged
             if not flag and not was:
                 continue
@@ -227,14 +229,14 @@ def alert_message(verdict: Verdict) -> AlertMessage | None:
 
 @operator
 def detect_anomalies(
-    step_id: str, windows: Stream[WindowAggregateRow], *, lateness_seconds: int
+    step_id: str, windows: Stream[WindowAggregateRow], *, lateness_seconds: int, threshold: float
 ) -> Stream[Verdict]:
     """Verdicts on each project's complete 5-minute windows (see the module docstring)."""
     # A window can change until the lateness horizon passes it (two windows of slack).
     changeable = -(-lateness_seconds * 1000 // WINDOW_MS) + 2
 
     def build(resume: ProjectSeries | None) -> AnomalyLogic:
-        return AnomalyLogic(changeable_windows=changeable, resume=resume)
+        return AnomalyLogic(changeable_windows=changeable, threshold=threshold, resume=resume)
 
     points = op.filter_map("five_minute_windows", windows, window_point)  # (project, point)
     verdicts = op.stateful_batch("series", points, build)  # (project, Verdict)

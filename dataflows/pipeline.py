@@ -115,7 +115,10 @@ def build_flow(
     )  # WindowAggregateRow, each changed window
     window_rows = op.map("window_rows", windows, window_table_row)  # TableRow of the windows
     verdicts = detect_anomalies(
-        "anomalies", windows, lateness_seconds=settings.window_lateness_seconds
+        "anomalies",
+        windows,
+        lateness_seconds=settings.window_lateness_seconds,
+        threshold=settings.anomaly_z_threshold,
     )  # Verdict on a complete 5-minute window
     anomaly_rows = op.map("anomaly_rows", verdicts, anomaly_row)  # TableRow of anomalies
     if alerts_kafka_sink is not None:

@@ -19,7 +19,6 @@ from dataflows.anomalies import (
     ANOMALIES_TABLE,
     BASELINE_WINDOWS,
     METRICS,
-    THRESHOLD,
     AlertMessage,
     AnomalyLogic,
     Verdict,
@@ -37,6 +36,7 @@ from ico_core.events import EventType
 from ico_core.settings import Settings
 from tests.groundtruth import expected_from
 
+THRESHOLD = Settings().anomaly_z_threshold
 T0 = 1_750_000_200_000 - 1_750_000_200_000 % 300_000  # a window boundary
 FIVE = 300_000
 
@@ -49,11 +49,12 @@ def window(project: int, index: int, events: int, length_ms: int = FIVE) -> Wind
     )  # fmt: skip
 
 
-def run(rows: list[Any]) -> list[Verdict]:
+def run(rows: list[Any], threshold: float = THRESHOLD) -> list[Verdict]:
     out: list[Verdict] = []
     flow = Dataflow("anomalies_test")
     up = op.input("input", flow, TestingSource(rows))
-    op.output("out", detect_anomalies("anomalies", up, lateness_seconds=3600), TestingSink(out))
+    verdicts = detect_anomalies("anomalies", up, lateness_seconds=3600, threshold=threshold)
+    op.output("out", verdicts, TestingSink(out))
     run_main(flow)
     return out
 
@@ -80,6 +81,12 @@ def test_a_spike_and_a_silent_window_are_flagged_once_complete() -> None:
     assert registrations.z_score == (30 - 10) / math.sqrt(10)
     # A silent window is a zero; 0 registrations against 10 is only z = -3.2, not flagged.
     assert (drop.value, drop.z_score, drop.is_anomaly) == (0.0, -10.0, True)
+    # With the seed's 3 sigma, that registrations drop is flagged too.
+    seed_rule = run(rows, threshold=3.0)
+    assert [(v.row.metric, v.row.window_start) for v in seed_rule][2:] == [
+        ("events", at(35)),
+        ("registrations", at(35)),
+    ]
     # Window 20's spike is in the baseline of windows 21-32: it masks a drop there.
     masked = run([window(1, i, 300 if i == 20 else 100) for i in range(38) if i != 25])
     assert [(v.row.metric, v.row.window_start) for v in masked][2:] == []
@@ -99,7 +106,7 @@ def test_nothing_is_judged_without_history_or_before_it_is_complete() -> None:
 
 
 def test_late_events_clear_a_verdict_and_alerts_follow_flips() -> None:
-    logic = AnomalyLogic(changeable_windows=14, resume=None)
+    logic = AnomalyLogic(changeable_windows=14, threshold=THRESHOLD, resume=None)
     points = [WindowPoint(1, T0 + i * FIVE, (100.0, 10.0, 0.0)) for i in range(20)]
     out, _ = logic.on_batch([*points, WindowPoint(1, T0 + 22 * FIVE, (100.0, 10.0, 0.0))])
     # Window 20 had no row yet, window 22 makes it complete: silent, a drop.
@@ -111,7 +118,7 @@ def test_late_events_clear_a_verdict_and_alerts_follow_flips() -> None:
     body = json.loads(message.value or b"")
     assert (body["metric"], body["direction"], body["z_score"]) == ("events", "drop", -10.0)
 
-    resumed = AnomalyLogic(changeable_windows=14, resume=logic.snapshot())
+    resumed = AnomalyLogic(changeable_windows=14, threshold=THRESHOLD, resume=logic.snapshot())
     # Window 20's events arrive late: the verdict is rewritten as cleared, with no alert.
     out, _ = resumed.on_batch([WindowPoint(1, T0 + 20 * FIVE, (101.0, 10.0, 0.0))])
     assert [(v.row.window_start, v.row.is_anomaly, v.newly_flagged) for v in out] == [
