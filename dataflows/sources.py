@@ -72,6 +72,7 @@ class _GeneratorPartition(StatefulSourcePartition[RawRecord, GeneratorPosition])
             data_quality_issues=source.settings.data_quality_issues,
             start_time_ms=position.start_time_ms,
             events_per_minute=position.simulated_events_per_minute,
+            experiment_lift=source.settings.experiment_lift,
         )
         self._events: Iterator[GeneratedEvent] = iter(generator)
         # Regenerate and skip what was emitted before the snapshot.
@@ -173,6 +174,7 @@ class EmbeddedSource(FixedPartitionedSource[RawRecord, GeneratorPosition]):
                 websites_count=self.settings.ico_websites_count,
                 start_time_ms=self.start_time_ms,
                 events_per_minute=self.settings.events_per_minute,
+                experiment_lift=self.settings.experiment_lift,
             )
             resume_state = GeneratorPosition(
                 generator.seed,

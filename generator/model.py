@@ -69,6 +69,7 @@ class EventGenerator:
         start_time_ms: int | None = None,
         fault_rate: float = 0.03,
         events_per_minute: int = DEFAULT_EVENTS_PER_MINUTE,
+        experiment_lift: float = 0.0,
     ) -> None:
         if events_per_minute < 0:
             raise ValueError(f"events_per_minute must be >= 0, got {events_per_minute}")
@@ -83,13 +84,14 @@ class EventGenerator:
         self.data_quality_issues = data_quality_issues
         self.fault_rate = fault_rate
         self.events_per_minute = events_per_minute or DEFAULT_EVENTS_PER_MINUTE
+        self.experiment_lift = experiment_lift
 
     def __iter__(self) -> Iterator[GeneratedEvent]:
         return self._stream()
 
     def _stream(self) -> Iterator[GeneratedEvent]:
         rng = random.Random(self.seed)
-        sessions = SessionFactory(rng, self.projects)
+        sessions = SessionFactory(rng, self.projects, self.experiment_lift)
         faults = FaultInjector(rng, self.fault_rate) if self.data_quality_issues else None
         ms_per_event = 60_000 / self.events_per_minute
         expo = rng.expovariate

@@ -71,6 +71,7 @@ def run_generate(
     start_time_ms: int | None = None,
     websites_count: int,
     data_quality_issues: bool,
+    experiment_lift: float,
     metrics: GeneratorMetrics | None = None,
 ) -> str:
     """Generate events; returns a one-line summary."""
@@ -87,6 +88,7 @@ def run_generate(
         data_quality_issues=data_quality_issues,
         start_time_ms=start_ms,
         events_per_minute=simulated_rate,
+        experiment_lift=experiment_lift,
     )
     if events is not None:
         stream = itertools.islice(stream, events)

@@ -22,7 +22,7 @@ from faker import Faker
 
 from generator.vocab import COUNTRY_PROFILES, PURCHASE_AMOUNT_RANGE_USD
 from ico_core.events import EventType
-from ico_core.projects import IcoProject
+from ico_core.projects import IcoProject, experiment_variant
 from ico_core.rules import DEVICE_TYPES, PAYMENT_METHODS
 
 T = TypeVar("T")
@@ -276,8 +276,9 @@ def _user_agent(rng: Random, device: str, browser: str) -> str:
 class SessionFactory:
     """Plans whole visitor sessions; every value comes from the one seeded ``Random``."""
 
-    def __init__(self, rng: Random, projects: list[IcoProject]) -> None:
+    def __init__(self, rng: Random, projects: list[IcoProject], experiment_lift: float) -> None:
         self._rng = rng
+        self._experiment_lift = experiment_lift
         self._pools = VisitorPools(rng)
         self._projects = projects
         # Bigger raises get more traffic.
@@ -332,7 +333,11 @@ class SessionFactory:
         # Page sequence and where the funnel steps happen.
         pages = [_pick(rng, source.landing, source.cum_landing)]
         pages += [_pick(rng, self._browse, self._cum_browse) for _ in range(n_pages - 1)]
+        session_id = new_uuid(rng)
         p_register = REGISTER_BASE * source.intent * (0.55 + 0.22 * n_pages)
+        # The landing-page experiment: variant B converts ``experiment_lift`` more (relative).
+        if experiment_variant(session_id, project.landing_experiment) == "B":
+            p_register *= 1 + self._experiment_lift
         register_at = -1
         convert_at = -1
         purchases = 0
@@ -385,7 +390,6 @@ class SessionFactory:
             pause_from = rng.randrange(1, n_pages)
             pause_ms = PAUSE_MIN_MS + int(rng.expovariate(1 / PAUSE_MEAN_EXTRA_MS))
 
-        session_id = new_uuid(rng)
         user_id: str | None = None
         domain = f"https://{project.domain}"
         utm_query = (

@@ -107,6 +107,7 @@ def generate(
         data_quality_issues=settings.data_quality_issues
         if data_quality_issues is None
         else data_quality_issues,
+        experiment_lift=settings.experiment_lift,
         metrics=metrics,
     )
     typer.echo(report)

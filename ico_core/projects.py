@@ -7,6 +7,7 @@ the database, the generator simulates its projects, and ``ico_website_id`` is va
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 from dataclasses import dataclass
 from datetime import date
@@ -15,7 +16,7 @@ from importlib.resources import files
 from ico_core.errors import ConfigError
 
 #: The committed project list (columns: id,name,token_symbol,domain,category,
-#: target_raise_usd,token_price_usd,launch_date,country).
+#: target_raise_usd,token_price_usd,launch_date,country,landing_experiment).
 PROJECTS_CSV = "ico_websites.csv"
 MAX_PROJECTS = 20
 
@@ -31,6 +32,7 @@ class IcoProject:
     token_price_usd: float
     launch_date: date
     country: str
+    landing_experiment: str  # id of the landing-page A/B experiment the site runs
 
 
 def load_projects(count: int = MAX_PROJECTS) -> list[IcoProject]:
@@ -50,6 +52,7 @@ def load_projects(count: int = MAX_PROJECTS) -> list[IcoProject]:
                 token_price_usd=float(row["token_price_usd"]),
                 launch_date=date.fromisoformat(row["launch_date"]),
                 country=row["country"],
+                landing_experiment=row["landing_experiment"],
             )
             for row in csv.DictReader(f)
         ]
@@ -57,3 +60,12 @@ def load_projects(count: int = MAX_PROJECTS) -> list[IcoProject]:
     if [p.id for p in projects] != list(range(1, len(projects) + 1)):
         raise ConfigError(f"{PROJECTS_CSV} must hold ids 1..N without gaps")
     return projects[:count]
+
+
+def experiment_variant(unit_id: str, experiment_id: str) -> str:
+    """``"A"`` or ``"B"``: the seed's assignment rule. The first 8 hex digits of
+    ``md5(f"{unit_id}:{experiment_id}")`` as an integer, even -> A. The unit is the visitor's
+    session id (landing-page experiments assign before there is a user id).
+    ``analytics.experiment_results`` applies the same rule in SQL."""
+    digest = hashlib.md5(f"{unit_id}:{experiment_id}".encode(), usedforsecurity=False)
+    return "A" if int(digest.hexdigest()[:8], 16) % 2 == 0 else "B"

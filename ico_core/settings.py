@@ -75,6 +75,8 @@ class Settings(BaseSettings):
     sessions_refresh_seconds: float = Field(5.0, gt=0, alias="SESSIONS_REFRESH_SECONDS")
     generator_events: int | None = Field(None, ge=0, alias="GENERATOR_EVENTS")
     generator_seed: int | None = Field(None, alias="GENERATOR_SEED")
+    # Relative lift in sign-ups the generator gives variant B of each landing-page experiment.
+    experiment_lift: float = Field(0.10, ge=-0.5, le=2.0, alias="EXPERIMENT_LIFT")
     # Simulated clock start of the embedded generator (epoch ms); None = now.
     generator_start_ms: int | None = Field(None, alias="GENERATOR_START_MS")
     # False: the Kafka source stops at the end of each partition (tests, backfills).

@@ -5,6 +5,7 @@ Deliberately naive (lists, sets, sorting) so it shares no code with the dataflow
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from collections.abc import Iterable
@@ -400,4 +401,69 @@ def compare_funnel(url: str, exp: Expected) -> list[str]:
             ok = got[key][col] == value if col in FUNNEL_COUNTS else _close(got[key][col], value)
             if not ok:
                 problems.append(f"funnel {key} {col}: got {got[key][col]!r}, expected {value!r}")
+    return problems[:50]
+
+
+def _seed_rule_variant(unit: str, experiment: str) -> str:
+    digest = hashlib.md5(f"{unit}:{experiment}".encode(), usedforsecurity=False).hexdigest()
+    return "A" if int(digest[:8], 16) % 2 == 0 else "B"
+
+
+def compare_experiments(url: str, exp: Expected, experiments: dict[int, str]) -> list[str]:
+    """``analytics.experiment_results`` against the expected sessions and textbook formulas:
+    visitors are site session ids, a conversion is a sign-up in any of their sessions."""
+    units: dict[str, tuple[int, bool]] = {}
+    for (session_id, _), s in exp.sessions.items():
+        was = units.get(session_id, (0, False))[1]
+        units[session_id] = (s["ico_website_id"], was or s["signed_up"])
+    arms: dict[tuple[int, str], list[bool]] = {}
+    for unit, (project, converted) in units.items():
+        arms.setdefault((project, _seed_rule_variant(unit, experiments[project])), []).append(
+            converted
+        )
+    want: dict[tuple[str, str], dict[str, Any]] = {}
+    for (project, variant), arm in arms.items():
+        a, b = arms.get((project, "A"), []), arms.get((project, "B"), [])
+        na, nb, ca, cb = len(a), len(b), sum(a), sum(b)
+        row: dict[str, Any] = {
+            "ico_website_id": project,
+            "visitors": len(arm),
+            "conversions": sum(arm),
+            "rate": sum(arm) / len(arm),
+            "lift": None,
+            "z_score": None,
+            "p_value": None,
+            "diff_ci_low": None,
+            "diff_ci_high": None,
+        }
+        chi2 = (na - nb) ** 2 / (na + nb)
+        row["srm_p_value"] = math.erfc(math.sqrt(chi2 / 2))
+        row["sample_ratio_mismatch"] = row["srm_p_value"] < 0.001
+        if variant == "B" and na and nb:
+            pa, pb, pooled = ca / na, cb / nb, (ca + cb) / (na + nb)
+            z = (pb - pa) / math.sqrt(pooled * (1 - pooled) * (1 / na + 1 / nb))
+            margin = 1.959963984540054 * math.sqrt(pa * (1 - pa) / na + pb * (1 - pb) / nb)
+            row |= {
+                "lift": pb / pa - 1,
+                "z_score": z,
+                "p_value": math.erfc(abs(z) / math.sqrt(2)),
+                "diff_ci_low": pb - pa - margin,
+                "diff_ci_high": pb - pa + margin,
+            }
+        want[(experiments[project], variant)] = row
+    with psycopg.connect(url) as conn:
+        cur = conn.cursor(row_factory=psycopg.rows.dict_row)
+        got = {
+            (r.pop("experiment_id"), r.pop("variant")): r
+            for r in cur.execute("SELECT * FROM analytics.experiment_results").fetchall()
+        }
+    problems = []
+    if set(got) != set(want):
+        problems.append(f"experiments: {sorted(set(got) ^ set(want))[:5]} differ")
+    for key in sorted(set(got) & set(want)):
+        for col, value in want[key].items():
+            g = got[key][col]
+            ok = _close(g, value) if isinstance(value, float) else g == value
+            if not ok:
+                problems.append(f"experiment {key} {col}: got {g!r}, expected {value!r}")
     return problems[:50]

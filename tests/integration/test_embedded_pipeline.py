@@ -5,9 +5,11 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from ico_core.projects import load_projects
 from tests.embedded import generated, run_into
 from tests.groundtruth import (
     compare_database,
+    compare_experiments,
     compare_funnel,
     expected_from,
     read_jsonl,
@@ -35,6 +37,8 @@ def test_pipeline_matches_ground_truth_and_replays_idempotently(
     assert expected.dead_letters > 0
     assert compare_database(migrated_database_url, expected) == []
     assert compare_funnel(migrated_database_url, expected) == []
+    experiments = {p.id: p.landing_experiment for p in load_projects()}
+    assert compare_experiments(migrated_database_url, expected, experiments) == []
     # The generator's paused visits make some site sessions two sessions.
     assert len(expected.sessions) > len({sid for sid, _ in expected.sessions})
 
