@@ -29,6 +29,8 @@ T = TypeVar("T")
 Record = dict[str, Any]
 #: (timestamp ms, event type, Kafka key = session_id, record)
 PlannedEvent = tuple[int, EventType, str, Record]
+#: A visitor who signed up: (user_id, sign-up time ms, country, device, browser, user agent, IP).
+Member = tuple[str, int, str, str, str, str, str]
 
 # -- funnel and behaviour knobs -------------------------------------------------------------
 # Tuned so the stream is ~85% clickstream / 10% registrations / 5% conversions: sessions are
@@ -54,6 +56,15 @@ SESSION_MS_PER_EVENT: Final = 12_000  # median spread of session length per even
 P_PAUSE: Final = 0.04
 PAUSE_MIN_MS: Final = 31 * 60_000
 PAUSE_MEAN_EXTRA_MS: Final = 30 * 60_000
+#: Share of visits by a signed-up visitor coming back, logged in (once the project has any).
+P_RETURNING: Final = 0.12
+#: Which earlier day's sign-ups come back: day d ago weighs RETURN_DAY_DECAY ** d.
+RETURN_DAY_DECAY: Final = 0.85
+#: Signed-up visitors remembered per project and simulated day, and for how many days.
+REMEMBERED_PER_DAY: Final = 200
+REMEMBERED_DAYS: Final = 35
+P_RETURN_PURCHASE: Final = 0.30  # a returning visitor connects a wallet and buys
+DAY_MS: Final = 86_400_000
 
 BROWSERS: Final[dict[str, list[tuple[str, float]]]] = {
     "desktop": [
@@ -299,6 +310,8 @@ class SessionFactory:
         self._payments = list(PAYMENT_METHODS)
         self._cum_payment = _cum(PAYMENT_WEIGHTS)
         self._load_mu = {d: math.log(m) for d, m in LOAD_TIME_MEDIAN_S.items()}
+        # project id -> simulated day -> members who signed up that day (a bounded sample).
+        self._members: dict[int, dict[int, list[Member]]] = {}
 
     def _country(self, start_ms: int) -> str:
         """Country weighted by base share times local business-hours activity (cached per hour)."""
@@ -315,16 +328,43 @@ class SessionFactory:
             self._country_hour = hour
         return _pick(self._rng, self._countries, self._cum_countries)
 
+    def _returning(self, project_id: int, start_ms: int) -> Member | None:
+        """A signed-up visitor of the project coming back, or None for a new visitor."""
+        days = self._members.get(project_id)
+        rng = self._rng
+        if not days or rng.random() >= P_RETURNING:
+            return None
+        today = start_ms // DAY_MS
+        pick = rng.choices(list(days), [RETURN_DAY_DECAY ** (today - d) for d in days])[0]
+        member = rng.choice(days[pick])
+        # Sessions are planned whole, so a sign-up may still lie ahead of this visit's start.
+        return member if member[1] < start_ms else None
+
+    def _remember(self, project_id: int, member: Member) -> None:
+        days = self._members.setdefault(project_id, {})
+        day = member[1] // DAY_MS
+        members = days.setdefault(day, [])
+        if len(members) < REMEMBERED_PER_DAY:
+            members.append(member)
+        else:
+            members[self._rng.randrange(REMEMBERED_PER_DAY)] = member
+        for old in [d for d in days if d <= day - REMEMBERED_DAYS]:
+            del days[old]
+
     def build(self, start_ms: int) -> list[PlannedEvent]:
         """One session starting at ``start_ms``: its events in time order."""
         rng = self._rng
         pools = self._pools
         project = _pick(rng, self._projects, self._cum_projects)
-        country = self._country(start_ms)
-        device = _pick(rng, self._devices, self._cum_devices)
-        browser = _pick(rng, self._browsers[device], self._cum_browsers[device])
-        user_agent = rng.choice(pools.user_agents[device, browser])
-        ip = rng.choice(pools.ips)
+        member = self._returning(project.id, start_ms)
+        if member is None:
+            country = self._country(start_ms)
+            device = _pick(rng, self._devices, self._cum_devices)
+            browser = _pick(rng, self._browsers[device], self._cum_browsers[device])
+            user_agent = rng.choice(pools.user_agents[device, browser])
+            ip = rng.choice(pools.ips)
+        else:
+            country, device, browser, user_agent, ip = member[2:]
         source = _pick(rng, self._sources, self._cum_sources)
         sym = project.token_symbol.lower()
         campaign = source.template.format(sym=sym) if source.template else None
@@ -342,7 +382,13 @@ class SessionFactory:
         convert_at = -1
         purchases = 0
         wallet = False
-        if rng.random() < p_register:
+        if member is not None:
+            if rng.random() < P_RETURN_PURCHASE:
+                wallet = True
+                convert_at = rng.randrange(n_pages)
+                pages[convert_at] = "presale"
+                purchases = 2 if rng.random() < P_SECOND_PURCHASE else 1
+        elif rng.random() < p_register:
             register_at = rng.randrange(1, n_pages) if n_pages > 1 else 0
             pages[register_at] = "register"
             if rng.random() < P_WALLET_CONNECT:
@@ -390,7 +436,7 @@ class SessionFactory:
             pause_from = rng.randrange(1, n_pages)
             pause_ms = PAUSE_MIN_MS + int(rng.expovariate(1 / PAUSE_MEAN_EXTRA_MS))
 
-        user_id: str | None = None
+        user_id = None if member is None else member[0]
         domain = f"https://{project.domain}"
         utm_query = (
             f"?utm_source={source.source}&utm_medium={source.medium}&utm_campaign={campaign}"
@@ -421,6 +467,7 @@ class SessionFactory:
                     referrer = previous_url
             if kind == "registration":
                 user_id = new_uuid(rng)
+                self._remember(project.id, (user_id, ts, country, device, browser, user_agent, ip))
                 events.append(
                     (
                         ts,

@@ -35,7 +35,7 @@ SESSION_CAP_MS = 24 * 3600 * 1000
 SESSION_COLUMNS = (
     "session_end, ico_website_id, user_id, duration_seconds, events, page_views, bounce, "
     "entry_page, exit_page, traffic_source, utm_source, utm_medium, utm_campaign, device_type, "
-    "country, signed_up, wallet_connected, purchased, revenue_usd, seconds_to_wallet, "
+    "country, signed_up, wallet_connected, purchased, purchases, revenue_usd, seconds_to_wallet, "
     "seconds_to_purchase"
 )
 
@@ -146,6 +146,7 @@ def expected_sessions(valid: list[tuple[str, Any]]) -> dict[tuple[str, datetime]
                 "signed_up": any(kind == "registration" for _, _, kind, _ in group),
                 "wallet_connected": bool(wallets),
                 "purchased": bool(purchases),
+                "purchases": len(purchases),
                 "revenue_usd": Decimal(sum(round(r["amount_usd"] * 100) for r in purchases)) / 100,
                 "seconds_to_wallet": wallets[0]["time_to_convert"] if wallets else None,
                 "seconds_to_purchase": purchases[0]["time_to_convert"] if purchases else None,

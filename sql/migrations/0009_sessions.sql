@@ -42,6 +42,7 @@ CREATE TABLE analytics.sessions (
     signed_up          boolean NOT NULL,
     wallet_connected   boolean NOT NULL,
     purchased          boolean NOT NULL,
+    purchases          integer NOT NULL,      -- presale_participate + token_purchase events
     revenue_usd        numeric(16, 2) NOT NULL,  -- presale_participate + token_purchase
     seconds_to_wallet  double precision,      -- time_to_convert of its first wallet connection
     seconds_to_purchase double precision,     -- time_to_convert of its first purchase

@@ -172,8 +172,8 @@ def test_maintain_creates_partitions_ahead_and_applies_retention(
             conn.execute(
                 "INSERT INTO analytics.sessions (session_id, session_start, session_end,"
                 " ico_website_id, duration_seconds, events, page_views, bounce, signed_up,"
-                " wallet_connected, purchased, revenue_usd)"
-                " VALUES (gen_random_uuid(), %s, %s, 1, 0, 1, 1, true, false, false, false, 0)",
+                " wallet_connected, purchased, purchases, revenue_usd)"
+                " VALUES (gen_random_uuid(), %s, %s, 1, 0, 1, 1, true, false, false, false, 0, 0)",
                 (received, received),
             )
 

@@ -185,13 +185,31 @@ def test_purchases_amounts_and_token_amounts(clean: list[GeneratedEvent]) -> Non
 
 
 def test_funnel_order_and_user_ids(sessions: dict[str, list[GeneratedEvent]]) -> None:
-    checked = 0
+    signed_up = {
+        e.record["user_id"]: e.record["timestamp"]
+        for evs in sessions.values()
+        for e in evs
+        if e.event_type is REG
+    }
+    checked = returning = 0
     for evs in sessions.values():
         regs = [e for e in evs if e.event_type is REG]
         convs = [e for e in evs if e.event_type is CONV]
         assert len(regs) <= 1
+        wallet_ts = [
+            c.record["timestamp"] for c in convs if c.record["conversion_type"] == "wallet_connect"
+        ]
+        for c in convs:
+            if c.record["conversion_type"] != "wallet_connect":
+                assert wallet_ts and c.record["timestamp"] > wallet_ts[0]
+                checked += 1
         if not regs:
-            assert all(e.record["user_id"] is None for e in evs if e.event_type is CLICK)
+            (user,) = {e.record["user_id"] for e in evs}
+            if user is None:  # a new visitor who did not sign up
+                assert not convs
+            else:  # a signed-up visitor back, logged in from the first event
+                assert signed_up[user] < min(e.record["timestamp"] for e in evs)
+                returning += 1
             continue
         reg = regs[0].record
         for e in evs:
@@ -199,16 +217,11 @@ def test_funnel_order_and_user_ids(sessions: dict[str, list[GeneratedEvent]]) ->
                 # The user id appears exactly from the registration on.
                 before = e.record["timestamp"] < reg["timestamp"]
                 assert e.record["user_id"] == (None if before else reg["user_id"])
-        wallet_ts = [
-            c.record["timestamp"] for c in convs if c.record["conversion_type"] == "wallet_connect"
-        ]
         for c in convs:
             assert c.record["user_id"] == reg["user_id"]
             assert c.record["timestamp"] > reg["timestamp"]
-            if c.record["conversion_type"] != "wallet_connect":
-                assert wallet_ts and c.record["timestamp"] > wallet_ts[0]
-                checked += 1
     assert checked > 300
+    assert returning > 100
 
 
 def test_time_to_convert_counts_from_session_start(

@@ -121,6 +121,7 @@ def test_a_session_row_holds_the_funnel_and_the_entry(migrated_database_url: str
         "signed_up": True,
         "wallet_connected": True,
         "purchased": True,
+        "purchases": 2,
         "revenue_usd": Decimal("1335.00"),
         "seconds_to_wallet": 321.5,
         "seconds_to_purchase": 321.5,

@@ -74,6 +74,9 @@ sessions AS (
            bool_or(registration) AS signed_up,
            bool_or(conversion_type IS NOT DISTINCT FROM 'wallet_connect') AS wallet_connected,
            bool_or(conversion_type IN ('presale_participate', 'token_purchase')) AS purchased,
+           count(*) FILTER (
+               WHERE conversion_type IN ('presale_participate', 'token_purchase'))::integer
+               AS purchases,
            coalesce(sum(amount_usd) FILTER (
                WHERE conversion_type IN ('presale_participate', 'token_purchase')), 0)
                AS revenue_usd,
@@ -88,13 +91,14 @@ sessions AS (
 INSERT INTO analytics.sessions (
     session_id, session_start, session_end, ico_website_id, user_id, duration_seconds, events,
     page_views, bounce, entry_page, exit_page, traffic_source, utm_source, utm_medium,
-    utm_campaign, device_type, country, signed_up, wallet_connected, purchased, revenue_usd,
-    seconds_to_wallet, seconds_to_purchase
+    utm_campaign, device_type, country, signed_up, wallet_connected, purchased, purchases,
+    revenue_usd, seconds_to_wallet, seconds_to_purchase
 )
 SELECT s.session_id, s.session_start, s.session_end, s.ico_website_id, s.user_id,
        s.duration_seconds, s.events, s.page_views, s.page_views = 1, s.entry_page, s.exit_page,
        s.traffic_source, s.utm_source, s.utm_medium, s.utm_campaign, s.device_type, s.country,
-       s.signed_up, s.wallet_connected, coalesce(s.purchased, false), s.revenue_usd,
+       s.signed_up, s.wallet_connected, coalesce(s.purchased, false), s.purchases,
+       s.revenue_usd,
        s.seconds_to_wallet, s.seconds_to_purchase
 FROM sessions s
 JOIN touched t ON t.session_id = s.session_id
