@@ -11,24 +11,24 @@ events/s. Per-session keys would shrink the snapshots but not the state: to stay
 The raw tables already hold every event, de-duplicated by primary key, so here the dataflow
 keeps nothing:
 
-1. The sink, in the transaction that stores a batch, upserts each session id the batch stored
-   events of into ``analytics.sessions_touched`` with the event-time range of those events
-   (``touch_statement``): one small row per session per batch, never per event.
+1. The sink, in the transaction that stores a batch, inserts one row into
+   ``analytics.sessions_touched``: the session ids the batch stored events of and the
+   event-time range of those events (``touch``).
 2. A ``SessionRefresher`` (a thread per sink partition, every ``SESSIONS_REFRESH_SECONDS``, and
-   once more when the sink closes) claims touched ids with ``FOR UPDATE SKIP LOCKED``, deletes
-   their stored sessions near the touched range and recomputes them from the raw events
-   (``sql/queries/sessions/*.sql``), in one transaction.
+   once more when the sink closes) claims touched batches (one refresher at a time, under an advisory lock),
+   deletes their sessions' stored rows near the touched range and recomputes them from the raw
+   events (``sql/queries/sessions/*.sql``), in one transaction.
 
 Exact under replay (a replayed event is the same raw row, its session is recomputed to the same
 values) and under any lateness (a late event touches its session again, which is recomputed
-whole), with any number of workers (claims are disjoint; a sink never waits on a refresher
-that waits on it). Dataflow state and snapshots: zero bytes for sessions. The cost is in
+whole), with any number of workers (a sink never waits for a refresher; refreshers take turns,
+so a session is never recomputed by two at once). Dataflow state and snapshots: zero bytes for sessions. The cost is in
 PostgreSQL: an index by session id on the raw tables and one recomputation per touched session
 per refresh interval (``make bench`` prints the throughput and latency with it).
 
-Limits: activity with no 30-minute pause for longer than 25 hours (a bot) is cut into 24-hour
-sessions counted from the first event within 26 hours of the touched range, so its cut points
-may move as it goes on.
+Limits: activity with no 30-minute pause for over 24 hours (a bot) is cut into 24-hour
+sessions; an event arriving late before such a run's start may leave the cuts after its first
+24 hours where they were.
 """
 
 from __future__ import annotations
@@ -36,7 +36,6 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
 import psycopg
@@ -49,85 +48,81 @@ logger = logging.getLogger(__name__)
 SESSIONS_TABLE = "analytics.sessions"
 #: Raw tables whose rows carry ``session_id`` and ``timestamp``.
 SESSION_TABLES = (CLICKSTREAM_TABLE, REGISTRATIONS_TABLE, CONVERSIONS_TABLE)
-#: How far around the touched range events are read: the 24 h cap plus the 30 min gap, rounded up.
-READ_MARGIN = timedelta(hours=26)
-#: Touched ids claimed per transaction: bounds its locks and the rows it rewrites.
-CLAIM_LIMIT = 5_000
+#: Touched batches claimed per transaction: bounds the rows it rewrites (a batch of a few
+#: thousand events touches about as many sessions). Claiming all that waited since the last
+#: refresh recomputes each session once per refresh, however many batches touched it.
+CLAIM_BATCHES = 100
+#: Key of the transaction advisory lock that lets one refresher run at a time.
+REFRESH_LOCK_KEY = 0x1C0A_0002
 
 
-class Touched(NamedTuple):
-    """Session ids (sorted) and the event-time range of their events, as parallel lists."""
-
-    session_ids: list[str]
-    first_at: list[datetime]
-    last_at: list[datetime]
-
-    def params(self) -> dict[str, Any]:
-        return self._asdict()
-
-
-def touched_by(by_table: Mapping[str, Sequence[NamedTuple]]) -> Touched | None:
-    """The sessions whose events are among ``by_table``'s raw rows, or None when there are none."""
-    ranges: dict[str, tuple[datetime, datetime]] = {}
+def touched_by(by_table: Mapping[str, Sequence[NamedTuple]]) -> dict[str, Any] | None:
+    """The session ids of ``by_table``'s raw rows and the event-time range of those rows, as
+    the parameters of ``sessions/touch``; None when there are none."""
+    ids: set[str] = set()
+    first = last = None
     for table in SESSION_TABLES:
-        for row in by_table.get(table, ()):
-            session_id: str = row.session_id  # type: ignore[attr-defined]
-            ts: datetime = row.timestamp  # type: ignore[attr-defined]
-            seen = ranges.get(session_id)
-            if seen is None:
-                ranges[session_id] = (ts, ts)
-            elif ts < seen[0] or ts > seen[1]:
-                ranges[session_id] = (min(ts, seen[0]), max(ts, seen[1]))
-    if not ranges:
+        rows = by_table.get(table, ())
+        if not rows:
+            continue
+        ids.update(row.session_id for row in rows)  # type: ignore[attr-defined]
+        times = [row.timestamp for row in rows]  # type: ignore[attr-defined]
+        low, high = min(times), max(times)
+        first = low if first is None else min(first, low)
+        last = high if last is None else max(last, high)
+    if not ids:
         return None
-    ids = sorted(ranges)
-    return Touched(ids, [ranges[i][0] for i in ids], [ranges[i][1] for i in ids])
+    return {"session_ids": list(ids), "first_at": first, "last_at": last}
 
 
 def touch(cur: psycopg.Cursor[Any], by_table: Mapping[str, Sequence[NamedTuple]]) -> None:
     """Record, in the sink's transaction, the sessions its rows belong to."""
     touched = touched_by(by_table)
     if touched is not None:
-        cur.execute(query("sessions/touch"), touched.params())
+        cur.execute(query("sessions/touch"), touched)
 
 
-def refresh(conn: psycopg.Connection[Any], *, limit: int = CLAIM_LIMIT) -> int:
-    """Claim up to ``limit`` touched ids and recompute their sessions, in one transaction.
+def refresh(conn: psycopg.Connection[Any], *, wait: bool, limit: int = CLAIM_BATCHES) -> int:
+    """Claim up to ``limit`` touched batches and recompute their sessions, in one transaction.
 
-    Returns how many ids were claimed (0 when none was waiting).
+    Returns how many session ids were recomputed: 0 when no batch was waiting, or when another
+    refresher is at work and ``wait`` is false.
     """
     with conn.transaction(), conn.cursor() as cur:
-        claimed = cur.execute(query("sessions/claim"), {"limit": limit}).fetchall()
+        lock = cur.execute(query("sessions/lock"), {"wait": wait, "key": REFRESH_LOCK_KEY})
+        if not lock.fetchone()[0]:  # type: ignore[index]
+            return 0
+        # Everything stays in the server: the claimed ids never travel through Python.
+        cur.execute(query("sessions/prepare"))
+        claimed = cur.execute(query("sessions/claim"), {"limit": limit}).rowcount
         if not claimed:
             return 0
-        claimed.sort()
-        touched = Touched(
-            [str(r[0]) for r in claimed], [r[1] for r in claimed], [r[2] for r in claimed]
-        )
-        params = touched.params()
-        cur.execute(query("sessions/delete"), params)
-        params["lo"] = min(touched.first_at) - READ_MARGIN
-        params["hi"] = max(touched.last_at) + READ_MARGIN
-        cur.execute(query("sessions/insert"), params)
-    return len(claimed)
+        cur.execute(query("sessions/delete"))
+        lo, hi = cur.execute(query("sessions/bounds")).fetchone()  # type: ignore[misc]
+        cur.execute(query("sessions/insert"), {"lo": lo, "hi": hi})
+    return claimed
 
 
-def refresh_all(conn: psycopg.Connection[Any]) -> int:
-    """Refresh until no touched id is left that no sink is writing; returns the ids claimed."""
+def refresh_all(conn: psycopg.Connection[Any], *, wait: bool = True) -> int:
+    """Refresh until no committed touched batch is left (or, without ``wait``, until another
+    refresher is at work); returns the session ids recomputed."""
     total = 0
-    while claimed := refresh(conn):
+    while claimed := refresh(conn, wait=wait):
         total += claimed
     return total
 
 
 class SessionRefresher:
-    """Runs ``refresh_all`` every ``interval`` seconds in a daemon thread, on its own connection.
+    """Runs ``refresh_all`` every ``interval`` seconds in a daemon thread, on its own connection
+    (no thread when ``interval`` is None).
 
     A failed refresh is logged and retried at the next interval: its claims rolled back with it,
     so nothing is lost. ``stop`` ends the thread and refreshes once more.
     """
 
-    def __init__(self, url: str, interval: float, application_name: str, options: str) -> None:
+    def __init__(
+        self, url: str, interval: float | None, application_name: str, options: str
+    ) -> None:
         self._url = url
         self._interval = interval
         self._application_name = application_name
@@ -136,11 +131,13 @@ class SessionRefresher:
         self._thread = threading.Thread(target=self._run, name="session-refresher", daemon=True)
 
     def start(self) -> None:
-        self._thread.start()
+        if self._interval is not None:
+            self._thread.start()
 
     def stop(self) -> None:
         self._stopping.set()
-        self._thread.join()
+        if self._thread.is_alive():
+            self._thread.join()
         with self._connect() as conn:
             refresh_all(conn)
 
@@ -154,12 +151,13 @@ class SessionRefresher:
         )
 
     def _run(self) -> None:
+        assert self._interval is not None
         conn: psycopg.Connection[Any] | None = None
         while not self._stopping.wait(self._interval):
             try:
                 if conn is None or conn.closed:
                     conn = self._connect()
-                refresh_all(conn)
+                refresh_all(conn, wait=False)
             except psycopg.Error as exc:
                 logger.warning(
                     "refreshing sessions failed, retrying in %ss: %s", self._interval, exc

@@ -108,8 +108,8 @@ class PostgresSink(DynamicSink[TableRow]):
     """Writes ``(table, row)`` items; each worker has its own connection.
 
     Each batch also records the sessions its raw rows belong to, and each worker runs a
-    ``SessionRefresher`` that recomputes them every ``sessions_refresh_seconds`` and when the
-    sink closes (``dataflows.sessions``).
+    ``SessionRefresher`` that recomputes them every ``sessions_refresh_seconds`` (None: only
+    when the sink closes (``dataflows.sessions``).
     """
 
     def __init__(
@@ -118,7 +118,7 @@ class PostgresSink(DynamicSink[TableRow]):
         *,
         retry: RetryPolicy | None = None,
         timeouts: Timeouts | None = None,
-        sessions_refresh_seconds: float = 5.0,
+        sessions_refresh_seconds: float | None = 30.0,
     ) -> None:
         self._url = libpq_url(url)
         self._retry = retry or RetryPolicy()

@@ -72,7 +72,7 @@ class Settings(BaseSettings):
     dedupe_ttl_seconds: int = Field(120, ge=1, alias="DEDUPE_TTL_SECONDS")
     aggregate_flush_seconds: float = Field(1.0, gt=0, alias="AGGREGATE_FLUSH_SECONDS")
     anomaly_z_threshold: float = Field(4.0, gt=0, alias="ANOMALY_Z_THRESHOLD")
-    sessions_refresh_seconds: float = Field(5.0, gt=0, alias="SESSIONS_REFRESH_SECONDS")
+    sessions_refresh_seconds: float = Field(30.0, gt=0, alias="SESSIONS_REFRESH_SECONDS")
     generator_events: int | None = Field(None, ge=0, alias="GENERATOR_EVENTS")
     generator_seed: int | None = Field(None, alias="GENERATOR_SEED")
     # Relative lift in sign-ups the generator gives variant B of each landing-page experiment.

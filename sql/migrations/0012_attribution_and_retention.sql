@@ -37,7 +37,8 @@ GROUP BY ico_website_id, day, traffic_source, utm_campaign;
 
 -- Weekly cohorts by sign-up week (ISO weeks, Monday, UTC): for each cohort and each week since
 -- (0 = the sign-up week, up to the newest session's week), how many of its users came back
--- (a session started after their sign-up) and how many purchased (in any session that week),
+-- (a session started after their sign-up) and how many purchased (in any session that week,
+-- the week of a session being that of its start, or of the sign-up for the one it happened in),
 -- and those counts as shares of the cohort.
 CREATE VIEW analytics.cohort_retention AS
 WITH members AS (
@@ -52,8 +53,9 @@ cohorts AS (
 ),
 activity AS (
     SELECT c.ico_website_id, c.cohort_week, c.user_id,
-           (date_trunc('week', s.session_start AT TIME ZONE 'UTC')::date - c.cohort_week) / 7
-               AS week,
+           -- The sign-up session may have started the week before: it counts from the sign-up.
+           (date_trunc('week', greatest(s.session_start, c.signed_up_at) AT TIME ZONE 'UTC')::date
+            - c.cohort_week) / 7 AS week,
            s.session_start > c.signed_up_at AS returned,
            s.purchased
     FROM cohorts c

@@ -23,6 +23,12 @@ WITH lineage (source_table, target_table, transformation) AS (
      'event-time tumbling windows 5m/15m/1h per ico_website_id: registrations, users'),
     ('raw_data.conversions', 'analytics.window_aggregates',
      'event-time tumbling windows 5m/15m/1h per ico_website_id: wallet connects, purchases, revenue'),
+    ('raw_data.clickstream_events', 'analytics.sessions',
+     'sessions per session_id (30 min inactivity, 24 h cap), recomputed in PostgreSQL for the session ids each sink batch touched: pages, entry/exit, source, UTM, device, country'),
+    ('raw_data.user_registrations', 'analytics.sessions',
+     'sessions per session_id (30 min inactivity, 24 h cap): signed up, user id'),
+    ('raw_data.conversions', 'analytics.sessions',
+     'sessions per session_id (30 min inactivity, 24 h cap): wallet connected, purchases, revenue, time to convert'),
     ('analytics.window_aggregates', 'analytics.anomalies',
      'complete 5-minute windows per ico_website_id: z-score of events, registrations, revenue against the 12 windows before; flagged windows also to topic:alerts')
 ), removed AS (

@@ -75,6 +75,7 @@ def test_reference_data_loaded(migrated_database_url: str) -> None:
     assert websites[0] == (1, "Lumora Finance", "LUMA", "85000000.00", "2026-03-15", "CH")
     assert ("topic:clickstream-events", "raw_data.clickstream_events") in lineage
     assert ("raw_data.conversions", "analytics.window_aggregates") in lineage
+    assert ("raw_data.clickstream_events", "analytics.sessions") in lineage
     assert {target for _, target in lineage} >= {
         "processed_data.ico_websites",
         "raw_data.user_registrations",

@@ -112,6 +112,11 @@ def test_grafana_reader_can_read_but_not_write(migrated_database_url: str) -> No
         for table in (
             "analytics.window_aggregates",
             "analytics.data_lineage",
+            "analytics.sessions",
+            "analytics.funnel",
+            "analytics.attribution",
+            "analytics.experiment_results",
+            "analytics.cohort_retention",
             "analytics.later",
             "processed_data.ico_websites",
             "raw_data.clickstream_events",
@@ -127,6 +132,10 @@ def test_grafana_reader_can_read_but_not_write(migrated_database_url: str) -> No
         conn.execute("SET ROLE grafana_reader")
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute("DELETE FROM processed_data.ico_websites")
+        conn.rollback()
+        conn.execute("SET ROLE grafana_reader")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("SELECT * FROM analytics.sessions_touched")
 
 
 def test_grafana_reader_never_reads_personal_data(migrated_database_url: str) -> None:

@@ -136,7 +136,8 @@ def test_attribution_and_retention_match_a_recomputation(migrated_database_url: 
         if s["session_end"] < signed_up_at:
             continue
         week = cohort_of[key]
-        cell = retention[(key[0], week, (_monday(start) - week).days // 7)]
+        counted_from = max(start, signed_up_at)  # the sign-up session counts from the sign-up
+        cell = retention[(key[0], week, (_monday(counted_from) - week).days // 7)]
         if start > signed_up_at:
             cell[1].add(key[1])
         if s["purchased"]:

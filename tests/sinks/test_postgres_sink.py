@@ -19,6 +19,7 @@ import pytest
 from dataflows import metrics
 from dataflows.enrich import ClickstreamRow, ConversionRow, RegistrationRow
 from dataflows.records import DEAD_LETTERS_TABLE, DeadLetter, TableRow
+from dataflows.sessions import refresh_all
 from dataflows.sinks import PostgresSink, PostgresSinkPartition, RetryPolicy, Timeouts
 from dataflows.windows import WindowAggregateRow
 from ico_analytics.services.postgres import LocalPostgres
@@ -31,7 +32,8 @@ NOW = datetime.now(UTC).replace(microsecond=123000)
 
 
 def _partition(url: str, retry: RetryPolicy = FAST_RETRY) -> PostgresSinkPartition:
-    return PostgresSink(url, retry=retry).build("test", 0, 1)
+    """A partition without the sessions refresher's thread (these tests do not close it)."""
+    return PostgresSink(url, retry=retry, sessions_refresh_seconds=None).build("test", 0, 1)
 
 
 def adhoc(table: str, **values: Any) -> TableRow:
@@ -317,6 +319,7 @@ def test_a_write_blocked_on_a_lock_is_retried_then_lands(
         migrated_database_url,
         retry=RetryPolicy(initial_wait=0.1, max_wait=0.5, deadline=30),
         timeouts=Timeouts(statement=5, lock=0.3),
+        sessions_refresh_seconds=None,
     ).build("test", 0, 1)
     released = threading.Event()
 
@@ -342,6 +345,7 @@ def test_a_lock_that_is_never_released_fails_the_batch_instead_of_hanging(
         migrated_database_url,
         retry=RetryPolicy(initial_wait=0.1, max_wait=0.2, deadline=2),
         timeouts=Timeouts(statement=5, lock=0.2),
+        sessions_refresh_seconds=None,
     ).build("test", 0, 1)
     with psycopg.connect(migrated_database_url) as holder:
         holder.execute("LOCK TABLE raw_data.clickstream_events IN ACCESS EXCLUSIVE MODE")
@@ -392,6 +396,9 @@ def test_the_dataflow_role_writes_its_tables_and_nothing_else(migrated_database_
         _partition(url).write_batch(batch)
         _partition(url).write_batch(batch)  # merging again reads the stored rows
         assert _count(migrated_database_url, "raw_data.dead_letters") == 1
+        with psycopg.connect(url, autocommit=True) as conn:
+            assert refresh_all(conn) == 3  # the sessions of the three raw rows
+        assert _count(migrated_database_url, "analytics.sessions") == 3
         with psycopg.connect(url, autocommit=True) as conn:
             for statement in (
                 "CREATE TABLE raw_data.mine (x int)",
