@@ -107,6 +107,7 @@ def test_newer_schema_versions_and_a_registry_outage_lose_nothing(
                 written["experiment_variant"] = "B"
             elif phase == "optional field removed":
                 del written["utm_campaign"]
+                record = {**record, "utm_campaign": None}  # what we read: the field's default
             elif record["page_load_time"] is not None:
                 written["page_load_time"] = str(record["page_load_time"])
                 fault = "malformed"
