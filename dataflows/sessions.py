@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import psycopg
@@ -45,7 +45,6 @@ from ico_core.db import query
 
 logger = logging.getLogger(__name__)
 
-SESSIONS_TABLE = "analytics.sessions"
 #: Raw tables whose rows carry ``session_id`` and ``timestamp``.
 SESSION_TABLES = (CLICKSTREAM_TABLE, REGISTRATIONS_TABLE, CONVERSIONS_TABLE)
 #: Touched batches claimed per transaction: bounds the rows it rewrites (a batch of a few
@@ -113,20 +112,18 @@ def refresh_all(conn: psycopg.Connection[Any], *, wait: bool = True) -> int:
 
 
 class SessionRefresher:
-    """Runs ``refresh_all`` every ``interval`` seconds in a daemon thread, on its own connection
-    (no thread when ``interval`` is None).
+    """Runs ``refresh_all`` every ``interval`` seconds in a daemon thread, on a connection of its
+    own from ``connect`` (no thread when ``interval`` is None).
 
     A failed refresh is logged and retried at the next interval: its claims rolled back with it,
     so nothing is lost. ``stop`` ends the thread and refreshes once more.
     """
 
     def __init__(
-        self, url: str, interval: float | None, application_name: str, options: str
+        self, connect: Callable[[], psycopg.Connection[Any]], interval: float | None
     ) -> None:
-        self._url = url
+        self._connect = connect
         self._interval = interval
-        self._application_name = application_name
-        self._options = options
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="session-refresher", daemon=True)
 
@@ -140,15 +137,6 @@ class SessionRefresher:
             self._thread.join()
         with self._connect() as conn:
             refresh_all(conn)
-
-    def _connect(self) -> psycopg.Connection[Any]:
-        return psycopg.connect(
-            self._url,
-            autocommit=True,  # one explicit transaction per claim
-            application_name=self._application_name,
-            options=self._options,
-            connect_timeout=10,
-        )
 
     def _run(self) -> None:
         assert self._interval is not None

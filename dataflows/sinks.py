@@ -21,6 +21,7 @@ import json
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import partial
 from operator import itemgetter
 from typing import Any, NamedTuple
 
@@ -128,9 +129,26 @@ class PostgresSink(DynamicSink[TableRow]):
     def build(self, step_id: str, worker_index: int, worker_count: int) -> PostgresSinkPartition:
         name = f"ico-analytics {step_id}"
         refresher = sessions.SessionRefresher(
-            self._url, self._sessions_refresh_seconds, f"{name} sessions", self._timeouts.options()
+            partial(connect, self._url, f"{name} sessions", self._timeouts),
+            self._sessions_refresh_seconds,
         )
         return PostgresSinkPartition(self._url, self._retry, self._timeouts, name, refresher)
+
+
+def connect(url: str, application_name: str, timeouts: Timeouts) -> psycopg.Connection[Any]:
+    """A connection of the sink's kind: autocommit (transactions are explicit), the statements
+    bounded by ``timeouts``, and a peer that vanished without closing noticed within ~1 minute."""
+    return psycopg.connect(
+        url,
+        autocommit=True,
+        application_name=application_name,
+        options=timeouts.options(),
+        connect_timeout=10,
+        keepalives=1,
+        keepalives_idle=30,
+        keepalives_interval=10,
+        keepalives_count=3,
+    )
 
 
 class _Column(NamedTuple):
@@ -351,18 +369,7 @@ class PostgresSinkPartition(StatelessSinkPartition[TableRow]):
 
     def _connect(self) -> psycopg.Connection[Any]:
         if self._conn is None:
-            self._conn = psycopg.connect(
-                self._url,
-                autocommit=True,  # transactions are explicit, one per batch
-                application_name=self._application_name,
-                options=self._timeouts.options(),
-                connect_timeout=10,
-                # Notice a peer that vanished without closing the socket within ~1 minute.
-                keepalives=1,
-                keepalives_idle=30,
-                keepalives_interval=10,
-                keepalives_count=3,
-            )
+            self._conn = connect(self._url, self._application_name, self._timeouts)
         return self._conn
 
     def _disconnect(self) -> None:

@@ -405,7 +405,8 @@ def compare_funnel(url: str, exp: Expected) -> list[str]:
     return problems[:50]
 
 
-def _seed_rule_variant(unit: str, experiment: str) -> str:
+def seed_rule_variant(unit: str, experiment: str) -> str:
+    """The seed's A/B rule, written out here on its own: md5, first 8 hex digits, even -> A."""
     digest = hashlib.md5(f"{unit}:{experiment}".encode(), usedforsecurity=False).hexdigest()
     return "A" if int(digest[:8], 16) % 2 == 0 else "B"
 
@@ -419,7 +420,7 @@ def compare_experiments(url: str, exp: Expected, experiments: dict[int, str]) ->
         units[session_id] = (s["ico_website_id"], was or s["signed_up"])
     arms: dict[tuple[int, str], list[bool]] = {}
     for unit, (project, converted) in units.items():
-        arms.setdefault((project, _seed_rule_variant(unit, experiments[project])), []).append(
+        arms.setdefault((project, seed_rule_variant(unit, experiments[project])), []).append(
             converted
         )
     want: dict[tuple[str, str], dict[str, Any]] = {}

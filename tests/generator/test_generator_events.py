@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import re
 import statistics
@@ -34,6 +33,7 @@ from ico_core.rules import (
     VERIFICATION_TIERS,
     WALLET_ADDRESS_PATTERN,
 )
+from tests.groundtruth import seed_rule_variant
 
 START_MS = 1_764_000_000_000  # Mon 2025-11-24 16:00 UTC
 N_EVENTS = 50_000
@@ -386,12 +386,6 @@ def test_unseeded_generator_records_its_seed() -> None:
     assert list(itertools.islice(gen, 200)) == list(itertools.islice(replay, 200))
 
 
-def _seed_rule_variant(unit: str, experiment: str) -> str:
-    """The seed's rule, written out here on its own: md5, first 8 hex digits, even -> A."""
-    digest = hashlib.md5(f"{unit}:{experiment}".encode(), usedforsecurity=False).hexdigest()
-    return "A" if int(digest[:8], 16) % 2 == 0 else "B"
-
-
 def test_variant_b_signs_up_with_the_configured_lift() -> None:
     experiments = {p.id: p.landing_experiment for p in load_projects()}
 
@@ -402,7 +396,7 @@ def test_variant_b_signs_up_with_the_configured_lift() -> None:
         )
         for event in itertools.islice(gen, 100_000):
             r = event.record
-            variant = _seed_rule_variant(r["session_id"], experiments[r["ico_website_id"]])
+            variant = seed_rule_variant(r["session_id"], experiments[r["ico_website_id"]])
             was = signed_up.get(r["session_id"], (variant, False))[1]
             signed_up[r["session_id"]] = (
                 variant,
