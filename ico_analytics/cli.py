@@ -149,15 +149,26 @@ def maintain(
             "days; default: keep everything.",
         ),
     ] = None,
+    kpis_only: Annotated[
+        bool,
+        typer.Option(
+            "--kpis-only", help="Only refresh the dashboards' daily KPIs (for a frequent job)."
+        ),
+    ] = False,
 ) -> None:
-    """Daily housekeeping: create the raw tables' partitions ahead, apply retention."""
+    """Housekeeping: create the raw tables' partitions ahead, apply retention, refresh the
+    daily KPIs (analytics.daily_project_kpis)."""
     from ico_core.db import maintain as housekeeping
+    from ico_core.db import refresh_kpis
 
-    created, dropped, deleted = housekeeping(_required_database_url(database_url), retention_days)
-    typer.echo(
-        f"created {created} partition(s), dropped {dropped} partition(s), "
-        f"deleted {deleted} dead letter(s)"
-    )
+    url = _required_database_url(database_url)
+    if not kpis_only:
+        created, dropped, deleted = housekeeping(url, retention_days)
+        typer.echo(
+            f"created {created} partition(s), dropped {dropped} partition(s), "
+            f"deleted {deleted} dead letter(s)"
+        )
+    typer.echo(f"refreshed the daily KPIs in {refresh_kpis(url):.2f}s")
 
 
 @app.command("dead-letters")

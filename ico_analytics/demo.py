@@ -25,10 +25,13 @@ from dataflows.pipeline import build_flow, tune_gc
 from dataflows.sinks import PostgresSink
 from dataflows.sources import EmbeddedSource
 from ico_analytics.devstack import local_database_url
-from ico_core.db import migrate, query
+from ico_core.db import migrate, query, refresh_kpis
 from ico_core.settings import Settings
 
 REFRESH_SECONDS = 2.0
+#: How often the demo refreshes analytics.daily_project_kpis (the job ``maintain`` does in a
+#: deployment), so dashboards pointed at the demo's database show the daily panels too.
+KPIS_REFRESH_SECONDS = 30.0
 
 
 @dataclass
@@ -140,10 +143,14 @@ def run_demo(
             return Group(_header(progress, counts()), _kpi_table(rows))
 
         worker.start()
+        kpis_refreshed = time.monotonic()
         try:
             while worker.is_alive():
                 if duration is not None and time.monotonic() - progress.started >= duration:
                     stop.set()
+                if time.monotonic() - kpis_refreshed >= KPIS_REFRESH_SECONDS:
+                    refresh_kpis(database_url)
+                    kpis_refreshed = time.monotonic()
                 live.update(render())
                 worker.join(REFRESH_SECONDS)
         except KeyboardInterrupt:
@@ -152,6 +159,8 @@ def run_demo(
             worker.join()
         live.update(render())
         final = counts()
+    if not failure:
+        refresh_kpis(database_url)
     if failure:
         raise failure[0]
     elapsed = time.monotonic() - progress.started

@@ -9,6 +9,7 @@ in the wheel as package data (``ico_core.resources``).
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import asdict
 from functools import cache
 from importlib.resources import as_file
@@ -66,6 +67,17 @@ def maintain(url: str, retention_days: int | None) -> tuple[int, int, int]:
             row = conn.execute(query("drop_raw_data_older_than"), {"days": retention_days})
             dropped = row.fetchone() or dropped
     return (created[0] if created else 0), dropped[0], dropped[1]
+
+
+def refresh_kpis(url: str) -> float:
+    """Refresh the dashboards' materialized views concurrently; returns the seconds it took.
+
+    Runs as the views' owner (the role migrations and ``maintain`` use).
+    """
+    began = time.perf_counter()
+    with psycopg.connect(libpq_url(url), autocommit=True) as conn:
+        conn.execute(query("refresh_daily_project_kpis"))
+    return time.perf_counter() - began
 
 
 def _apply_migrations(url: str) -> list[str]:

@@ -83,7 +83,16 @@ def test_demo_runs_and_stores_everything_it_generated(migrated_database_url: str
             "(SELECT count(*) FROM raw_data.dead_letters), "
             "(SELECT count(DISTINCT ico_website_id) FROM analytics.window_aggregates)"
         ).fetchone()
+        # The demo refreshed the daily KPIs once the flow drained.
+        kpis = conn.execute(
+            "SELECT (SELECT sum(events) FROM analytics.daily_project_kpis),"
+            " (SELECT sum(events) FROM analytics.window_aggregates"
+            "  WHERE window_length = interval '1 hour'),"
+            " (SELECT sum(sessions) FROM analytics.daily_project_kpis),"
+            " (SELECT count(*) FROM analytics.sessions)"
+        ).fetchone()
     assert row == (stored, 20)
+    assert kpis is not None and kpis[0] == kpis[1] > 0 and kpis[2] == kpis[3] > 0
 
 
 def test_generate_serves_prometheus_metrics_of_what_it_produced(tmp_path: Path) -> None:

@@ -93,7 +93,14 @@ def business() -> dashboard.Dashboard:
         )
         .with_variable(project_variable())
         .with_row(dashboard.Row("Totals in the range"))
-        .with_panel(stat_panel("Visitors", "Distinct sessions.", Sql("business/visitors"), "short"))
+        .with_panel(
+            stat_panel(
+                "Sessions",
+                "Sessions started in the range; 30 minutes without an event ends one.",
+                Sql("business/visitors"),
+                "short",
+            )
+        )
         .with_panel(
             stat_panel(
                 "Page views",
@@ -121,7 +128,7 @@ def business() -> dashboard.Dashboard:
         .with_panel(
             stat_panel(
                 "Buyer conversion",
-                "Share of visiting sessions that bought tokens.",
+                "Share of the sessions started in the range that bought tokens.",
                 Sql("business/buyer_conversion"),
                 "percent",
             ).decimals(2)
@@ -130,7 +137,7 @@ def business() -> dashboard.Dashboard:
         .with_panel(
             bargauge.Panel()
             .title("Token-sale funnel")
-            .description("Sessions reaching each step in the range.")
+            .description("Sessions started in the range reaching each step within the session.")
             .datasource(DATASOURCE)
             .with_target(Sql("business/funnel"))
             .unit("short")
@@ -187,7 +194,8 @@ def business() -> dashboard.Dashboard:
         .with_panel(
             table_panel(
                 "Project leaderboard",
-                "Per project in the range. Raise progress is revenue against the target raise.",
+                "Per project: sessions started and 5-minute windows in the range. Raise progress is "
+                "revenue against the target raise.",
                 Sql("business/leaderboard"),
                 columns={
                     "Revenue": "currencyUSD",
@@ -195,6 +203,19 @@ def business() -> dashboard.Dashboard:
                     "Avg page load": ("s", 2),
                 },
             ).height(10)
+        )
+        .with_panel(
+            table_panel(
+                "Daily KPIs",
+                "Whole UTC days touching the range, from the daily KPIs the maintenance job "
+                "refreshes: today's row is as of its last refresh.",
+                Sql("business/daily_kpis"),
+                columns={
+                    "Revenue": "currencyUSD",
+                    "Bounce rate": ("percent", 1),
+                    "Buyer conversion": ("percent", 2),
+                },
+            ).height(8)
         )
         .with_panel(
             table_panel(
@@ -208,7 +229,7 @@ def business() -> dashboard.Dashboard:
         .with_panel(
             piechart.Panel()
             .title("Devices")
-            .description("Visiting sessions by device type.")
+            .description("Sessions started in the range by device type.")
             .datasource(DATASOURCE)
             .with_target(Sql("business/devices"))
             .height(8)
@@ -219,7 +240,7 @@ def business() -> dashboard.Dashboard:
         .with_panel(
             barchart.Panel()
             .title("Traffic sources")
-            .description("Visiting sessions by the source they arrived from.")
+            .description("Sessions started in the range by the source they arrived from.")
             .datasource(DATASOURCE)
             .with_target(Sql("business/traffic_sources"))
             .height(8)

@@ -29,6 +29,10 @@ WITH lineage (source_table, target_table, transformation) AS (
      'sessions per session_id (30 min inactivity, 24 h cap): signed up, user id'),
     ('raw_data.conversions', 'analytics.sessions',
      'sessions per session_id (30 min inactivity, 24 h cap): wallet connected, purchases, revenue, time to convert'),
+    ('analytics.window_aggregates', 'analytics.daily_project_kpis',
+     'materialized view refreshed by maintain: 1-hour windows summed per ico_website_id and UTC day'),
+    ('analytics.sessions', 'analytics.daily_project_kpis',
+     'materialized view refreshed by maintain: sessions started per ico_website_id and UTC day'),
     ('analytics.window_aggregates', 'analytics.anomalies',
      'complete 5-minute windows per ico_website_id: z-score of events, registrations, revenue against the 12 windows before; flagged windows also to topic:alerts')
 ), removed AS (

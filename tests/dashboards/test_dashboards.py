@@ -36,7 +36,7 @@ from ico_analytics.dashboards.preview import (
 )
 from ico_analytics.dashboards.render import fmt, render_all
 from ico_analytics.services.postgres import LocalPostgres
-from ico_core.db import migrate
+from ico_core.db import migrate, refresh_kpis
 from ico_core.errors import DashboardError
 from ico_core.events import EventType
 from tests.embedded import generated, run_into
@@ -78,6 +78,7 @@ def filled(
     start_ms = (int(time.time()) - 45 * 60) * 1000
     truth = tmp_path_factory.mktemp("dashboards") / "truth.jsonl"
     run_into(url, generated(EVENTS, SEED, start_ms), truth)
+    refresh_kpis(url)  # as the maintenance job does
     lines = read_jsonl(truth)
     # Whole hours back so every window starts inside; whole seconds, as Grafana's macros are.
     time_from = datetime.fromtimestamp(start_ms // 3_600_000 * 3600 - 3600, UTC)
@@ -111,7 +112,7 @@ def test_committed_files_are_what_the_code_builds() -> None:
 def test_check_reports_drift_and_build_repairs_it(tmp_path: Path) -> None:
     write(tmp_path)
     business = tmp_path / "ico-business.json"
-    business.write_text(business.read_text().replace("Visitors", "Visitorz"))
+    business.write_text(business.read_text().replace("Sessions started", "Sessions begun"))
     (tmp_path / "old.json").write_text("{}")
     (tmp_path / "alert-rules.json").unlink()
     assert out_of_sync(tmp_path) == [
@@ -173,6 +174,16 @@ def test_macros_expand_as_grafana_does() -> None:
             expand(unsupported, time_from=start, time_to=end, variables={"project": ["1"]})
 
 
+def _sessions_in_range(filled: Filled) -> list[dict[str, Any]]:
+    """The ground truth's sessions that started in the dashboards' range."""
+    exp = expected_from(filled.lines)
+    return [
+        {"session_start": start, **fields}
+        for (_, start), fields in exp.sessions.items()
+        if filled.time_from <= start <= filled.time_to
+    ]
+
+
 def test_business_panels_match_the_ground_truth(
     filled: Filled, results: dict[str, QueryResult]
 ) -> None:
@@ -181,13 +192,13 @@ def test_business_panels_match_the_ground_truth(
     registrations = [r for kind, r in valid if kind == "registration"]
     conversions = [r for kind, r in valid if kind == "conversion"]
     purchases = [r for r in conversions if r["conversion_type"] in PURCHASES]
-    sessions = {r["session_id"] for r in clicks}
+    sessions = _sessions_in_range(filled)
     revenue = sum(Decimal(str(r["amount_usd"])) for r in purchases)
 
     assert [tuple(r.values()) for r in _rows(results["variable project"])] == [
         (i, name) for i, name in enumerate(_project_names(filled.url), start=1)
     ]
-    assert _rows(results["Visitors"]) == [{"Visitors": len(sessions)}]
+    assert _rows(results["Sessions"]) == [{"Sessions": len(sessions)}]
     page_views = sum(r["event_type"] == "page_view" for r in clicks)
     totals = {
         "Page views": page_views,
@@ -197,7 +208,7 @@ def test_business_panels_match_the_ground_truth(
     }
     for title in ("Page views", "Registrations", "Purchases", "Revenue"):
         assert _rows(results[title]) == [totals]
-    buyers = {r["session_id"] for r in purchases}
+    buyers = [s for s in sessions if s["purchased"]]
     (conversion,) = _rows(results["Buyer conversion"])
     assert float(conversion["Buyer conversion"]) == pytest.approx(100 * len(buyers) / len(sessions))
 
@@ -209,18 +220,13 @@ def test_business_panels_match_the_ground_truth(
     assert [r["time"] for r in traffic] == sorted({r["time"] for r in by_project})
     assert sum(r["Revenue"] for r in _rows(results["Revenue and purchases per hour"])) == revenue
 
-    def sessions_of(records: list[dict[str, Any]]) -> int:
-        return len({r["session_id"] for r in records})
-
     steps = [
         ("Visited", len(sessions)),
-        ("Registered", sessions_of(registrations)),
-        (
-            "Connected a wallet",
-            sessions_of([r for r in conversions if r["conversion_type"] == "wallet_connect"]),
-        ),
+        ("Registered", sum(s["signed_up"] for s in sessions)),
+        ("Connected a wallet", sum(s["wallet_connected"] for s in sessions)),
         ("Bought tokens", len(buyers)),
     ]
+    assert 0 < steps[3][1] < steps[2][1] < steps[1][1] < steps[0][1]
     funnel = _rows(results["Token-sale funnel"])
     assert [(r["Stage"], r["Sessions"]) for r in funnel] == steps
     assert funnel == _rows(results["Funnel conversion rates"])
@@ -244,22 +250,52 @@ def test_business_panels_match_the_ground_truth(
         assert float(r["Of target raise"]) == pytest.approx(float(100 * daily[r["time"]] / row[0]))
 
 
+def test_daily_kpis_match_the_ground_truth(filled: Filled, results: dict[str, QueryResult]) -> None:
+    valid, _ = valid_records(filled.lines)
+    expected: dict[Any, Counter[str]] = defaultdict(Counter)
+    revenue: dict[Any, Decimal] = defaultdict(Decimal)
+    for kind, r in valid:
+        day = datetime.fromtimestamp(r["timestamp"] / 1000, UTC).date()
+        if kind == "clickstream":
+            expected[day]["Page views"] += r["event_type"] == "page_view"
+        elif kind == "registration":
+            expected[day]["Registrations"] += 1
+        elif r["conversion_type"] in PURCHASES:
+            expected[day]["Purchases"] += 1
+            revenue[day] += Decimal(str(r["amount_usd"]))
+    for (_, start), session in expected_from(filled.lines).sessions.items():
+        counts = expected[start.date()]
+        counts["Sessions"] += 1
+        counts["bounces"] += session["bounce"]
+        counts["purchased"] += session["purchased"]
+    got = _rows(results["Daily KPIs"])
+    assert [r["Day"] for r in got] == sorted(expected, reverse=True)
+    for row in got:
+        want = expected[row["Day"]]
+        assert {k: row[k] for k in ("Sessions", "Page views", "Registrations", "Purchases")} == {
+            k: want[k] for k in ("Sessions", "Page views", "Registrations", "Purchases")
+        }
+        assert row["Revenue"] == revenue[row["Day"]]
+        assert float(row["Bounce rate"]) == pytest.approx(100 * want["bounces"] / want["Sessions"])
+        assert float(row["Buyer conversion"]) == pytest.approx(
+            100 * want["purchased"] / want["Sessions"]
+        )
+
+
 def test_leaderboard_and_audience_match_the_ground_truth(
     filled: Filled, results: dict[str, QueryResult]
 ) -> None:
     valid, _ = valid_records(filled.lines)
     names = _project_names(filled.url)
-    visitors: dict[int, set[str]] = defaultdict(set)
+    sessions = _sessions_in_range(filled)
+    visitors = Counter(s["ico_website_id"] for s in sessions)
     loads: dict[int, list[float]] = defaultdict(list)
     signups: Counter[int] = Counter()
     bought: Counter[int] = Counter()
     revenue: dict[int, Decimal] = defaultdict(Decimal)
-    devices: dict[str, set[str]] = defaultdict(set)
     for kind, r in valid:
         site = r["ico_website_id"]
         if kind == "clickstream":
-            visitors[site].add(r["session_id"])
-            devices[r["device_type"]].add(r["session_id"])
             if r["event_type"] == "page_view":
                 loads[site].append(r["page_load_time"])
         elif kind == "registration":
@@ -270,13 +306,21 @@ def test_leaderboard_and_audience_match_the_ground_truth(
 
     with psycopg.connect(filled.url) as conn:
         targets = dict(conn.execute("SELECT id, target_raise_usd FROM processed_data.ico_websites"))
+        # The dataflow sets a session's traffic source (from its first event's UTM tags and
+        # referrer); the panel must count each stored session once, under that source.
+        stored_sources = Counter(
+            source
+            for (source,) in conn.execute(
+                "SELECT coalesce(traffic_source, 'unknown') FROM analytics.sessions"
+            )
+        )
     board = _rows(results["Project leaderboard"])
     assert [r["Project"] for r in board] == sorted(
         names, key=lambda n: (-revenue[names.index(n) + 1], names.index(n))
     )
     for row in board:
         site = names.index(row["Project"]) + 1
-        assert row["Visitors"] == len(visitors[site])
+        assert row["Sessions"] == visitors[site]
         assert row["Registrations"] == signups[site]
         assert row["Purchases"] == bought[site]
         assert row["Revenue"] == revenue[site]
@@ -285,12 +329,12 @@ def test_leaderboard_and_audience_match_the_ground_truth(
             float(100 * revenue[site] / targets[site])
         )
 
-    assert {r["Device"]: r["Sessions"] for r in _rows(results["Devices"])} == {
-        device: len(s) for device, s in devices.items()
-    }
-    sources = _rows(results["Traffic sources"])
-    assert {r["Source"] for r in sources} <= SOURCES
-    assert sum(r["Sessions"] for r in sources) >= len(set().union(*visitors.values()))
+    assert {r["Device"]: r["Sessions"] for r in _rows(results["Devices"])} == Counter(
+        s["device_type"] or "unknown" for s in sessions
+    )
+    sources = {r["Source"]: r["Sessions"] for r in _rows(results["Traffic sources"])}
+    assert set(sources) <= SOURCES | {"unknown"}
+    assert sources == stored_sources and sum(sources.values()) == len(sessions)
 
 
 def test_page_load_panel_matches_the_windows(

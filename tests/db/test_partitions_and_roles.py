@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -190,7 +191,9 @@ def test_maintain_creates_partitions_ahead_and_applies_retention(
         args = ["maintain", "--database-url", migrated_database_url, *options]
         result = CliRunner().invoke(app, args)
         assert result.exit_code == 0, result.output
-        return result.output.strip()
+        housekeeping, refreshed = result.output.strip().splitlines()[-2:]
+        assert re.fullmatch(r"refreshed the daily KPIs in \d+\.\d\ds", refreshed)
+        return housekeeping
 
     assert maintain() == "created 1 partition(s), dropped 0 partition(s), deleted 0 dead letter(s)"
     assert maintain("--retention-days", "30") == (
@@ -202,5 +205,14 @@ def test_maintain_creates_partitions_ahead_and_applies_retention(
         assert f"raw_data.conversions_p{old:%Y%m%d}" not in _partitions(conn, "conversions")
         left = conn.execute("SELECT source_offset FROM raw_data.dead_letters").fetchall()
         sessions = conn.execute("SELECT session_start FROM analytics.sessions").fetchall()
+        # The refresh ran after retention: only today's session is in the daily KPIs.
+        kpis = conn.execute(
+            "SELECT ico_website_id, day, sessions, bounces, events FROM analytics.daily_project_kpis"
+        ).fetchall()
     assert left == [(1,)]
     assert sessions == [(_midday(today),)]
+    assert kpis == [(1, today, 1, 1, 0)]
+    only = CliRunner().invoke(
+        app, ["maintain", "--database-url", migrated_database_url, "--kpis-only"]
+    )
+    assert only.exit_code == 0 and only.output.startswith("refreshed the daily KPIs in ")

@@ -1,24 +1,22 @@
--- Sessions reaching each step of the token-sale funnel in the range: visit, registration,
--- wallet connection, purchase (presale or sale), with each step's conversion rate from the
--- step before and from the visit.
-WITH steps AS (
-    SELECT 1 AS step, 'Visited' AS stage, count(DISTINCT session_id) AS sessions
-    FROM raw_data.clickstream_events
-    WHERE $__timeFilter("timestamp") AND ico_website_id IN ($project)
-    UNION ALL
-    SELECT 2, 'Registered', count(DISTINCT session_id)
-    FROM raw_data.user_registrations
-    WHERE $__timeFilter("timestamp") AND ico_website_id IN ($project)
-    UNION ALL
-    SELECT 3, 'Connected a wallet', count(DISTINCT session_id)
-    FROM raw_data.conversions
-    WHERE conversion_type = 'wallet_connect'
-      AND $__timeFilter("timestamp") AND ico_website_id IN ($project)
-    UNION ALL
-    SELECT 4, 'Bought tokens', count(DISTINCT session_id)
-    FROM raw_data.conversions
-    WHERE conversion_type IN ('presale_participate', 'token_purchase')
-      AND $__timeFilter("timestamp") AND ico_website_id IN ($project)
+-- Sessions started in the range reaching each step of the token-sale funnel within the
+-- session: visit, registration, wallet connection, purchase (presale or sale), with each
+-- step's conversion rate from the step before and from the visit.
+WITH reached AS (
+    SELECT count(*) AS visited,
+           count(*) FILTER (WHERE signed_up) AS registered,
+           count(*) FILTER (WHERE wallet_connected) AS wallet,
+           count(*) FILTER (WHERE purchased) AS bought
+    FROM analytics.sessions
+    WHERE $__timeFilter(session_start) AND ico_website_id IN ($project)
+), steps AS (
+    SELECT v.step, v.stage, v.sessions
+    FROM reached r
+    CROSS JOIN LATERAL (VALUES
+        (1, 'Visited', r.visited),
+        (2, 'Registered', r.registered),
+        (3, 'Connected a wallet', r.wallet),
+        (4, 'Bought tokens', r.bought)
+    ) AS v (step, stage, sessions)
 )
 SELECT stage AS "Stage", sessions AS "Sessions",
        100.0 * sessions / nullif(lag(sessions) OVER (ORDER BY step), 0) AS "Of previous step",

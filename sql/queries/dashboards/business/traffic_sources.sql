@@ -1,7 +1,7 @@
--- Visiting sessions by traffic source (from UTM tags and referrer, set by the dataflow); a
--- session counts under each source it arrived from.
-SELECT traffic_source AS "Source", count(DISTINCT session_id) AS "Sessions"
-FROM raw_data.clickstream_events
-WHERE $__timeFilter("timestamp") AND ico_website_id IN ($project)
+-- Sessions started in the range by the traffic source they arrived from (UTM tags and
+-- referrer of their first page event, set by the dataflow).
+SELECT coalesce(traffic_source, 'unknown') AS "Source", count(*) AS "Sessions"
+FROM analytics.sessions
+WHERE $__timeFilter(session_start) AND ico_website_id IN ($project)
 GROUP BY 1
 ORDER BY 2 DESC, 1

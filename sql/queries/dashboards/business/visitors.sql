@@ -1,4 +1,4 @@
--- Distinct sessions with at least one clickstream event in the range.
-SELECT count(DISTINCT session_id) AS "Visitors"
-FROM raw_data.clickstream_events
-WHERE $__timeFilter("timestamp") AND ico_website_id IN ($project)
+-- Sessions (a site session id split at 30 minutes of inactivity) that started in the range.
+SELECT count(*) AS "Sessions"
+FROM analytics.sessions
+WHERE $__timeFilter(session_start) AND ico_website_id IN ($project)
