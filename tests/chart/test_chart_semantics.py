@@ -324,6 +324,12 @@ def test_maintenance_cronjob(rendered: dict[str, list[Manifest]], helm: Helm) ->
     assert container(one(kept, "CronJob", "ico-analytics-maintain"), "maintain")["args"] == [
         "maintain"
     ]
+    # The daily KPIs are refreshed often, as the table's owner like the housekeeping.
+    refresh = one(rendered["defaults"], "CronJob", "ico-analytics-refresh-kpis")
+    assert refresh["spec"]["schedule"] == "*/15 * * * *"
+    assert refresh["spec"]["concurrencyPolicy"] == "Forbid"
+    assert container(refresh, "refresh-kpis")["args"] == ["maintain", "--kpis-only"]
+    assert env_of(container(refresh, "refresh-kpis")) == env_of(maintain)
     assert by_kind(helm.render(set_values=["maintenance.enabled=false"]), "CronJob") == []
 
 
