@@ -191,6 +191,37 @@ def dead_letters(
     typer.echo(f"wrote {count} dead letter(s) to {out}")
 
 
+@app.command()
+def kpis(
+    name: Annotated[
+        str, typer.Argument(help="top-projects | active-users | funnel", metavar="NAME")
+    ],
+    database_url: Annotated[
+        str | None, typer.Option(help="Default DATABASE_URL / POSTGRES_*.")
+    ] = None,
+    hours: Annotated[float, typer.Option(help="The last N hours.", min=0.1)] = 24.0,
+    limit: Annotated[int, typer.Option(help="top-projects: how many.", min=1)] = 20,
+) -> None:
+    """The users' everyday queries, answered from the rollups (windows and sessions)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from ico_analytics.kpis import Kpi, run_kpi
+
+    try:
+        kpi = Kpi(name)
+    except ValueError:
+        raise typer.BadParameter(f"one of {', '.join(k.value for k in Kpi)}") from None
+    until = datetime.now(UTC)
+    result = run_kpi(
+        _required_database_url(database_url), kpi, until - timedelta(hours=hours), until, limit
+    )
+    table = Table(*result.columns, title=f"{kpi.value}, last {hours:g} h")
+    for row in result.rows:
+        table.add_row(*("" if v is None else str(v) for v in row))
+    Console(width=200).print(table)
+
+
 class DevAction(StrEnum):
     up = "up"
     down = "down"

@@ -35,8 +35,10 @@ from ico_analytics.dashboards.preview import (
     run_queries,
 )
 from ico_analytics.dashboards.render import fmt, render_all
+from ico_analytics.kpis import Kpi, align, run_kpi
 from ico_analytics.services.postgres import LocalPostgres
 from ico_core.db import migrate, refresh_kpis
+from ico_core.db import query as named_query
 from ico_core.errors import DashboardError
 from ico_core.events import EventType
 from tests.embedded import generated, run_into
@@ -489,6 +491,72 @@ def test_queries_run_as_the_read_only_grafana_role(filled: Filled) -> None:
     finally:
         with psycopg.connect(filled.url, autocommit=True) as conn:
             conn.execute("DROP TABLE public.secret")
+
+
+def test_named_kpis_match_the_ground_truth_and_run_as_the_dashboard_role(filled: Filled) -> None:
+    valid, _ = valid_records(filled.lines)
+    sessions = expected_from(filled.lines).sessions
+    first = min(r["timestamp"] for _, r in valid) // 1000
+    whole = (align(filled.time_from), align(filled.time_to))
+    mid = align(datetime.fromtimestamp(first + 600, UTC))
+    middle = (mid, mid + timedelta(minutes=15))
+    for since, until in (whole, middle):
+        events: Counter[int] = Counter()
+        revenue: dict[int, Decimal] = defaultdict(Decimal)
+        for kind, r in valid:
+            if _ms(since) <= r["timestamp"] < _ms(until):
+                events[r["ico_website_id"]] += 1
+                if kind == "conversion" and r["conversion_type"] in PURCHASES:
+                    revenue[r["ico_website_id"]] += Decimal(str(r["amount_usd"]))
+        started = [(sid, s) for (sid, start), s in sessions.items() if since <= start < until]
+        overlapping = [
+            (sid, s)
+            for (sid, start), s in sessions.items()
+            if start < until and s["session_end"] >= since
+        ]
+
+        top = run_kpi(filled.url, Kpi.top_projects, since, until, limit=5)
+        rows = [dict(zip(top.columns, row, strict=True)) for row in top.rows]
+        assert [r["ico_website_id"] for r in rows] == sorted(
+            range(1, 21), key=lambda site: (-revenue[site], site)
+        )[:5]
+        for r in rows:
+            site = r["ico_website_id"]
+            assert (r["events"], r["revenue_usd"]) == (events[site], revenue[site])
+            assert r["sessions"] == sum(s["ico_website_id"] == site for _, s in started)
+
+        active = run_kpi(filled.url, Kpi.active_users, since, until)
+        for row in active.rows:
+            r = dict(zip(active.columns, row, strict=True))
+            mine = [
+                (sid, s) for sid, s in overlapping if s["ico_website_id"] == r["ico_website_id"]
+            ]
+            assert r["active_users"] == len({s["user_id"] for _, s in mine if s["user_id"]})
+            assert r["active_visitors"] == len({s["user_id"] or sid for sid, s in mine})
+            assert r["sessions"] == len(mine)
+        assert sum(row[2] for row in active.rows) > 0
+
+        funnel = run_kpi(filled.url, Kpi.funnel, since, until)
+        for row in funnel.rows:
+            r = dict(zip(funnel.columns, row, strict=True))
+            mine = [s for _, s in started if s["ico_website_id"] == r["ico_website_id"]]
+            assert (r["sessions"], r["registered"], r["wallet_connected"], r["purchased"]) == (
+                len(mine),
+                sum(s["signed_up"] for s in mine),
+                sum(s["wallet_connected"] for s in mine),
+                sum(s["purchased"] for s in mine),
+            )
+            assert r["purchasing_users"] == len({s["user_id"] for s in mine if s["purchased"]})
+
+    # The dashboard role may run every named query.
+    with psycopg.connect(filled.url) as conn:
+        conn.execute("SET ROLE grafana_reader")
+        for kpi in Kpi:
+            params = {"since": whole[0], "until": whole[1], "limit": 3}
+            assert conn.execute(named_query(kpi.query_name), params).fetchall()
+    cli = CliRunner().invoke(app, ["kpis", "top-projects", "--database-url", filled.url])
+    assert cli.exit_code == 0 and "raise_progress" in cli.output, cli.output
+    assert CliRunner().invoke(app, ["kpis", "nope", "--database-url", filled.url]).exit_code == 2
 
 
 def test_preview_prints_every_query(filled: Filled) -> None:
