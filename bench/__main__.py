@@ -8,7 +8,7 @@ Sections (``--only`` picks some, default all):
 - ``pipeline``: the embedded in-process pipeline of ``ico-analytics demo`` (no Kafka);
 - ``sink``: ``bench/bench_sink.py``, the PostgreSQL sink alone;
 - ``dashboards``: how long each Grafana panel's query takes (``bench/dashboards.py``) on
-  ``--dashboard-events`` events.
+  ``--dashboard-days`` days of traffic at ``--dashboard-rate`` events/min.
 
 Starts a private stack in a temp dir; ``--dev-stack`` uses the running ``ico-analytics dev up``
 stack instead (its topics are emptied and refilled; databases are created per measurement and
@@ -36,7 +36,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from bench.dashboards import RANGES, run_dashboards
+from bench.dashboards import RANGES, RUNS, run_dashboards
 from bench.embedded import run_embedded
 from bench.latency import SAMPLE_EVERY, WARMUP_SECONDS, run_latency
 from bench.runner import SNAPSHOT_SECONDS
@@ -51,6 +51,8 @@ LATENCY_RATES = (10_000, 2_000)
 #: exchange between processes (measured: 15.6k vs 11.6k events/s).
 LATENCY_PROCESSES = 1
 EMBEDDED_EVENTS = 100_000
+#: The dashboards' goal: every query's p95 under this, over any range up to 7 days.
+DASHBOARD_P95_MS = 100
 
 # Wide enough for the tables when stdout is a pipe or a file (rich then assumes 80 columns).
 out = Console(width=None if sys.stdout.isatty() else 120)
@@ -215,22 +217,29 @@ def sink_section(stack: Stack, events: int) -> dict[str, Any]:
     return {"rows": rows, "output": done.stdout.splitlines()}
 
 
-def dashboards_section(stack: Stack, events: int) -> dict[str, Any]:
-    with out.status(f"dashboards, {events:,} events"):
-        timings = run_dashboards(stack, events)
+def dashboards_section(stack: Stack, days: int, events_per_minute: int) -> dict[str, Any]:
+    with out.status(f"dashboards, {days} days at {events_per_minute:,} events/min"):
+        timings = run_dashboards(stack, days, events_per_minute)
     table = Table(
-        title=f"Dashboard queries on {timings.raw_rows:,} stored events "
-        f"({events:,} generated at 500/min, filled in {timings.fill_seconds:.0f} s): "
-        "ms, warm, as the Grafana role"
+        title=f"Dashboard queries on {timings.raw_rows:,} stored events, {days} days at "
+        f"{events_per_minute:,}/min (last day by the pipeline in {timings.fill_seconds:.0f} s, "
+        f"copied back in {timings.copy_seconds:.0f} s; daily KPIs refreshed in "
+        f"{timings.refresh_seconds:.1f} s): p95 ms of {RUNS} warm runs, as the Grafana role"
     )
     table.add_column("query")
     for label, _, _ in RANGES:
         table.add_column(label, justify="right")
+    slow: dict[str, int] = dict.fromkeys((label for label, _, _ in RANGES), 0)
     for (file, title), by_range in timings.queries.items():
+        for label, (_, ms) in by_range.items():
+            slow[label] += ms >= DASHBOARD_P95_MS
         table.add_row(
             f"{file.removesuffix('.json')}: {title}",
             *(f"{by_range[label][1]:,.1f}" for label, _, _ in RANGES),
         )
+    table.add_row(
+        f"queries at or over {DASHBOARD_P95_MS} ms", *(str(slow[label]) for label, _, _ in RANGES)
+    )
     out.print(table)
     return timings.as_json()
 
@@ -255,10 +264,16 @@ def main() -> int:
         help="measured seconds of the latency run (default 20)",
     )
     parser.add_argument(
-        "--dashboard-events",
+        "--dashboard-days",
         type=int,
-        default=500_000,
-        help="events behind the dashboard query timings (default 500,000, ~17 h at 500/min)",
+        default=7,
+        help="days of traffic behind the dashboard query timings (default 7)",
+    )
+    parser.add_argument(
+        "--dashboard-rate",
+        type=int,
+        default=1_000,
+        help="simulated events per minute of that traffic (default 1,000: ~10 M events a week)",
     )
     parser.add_argument(
         "--dev-stack",
@@ -288,7 +303,9 @@ def main() -> int:
             "latency": lambda: latency_section(stack, args.seconds, work_dir),
             "pipeline": lambda: pipeline_section(stack, EMBEDDED_EVENTS),
             "sink": lambda: sink_section(stack, args.events),
-            "dashboards": lambda: dashboards_section(stack, args.dashboard_events),
+            "dashboards": lambda: dashboards_section(
+                stack, args.dashboard_days, args.dashboard_rate
+            ),
         }
         for name in sections:
             try:

@@ -140,6 +140,8 @@ class EmbeddedSource(FixedPartitionedSource[RawRecord, GeneratorPosition]):
     generated event (duplicates and faulty ones included), e.g. ``JsonlWriter(path).write`` for
     ground truth; after a resume it sees the events replayed since the last snapshot again.
     Offsets are the generator's sequence numbers, so dead letters have a deterministic key.
+    ``simulated_events_per_minute`` runs the simulated clock at another rate than the pacing
+    (e.g. a week of traffic at 1,000 events/min, generated as fast as possible).
     """
 
     def __init__(
@@ -150,8 +152,10 @@ class EmbeddedSource(FixedPartitionedSource[RawRecord, GeneratorPosition]):
         start_time_ms: int | None = None,
         stop: threading.Event | None = None,
         tap: Callable[[GeneratedEvent], None] | None = None,
+        simulated_events_per_minute: int | None = None,
     ) -> None:
         self.settings = settings
+        self.simulated_events_per_minute = simulated_events_per_minute or settings.events_per_minute
         self.seed = seed if seed is not None else settings.generator_seed
         self.start_time_ms = (
             start_time_ms if start_time_ms is not None else settings.generator_start_ms
@@ -173,7 +177,7 @@ class EmbeddedSource(FixedPartitionedSource[RawRecord, GeneratorPosition]):
                 seed=self.seed,
                 websites_count=self.settings.ico_websites_count,
                 start_time_ms=self.start_time_ms,
-                events_per_minute=self.settings.events_per_minute,
+                events_per_minute=self.simulated_events_per_minute,
                 experiment_lift=self.settings.experiment_lift,
             )
             resume_state = GeneratorPosition(

@@ -17,6 +17,8 @@ from typing import Any
 
 import psycopg
 
+from dataflows.enrich import region_of
+
 BAD_FAULTS = {"missing_field", "malformed"}
 ID_FIELD = {
     "clickstream": "event_id",
@@ -35,7 +37,7 @@ SESSION_CAP_MS = 24 * 3600 * 1000
 SESSION_COLUMNS = (
     "session_end, ico_website_id, user_id, duration_seconds, events, page_views, bounce, "
     "entry_page, exit_page, traffic_source, utm_source, utm_medium, utm_campaign, device_type, "
-    "country, signed_up, wallet_connected, purchased, purchases, revenue_usd, seconds_to_wallet, "
+    "country, region, signed_up, wallet_connected, purchased, purchases, revenue_usd, seconds_to_wallet, "
     "seconds_to_purchase"
 )
 
@@ -143,6 +145,7 @@ def expected_sessions(valid: list[tuple[str, Any]]) -> dict[tuple[str, datetime]
                 "utm_campaign": entry and entry["utm_campaign"],
                 "device_type": entry and entry["device_type"],
                 "country": entry and entry["country"],
+                "region": entry and region_of(entry["country"]),
                 "signed_up": any(kind == "registration" for _, _, kind, _ in group),
                 "wallet_connected": bool(wallets),
                 "purchased": bool(purchases),

@@ -314,7 +314,7 @@ def geography() -> dashboard.Dashboard:
         .with_panel(
             geomap.Panel()
             .title("Sessions by country")
-            .description("Visiting sessions in the range, one marker per country.")
+            .description("Sessions started in the range, one marker per country.")
             .datasource(DATASOURCE)
             .with_target(Sql("geography/countries"))
             .height(12)

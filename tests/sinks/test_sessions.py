@@ -118,6 +118,7 @@ def test_a_session_row_holds_the_funnel_and_the_entry(migrated_database_url: str
         "utm_campaign": "launch",
         "device_type": "mobile",
         "country": "DE",
+        "region": "Europe",
         "signed_up": True,
         "wallet_connected": True,
         "purchased": True,

@@ -12,7 +12,7 @@ WITH events AS (
         SELECT c.session_id, c."timestamp" AS ts, c.event_id AS id, c.ico_website_id,
                c.user_id, true AS clickstream, c.event_type = 'page_view' AS page_view,
                c.page_url, c.traffic_source, c.utm_source, c.utm_medium, c.utm_campaign,
-               c.device_type, c.country, false AS registration, NULL::text AS conversion_type,
+               c.device_type, c.country, c.region, false AS registration, NULL::text AS conversion_type,
                NULL::numeric AS amount_usd, NULL::double precision AS time_to_convert
         FROM raw_data.clickstream_events c
         WHERE c.session_id = t.session_id
@@ -20,15 +20,16 @@ WITH events AS (
           AND c."timestamp" BETWEEN %(lo)s AND %(hi)s
         UNION ALL
         SELECT r.session_id, r."timestamp", r.registration_id, r.ico_website_id, r.user_id,
-               false, false, NULL, NULL, NULL, NULL, NULL, NULL, NULL, true, NULL, NULL, NULL
+               false, false, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, true, NULL, NULL,
+               NULL
         FROM raw_data.user_registrations r
         WHERE r.session_id = t.session_id
           AND r."timestamp" BETWEEN t.read_from AND t.read_to
           AND r."timestamp" BETWEEN %(lo)s AND %(hi)s
         UNION ALL
         SELECT v.session_id, v."timestamp", v.conversion_id, v.ico_website_id, v.user_id,
-               false, false, NULL, NULL, NULL, NULL, NULL, NULL, NULL, false, v.conversion_type,
-               v.amount_usd, v.time_to_convert
+               false, false, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, false,
+               v.conversion_type, v.amount_usd, v.time_to_convert
         FROM raw_data.conversions v
         WHERE v.session_id = t.session_id
           AND v."timestamp" BETWEEN t.read_from AND t.read_to
@@ -73,6 +74,7 @@ grouped AS (
                AS utm_campaign,
            (array_agg(device_type ORDER BY ts, id) FILTER (WHERE clickstream))[1] AS device_type,
            (array_agg(country ORDER BY ts, id) FILTER (WHERE clickstream))[1] AS country,
+           (array_agg(region ORDER BY ts, id) FILTER (WHERE clickstream))[1] AS region,
            bool_or(registration) AS signed_up,
            bool_or(conversion_type IS NOT DISTINCT FROM 'wallet_connect') AS wallet_connected,
            count(*) FILTER (
@@ -101,13 +103,13 @@ sessions AS (
 INSERT INTO analytics.sessions (
     session_id, session_start, session_end, ico_website_id, user_id, duration_seconds, events,
     page_views, bounce, entry_page, exit_page, traffic_source, utm_source, utm_medium,
-    utm_campaign, device_type, country, signed_up, wallet_connected, purchased, purchases,
-    revenue_usd, seconds_to_wallet, seconds_to_purchase
+    utm_campaign, device_type, country, region, signed_up, wallet_connected, purchased,
+    purchases, revenue_usd, seconds_to_wallet, seconds_to_purchase
 )
 SELECT s.session_id, s.session_start, s.session_end, s.ico_website_id, s.user_id,
        s.duration_seconds, s.events, s.page_views, s.page_views = 1, s.entry_page, s.exit_page,
        s.traffic_source, s.utm_source, s.utm_medium, s.utm_campaign, s.device_type, s.country,
-       s.signed_up, s.wallet_connected, s.purchases > 0, s.purchases,
+       s.region, s.signed_up, s.wallet_connected, s.purchases > 0, s.purchases,
        s.revenue_usd,
        s.seconds_to_wallet, s.seconds_to_purchase
 FROM sessions s

@@ -1,3 +1,19 @@
+-- The region of a session's first page event, for the geography panels (the dashboards read
+-- sessions, not millions of events); the sessions stored so far get theirs from their events.
+ALTER TABLE analytics.sessions ADD COLUMN region text;
+
+UPDATE analytics.sessions s
+SET region = (
+    SELECT c.region
+    FROM raw_data.clickstream_events c
+    WHERE c.session_id = s.session_id
+      AND c."timestamp" BETWEEN s.session_start AND s.session_end
+    ORDER BY c."timestamp", c.event_id
+    LIMIT 1
+);
+
+CREATE INDEX sessions_start_idx ON analytics.sessions (session_start);
+
 -- One row per project and UTC day: what the daily panels and the users' daily queries read,
 -- so a 7- or 90-day range costs a few hundred rows instead of millions of raw events.
 -- Event counts and revenue are the day's 1-hour windows summed (an hour never straddles a UTC
