@@ -219,6 +219,22 @@ def business() -> dashboard.Dashboard:
         )
         .with_panel(
             table_panel(
+                "Landing-page experiments",
+                "Since each experiment started, not only the range: visitors are site session "
+                "ids, split by the md5 rule; B's row has the lift, the z-test p-value and the "
+                "95% interval of the difference in rate (points).",
+                Sql("business/experiments"),
+                columns={
+                    "Rate": ("percent", 2),
+                    "Lift": ("percent", 1),
+                    "p-value": ("none", 4),
+                    "Difference from": ("none", 2),
+                    "Difference to": ("none", 2),
+                },
+            ).height(10)
+        )
+        .with_panel(
+            table_panel(
                 "Anomalies",
                 "5-minute windows whose events, registrations or revenue were far from the "
                 "project's 12 windows before (|score| of 4 or more).",

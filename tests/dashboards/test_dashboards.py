@@ -41,10 +41,12 @@ from ico_core.db import migrate, refresh_kpis
 from ico_core.db import query as named_query
 from ico_core.errors import DashboardError
 from ico_core.events import EventType
+from ico_core.projects import load_projects
 from tests.embedded import generated, run_into
 from tests.groundtruth import (
     BAD_FAULTS,
     _percentile_cont,
+    compare_experiments,
     expected_from,
     read_jsonl,
     valid_records,
@@ -282,6 +284,39 @@ def test_daily_kpis_match_the_ground_truth(filled: Filled, results: dict[str, Qu
         assert float(row["Buyer conversion"]) == pytest.approx(
             100 * want["purchased"] / want["Sessions"]
         )
+
+
+def test_experiments_panel_shows_the_proven_results(
+    filled: Filled, results: dict[str, QueryResult]
+) -> None:
+    exp = expected_from(filled.lines)
+    experiments = {p.id: p.landing_experiment for p in load_projects()}
+    assert compare_experiments(filled.url, exp, experiments) == []  # the view is right
+    names = _project_names(filled.url)
+    with psycopg.connect(filled.url) as conn:
+        view = conn.execute(
+            "SELECT ico_website_id, experiment_id, variant, visitors, conversions, rate, lift,"
+            " p_value, diff_ci_low, sample_ratio_mismatch FROM analytics.experiment_results"
+            " ORDER BY ico_website_id, variant"
+        ).fetchall()
+    got = _rows(results["Landing-page experiments"])
+    assert len(got) == len(view) == 40  # two arms of each project's experiment
+    for row, (site, experiment, variant, visitors, conversions, rate, lift, p, low, srm) in zip(
+        got, view, strict=True
+    ):
+        assert (row["Project"], row["Experiment"], row["Variant"]) == (
+            names[site - 1],
+            experiment,
+            variant,
+        )
+        assert (row["Visitors"], row["Sign-ups"]) == (visitors, conversions)
+        assert float(row["Rate"]) == pytest.approx(100 * rate)
+        assert row["p-value"] == p and row["Sample ratio"] == ("mismatch" if srm else "ok")
+        if variant == "B":
+            assert float(row["Lift"]) == pytest.approx(100 * lift)
+            assert float(row["Difference from"]) == pytest.approx(100 * low)
+        else:
+            assert row["Lift"] is None and row["Difference from"] is None
 
 
 def test_leaderboard_and_audience_match_the_ground_truth(
