@@ -29,6 +29,8 @@ WITH lineage (source_table, target_table, transformation) AS (
      'sessions per session_id (30 min inactivity, 24 h cap): signed up, user id'),
     ('raw_data.conversions', 'analytics.sessions',
      'sessions per session_id (30 min inactivity, 24 h cap): wallet connected, purchases, revenue, time to convert'),
+    ('topic:user-registrations', 'analytics.leads',
+     'decode Avro + validate + dedupe on registration_id: KYC, verification tier, consent; the email of consenting registrations only, sealed with AES-256-GCM under a key derived from CRM_EMAIL_KEY'),
     ('analytics.window_aggregates', 'analytics.anomalies',
      'complete 5-minute windows per ico_website_id: z-score of events, registrations, revenue against the 12 windows before; flagged windows also to topic:alerts')
 ), removed AS (
