@@ -13,9 +13,10 @@ input ─▶ decode_validate ─┬─ events ─▶ dedupe ─┬─▶ raw_row
 
 ``flow`` is configured by the environment (``Settings``): the Kafka source when
 ``KAFKA_BOOTSTRAP_SERVERS`` is set, else the embedded generator; PostgreSQL at the configured URL,
-and a ``ConfigError`` saying how to configure one, or the PII and CRM keys, when they are not. It is built when it is
-first looked up (``python -m bytewax.run`` does that), so importing this module builds, connects
-and changes nothing: ``build_flow`` is what the demo, tests and benchmarks use.
+and a ``ConfigError`` saying how to configure one, or the PII and CRM keys, when they are not.
+It is built when it is first looked up (``python -m bytewax.run`` does that), so importing this
+module builds, connects and changes nothing: ``build_flow`` is what the demo, tests and
+benchmarks use.
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ import pytest
 from dataflows.leads import LeadBuilder
 from dataflows.records import TableRow
 from dataflows.sinks import PostgresSink, RetryPolicy
+from ico_core.errors import CodecError
 from ico_core.events import EventType
 from ico_core.pii import EmailSealer
 
@@ -138,3 +139,16 @@ def test_only_crm_reader_opens_consenting_emails_and_a_replay_changes_nothing(
     ).write_batch(_lead_rows(registrations))
     assert _stored(migrated_database_url) == stored
     assert {row[0] for row in stored} == {uuid.UUID(r["registration_id"]) for r in registrations}
+
+
+def test_an_email_seals_to_the_same_bytes_and_another_never_reuses_its_nonce() -> None:
+    sealer = EmailSealer(CRM_KEY)
+    rid = str(uuid.uuid4())
+    first = sealer.seal(rid, b"a@example.org")
+    assert sealer.seal(rid, b"a@example.org") == first  # a replay writes the same bytes
+    # A second registration reusing the id with another email: another nonce (bytes 1..12).
+    other = sealer.seal(rid, b"b@example.org")
+    assert other[1:13] != first[1:13]
+    assert sealer.open(rid, other) == b"b@example.org"
+    with pytest.raises(CodecError, match="another CRM_EMAIL_KEY or tampered"):
+        sealer.open(str(uuid.uuid4()), first)  # bound to its registration id
