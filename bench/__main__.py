@@ -38,7 +38,7 @@ from rich.table import Table
 
 from bench.dashboards import RANGES, RUNS, run_dashboards
 from bench.embedded import run_embedded
-from bench.latency import SAMPLE_EVERY, WARMUP_SECONDS, run_latency
+from bench.latency import SAMPLE_EVERY, SESSION_POLL_INTERVAL, WARMUP_SECONDS, run_latency
 from bench.runner import SNAPSHOT_SECONDS
 from bench.stack import Stack, fresh_database, open_stack, reset_topics
 from bench.throughput import produce_dataset, run_baseline, run_pipeline
@@ -161,6 +161,7 @@ def latency_section(stack: Stack, seconds: float, work_dir: Path) -> dict[str, A
         "max ms",
         "samples",
         "lag end/drained",
+        "session p50/p95 s",
     ):
         table.add_column(column, justify="right")
 
@@ -177,6 +178,7 @@ def latency_section(stack: Stack, seconds: float, work_dir: Path) -> dict[str, A
             f"{result.max_ms:,.0f}",
             f"{result.detected:,}",
             f"{lag(result.lag_end_of_produce)}/{lag(result.lag_after_drain)}",
+            f"{result.session_p50_ms / 1000:,.1f}/{result.session_p95_ms / 1000:,.1f}",
         )
     out.print(table)
     resolution = max(r.poll_interval_ms for r in results)
@@ -185,7 +187,9 @@ def latency_section(stack: Stack, seconds: float, work_dir: Path) -> dict[str, A
         f"one poll interval (here {resolution:.0f} ms on average) after its commit. Samples: "
         f"every {SAMPLE_EVERY}th clean event after a {WARMUP_SECONDS:.0f} s warm-up. Lag = "
         "bytewax_kafka_consumer_lag summed over partitions and processes, when producing "
-        "ended / once every sample was committed."
+        "ended / once every sample was committed. Session = produce -> a row of "
+        "analytics.sessions spanning the event (polled every "
+        f"{SESSION_POLL_INTERVAL * 1000:.0f} ms; the refresher runs every 30 s)."
     )
     return {"runs": [r.as_json() for r in results]}
 

@@ -52,6 +52,7 @@ COPIED = (
     "analytics.window_aggregates",
     "analytics.anomalies",
     "analytics.sessions",
+    "analytics.leads",
 )
 _OFFSETS_PER_COPY = 10_000_000_000  # dead letters' Kafka offsets, kept unique per copy
 
@@ -152,7 +153,7 @@ def _copy_days_back(url: str, start: datetime, days: int) -> None:
 def _time_column(columns: list[tuple[str, str]]) -> str:
     """The column saying when a row happened: the copies are of the last day only."""
     names = [c for c, _ in columns]
-    for candidate in ("timestamp", "window_start", "session_start", "received_at"):
+    for candidate in ("timestamp", "window_start", "session_start", "registered_at", "received_at"):
         if candidate in names:
             return candidate
     raise ValueError(f"no time column among {names}")

@@ -1,11 +1,14 @@
-"""Produce -> committed raw row latency at a paced rate, with the dataflow tailing the topics.
+"""Produce -> committed raw row latency at a paced rate, with the dataflow tailing the topics;
+and produce -> the event's session in ``analytics.sessions`` (sessions' freshness).
 
 The producer runs in its own process (its CPU-bound loop would otherwise hold the GIL while
 this process polls), records the wall-clock produce time of every ``SAMPLE_EVERY``-th clean
 event and sends those samples here. This process polls the raw tables for the pending sampled
 ids every ``POLL_INTERVAL`` seconds; a row first seen by a query that started at ``t`` was
 committed before ``t`` and after the start of the previous poll, so each latency is an upper
-bound that is at most one poll interval too high.
+bound that is at most one poll interval too high. Sessions are polled every
+``SESSION_POLL_INTERVAL``: the refresher runs every ``SESSIONS_REFRESH_SECONDS`` (30 by default),
+so their freshness is that interval's order, and the run should last a few of them.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from ico_core.kafka import KafkaConnection
 
 SAMPLE_EVERY = 20
 POLL_INTERVAL = 0.05
+SESSION_POLL_INTERVAL = 0.5
 #: Produced first and left out of the figures: consumers connecting, first sink batches.
 WARMUP_SECONDS = 3.0
 #: How long to wait after the last event for the sampled rows still in flight.
@@ -48,8 +52,8 @@ _TABLES = {
     EventType.CONVERSION: "conversions",
 }
 
-# (event type, id, event time ms, produce wall time) of one sampled event.
-Sample = tuple[EventType, str, int, float]
+# (event type, id, session id, event time ms, produce wall time) of one sampled event.
+Sample = tuple[EventType, str, str, int, float]
 
 
 @dataclass(frozen=True)
@@ -75,7 +79,7 @@ def _sampled(
         now = time.time()
         if event.fault is None and i % SAMPLE_EVERY == 0:
             ident = record[event.event_type.id_field]
-            chunk.append((event.event_type, ident, record["timestamp"], now))
+            chunk.append((event.event_type, ident, record["session_id"], record["timestamp"], now))
         if now - last_flush >= 0.1:
             out.put(chunk)
             chunk, last_flush = [], now
@@ -146,6 +150,11 @@ class LatencyResult:
     poll_interval_ms: float  # mean time between two polls of a table: the resolution
     lag_end_of_produce: float | None  # bytewax_kafka_consumer_lag summed, when producing ended
     lag_after_drain: float | None
+    #: produce -> a row of analytics.sessions spanning the event (p50, p95, max ms; samples)
+    session_p50_ms: float
+    session_p95_ms: float
+    session_max_ms: float
+    session_detected: int
 
     @property
     def achieved_events_per_s(self) -> float:
@@ -170,6 +179,10 @@ class LatencyResult:
             "poll_interval_ms": self.poll_interval_ms,
             "consumer_lag_end_of_produce": self.lag_end_of_produce,
             "consumer_lag_after_drain": self.lag_after_drain,
+            "session_p50_ms": self.session_p50_ms,
+            "session_p95_ms": self.session_p95_ms,
+            "session_max_ms": self.session_max_ms,
+            "session_detected": self.session_detected,
         }
 
 
@@ -183,7 +196,7 @@ class _CommitPoller:
         self.polls: list[float] = []
 
     def add(self, samples: list[Sample]) -> None:
-        for event_type, ident, event_ms, produced_at in samples:
+        for event_type, ident, _, event_ms, produced_at in samples:
             self.pending[event_type][ident] = (event_ms, produced_at)
 
     def poll(self) -> None:
@@ -212,6 +225,38 @@ class _CommitPoller:
 
     def waiting(self) -> int:
         return sum(map(len, self.pending.values()))
+
+
+class _SessionPoller:
+    """Pending sampled (session id, event time); ``poll`` finds those whose session row (one
+    spanning the event) is now stored."""
+
+    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+        self._conn = conn
+        self.pending: dict[tuple[str, int], float] = {}
+        self.latencies: list[tuple[float, float]] = []  # (produced at, latency s)
+        self._next = 0.0
+
+    def add(self, samples: list[Sample]) -> None:
+        for _, _, session_id, event_ms, produced_at in samples:
+            self.pending[(session_id, event_ms)] = produced_at
+
+    def poll(self) -> None:
+        if not self.pending or time.monotonic() < self._next:
+            return
+        self._next = time.monotonic() + SESSION_POLL_INTERVAL
+        keys = list(self.pending)
+        asked = time.time()
+        rows = self._conn.execute(
+            "SELECT p.sid::text, p.ms FROM unnest(%s::uuid[], %s::bigint[]) AS p(sid, ms)"
+            " WHERE EXISTS (SELECT FROM analytics.sessions s WHERE s.session_id = p.sid"
+            "  AND timestamptz 'epoch' + p.ms * interval '1 millisecond'"
+            "      BETWEEN s.session_start AND s.session_end)",
+            ([k[0] for k in keys], [k[1] for k in keys]),
+        ).fetchall()
+        for session_id, event_ms in rows:
+            produced_at = self.pending.pop((session_id, event_ms))
+            self.latencies.append((produced_at, asked - produced_at))
 
 
 def _utc(epoch_ms: int) -> datetime:
@@ -259,6 +304,7 @@ def run_latency(
                 time.sleep(0.2)
             go.set()
             poller = _CommitPoller(conn)
+            sessions = _SessionPoller(conn)
             summary: ProducerSummary | None = None
             lag_end: float | None = None
             drain_deadline = float("inf")
@@ -275,9 +321,11 @@ def run_latency(
                         drain_deadline = time.monotonic() + DRAIN_SECONDS
                     else:
                         poller.add(item)
+                        sessions.add(item)
                 poller.poll()
+                sessions.poll()
                 if summary is not None and (
-                    not poller.waiting() or time.monotonic() > drain_deadline
+                    not (poller.waiting() or sessions.pending) or time.monotonic() > drain_deadline
                 ):
                     break
                 if producer.exitcode not in (None, 0):
@@ -295,6 +343,8 @@ def run_latency(
     if len(measured) < 100:
         raise RuntimeError(f"only {len(measured)} latency samples\n{dataflow.logs()}")
     cuts = statistics.quantiles(measured, n=100)
+    fresh = sorted(lat for produced, lat in sessions.latencies if produced >= warm)
+    session_cuts = statistics.quantiles(fresh, n=100) if len(fresh) > 1 else [float("nan")] * 99
     intervals = [b - a for a, b in itertools.pairwise(poller.polls)]
     return LatencyResult(
         target_events_per_s=rate_per_s,
@@ -309,4 +359,8 @@ def run_latency(
         poll_interval_ms=statistics.fmean(intervals) * 1000,
         lag_end_of_produce=lag_end,
         lag_after_drain=lag_after,
+        session_p50_ms=session_cuts[49] * 1000,
+        session_p95_ms=session_cuts[94] * 1000,
+        session_max_ms=(fresh[-1] if fresh else float("nan")) * 1000,
+        session_detected=len(fresh),
     )

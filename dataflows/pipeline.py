@@ -2,6 +2,7 @@
 
 ```
 input ─▶ decode_validate ─┬─ events ─▶ dedupe ─┬─▶ raw_rows ────────────────────────────┐
+                          │                    ├─▶ lead_rows (registrations) ───────────┤
                           │                    └─▶ window_aggregates ─┬─────────────────┤
                           │                        anomalies ◀────────┘                 │
                           │                         ├─▶ anomaly_rows ───────────────────┤
@@ -12,9 +13,10 @@ input ─▶ decode_validate ─┬─ events ─▶ dedupe ─┬─▶ raw_row
 
 ``flow`` is configured by the environment (``Settings``): the Kafka source when
 ``KAFKA_BOOTSTRAP_SERVERS`` is set, else the embedded generator; PostgreSQL at the configured URL,
-and a ``ConfigError`` saying how to configure one when there is none. It is built when it is
-first looked up (``python -m bytewax.run`` does that), so importing this module builds, connects
-and changes nothing: ``build_flow`` is what the demo, tests and benchmarks use.
+and a ``ConfigError`` saying how to configure one, or the PII and CRM keys, when they are not.
+It is built when it is first looked up (``python -m bytewax.run`` does that), so importing this
+module builds, connects and changes nothing: ``build_flow`` is what the demo, tests and
+benchmarks use.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from dataflows.dedupe import dedupe
 from dataflows.enrich import RowBuilder
 from dataflows.fresh_start import refuse_fresh_start
 from dataflows.kafka_sink import KafkaTopicSink
+from dataflows.leads import LeadBuilder
 from dataflows.records import DEAD_LETTERS_TABLE, DeadLetter, RawRecord, TableRow
 from dataflows.sinks import PostgresSink
 from dataflows.sources import EmbeddedSource, KafkaRawSource
@@ -107,6 +110,9 @@ def build_flow(
     unique = dedupe("dedupe", events, settings.dedupe_ttl_seconds)  # Event, first of each id
     pii_key = settings.pii_key()
     raw_rows = op.map("raw_rows", unique, RowBuilder(pii_key))  # TableRow of a raw table
+    lead_rows = op.filter_map(
+        "lead_rows", unique, LeadBuilder(settings.crm_key())
+    )  # TableRow of analytics.leads, one per registration
     windows = window_aggregates(
         "window_aggregates",
         unique,
@@ -130,7 +136,9 @@ def build_flow(
     if dead_letter_kafka_sink is not None:
         messages = op.map("dead_letter_messages", sealed, dead_letter_message)  # KafkaSinkMessage
         op.output("dead_letter_topic", messages, dead_letter_kafka_sink)
-    rows = op.merge("all_rows", raw_rows, window_rows, anomaly_rows, dead_rows)  # TableRow
+    rows = op.merge(
+        "all_rows", raw_rows, lead_rows, window_rows, anomaly_rows, dead_rows
+    )  # TableRow
     op.output("postgres", rows, sink)
     return flow
 
@@ -142,11 +150,12 @@ def tune_gc() -> None:
 
 
 def flow_from_settings(settings: Settings) -> Dataflow:
-    """The configured flow; fails with a ``ConfigError`` when no database or no PII key is
-    configured."""
+    """The configured flow; fails with a ``ConfigError`` when no database, no PII key or no
+    CRM email key is configured."""
     database_url = settings.require_postgres_url()
     sink = PostgresSink(database_url, sessions_refresh_seconds=settings.sessions_refresh_seconds)
     settings.production_pii_key()
+    settings.production_crm_key()
     source: Source[RawRecord] | Source[RawRecord | DeadLetter]
     dead_letter_sink: KafkaTopicSink | None = None
     alerts_sink: KafkaTopicSink | None = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
@@ -220,6 +221,43 @@ def kpis(
     for row in result.rows:
         table.add_row(*("" if v is None else str(v) for v in row))
     Console(width=200).print(table)
+
+
+crm = typer.Typer(help="Leads for the projects' CRMs.", no_args_is_help=True)
+app.add_typer(crm, name="crm")
+
+
+@crm.command("leads")
+def crm_leads(
+    project: Annotated[int, typer.Option(help="The project (ico_website_id).", min=1)],
+    since: Annotated[
+        datetime | None,
+        typer.Option(
+            formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S%z"],
+            help="Those registered since then, UTC unless an offset is given (default: all).",
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="CSV file to write (default: standard output).")
+    ] = None,
+    database_url: Annotated[
+        str | None,
+        typer.Option(help="A login in role crm_reader (default DATABASE_URL / POSTGRES_*)."),
+    ] = None,
+) -> None:
+    """Export a project's leads that consented to marketing as CSV, their emails opened with
+    CRM_EMAIL_KEY, with KYC, verification tier and the source of their sign-up session."""
+    from ico_analytics.crm import export_leads
+
+    url = _required_database_url(database_url)
+    key = get_settings().crm_key()
+    start = None if since is None else since if since.tzinfo else since.replace(tzinfo=UTC)
+    if out is None:
+        export_leads(url, key, project, start, sys.stdout)
+        return
+    with out.open("w", encoding="utf-8", newline="") as f:
+        count = export_leads(url, key, project, start, f)
+    typer.echo(f"wrote {count} lead(s) of project {project} to {out}")
 
 
 class DevAction(StrEnum):

@@ -55,7 +55,14 @@ class DevStack:
 
     def pii_key(self) -> str:
         """The stack's own PII key, made once and kept (readable by its owner only)."""
-        path = self.data_dir / "pii-hmac-key"
+        return self._key("pii-hmac-key")
+
+    def crm_key(self) -> str:
+        """The stack's own CRM email key, made and kept like the PII key."""
+        return self._key("crm-email-key")
+
+    def _key(self, file_name: str) -> str:
+        path = self.data_dir / file_name
         if not path.exists():
             self.data_dir.mkdir(parents=True, exist_ok=True)
             path.touch(mode=0o600)
@@ -75,14 +82,24 @@ class DevStack:
         ``kafka=False`` starts PostgreSQL alone, for the embedded source (no Java needed).
         """
         database_url = self.database()
-        env = {"DATABASE_URL": database_url, "PII_HMAC_KEY": self.pii_key()}
+        env = {
+            "DATABASE_URL": database_url,
+            "PII_HMAC_KEY": self.pii_key(),
+            "CRM_EMAIL_KEY": self.crm_key(),
+        }
         if kafka:
             broker, registry = self.kafka, self.registry
             broker.start()
             ensure_topics(broker.connection)
             registry.start()
             RegistrySchemas(registry.url, register=True).register_all()
-            env = stack_env(broker.bootstrap_servers, registry.url, database_url, self.pii_key())
+            env = stack_env(
+                broker.bootstrap_servers,
+                registry.url,
+                database_url,
+                self.pii_key(),
+                self.crm_key(),
+            )
         self.env_file.parent.mkdir(parents=True, exist_ok=True)
         self.env_file.write_text("".join(f"{k}={v}\n" for k, v in env.items()))
         return env

@@ -14,6 +14,8 @@ from ico_core.kafka import KafkaConnection, SaslMechanism, SecurityProtocol
 
 #: The public key `demo` and the tests pseudonymise with; never good enough for real data.
 DEV_PII_KEY = "ico-analytics-dev-key"
+#: Likewise for the CRM emails of consenting leads.
+DEV_CRM_KEY = "ico-analytics-dev-crm-key"
 
 
 class Settings(BaseSettings):
@@ -61,6 +63,11 @@ class Settings(BaseSettings):
     # storage, and from which the dead letters' sealing key is derived. The default is public:
     # fine for `demo` and tests, refused by the production flow (``production_pii_key``).
     pii_hmac_key: SecretStr = Field(SecretStr(DEV_PII_KEY), alias="PII_HMAC_KEY")
+    # Key from which the sealing key of consenting leads' emails (analytics.leads) is derived:
+    # held by the dataflow (to seal) and the CRM export (to open), never by the dashboards. A
+    # key of its own, so the CRM's readers need not hold the key of every pseudonym. The same
+    # public default and refusal as PII_HMAC_KEY (``production_crm_key``).
+    crm_email_key: SecretStr = Field(SecretStr(DEV_CRM_KEY), alias="CRM_EMAIL_KEY")
 
     # Where the local services of `demo` and `dev` keep their data and downloads; relative
     # paths are taken from the working directory (in a checkout: git-ignored folders).
@@ -121,6 +128,19 @@ class Settings(BaseSettings):
                 ".dev/env; `demo` needs none)"
             )
         return self.pii_key()
+
+    def crm_key(self) -> bytes:
+        return self.crm_email_key.get_secret_value().encode()
+
+    def production_crm_key(self) -> bytes:
+        """The CRM email key, refused when it is the public development default."""
+        if self.crm_email_key.get_secret_value() == DEV_CRM_KEY:
+            raise ConfigError(
+                "CRM_EMAIL_KEY is not set: the dataflow will not store leads' emails under the "
+                "public development key (`ico-analytics dev up` writes a key of its own to "
+                ".dev/env; `demo` needs none)"
+            )
+        return self.crm_key()
 
     @property
     def kafka_enabled(self) -> bool:

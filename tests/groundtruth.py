@@ -18,6 +18,7 @@ from typing import Any
 import psycopg
 
 from dataflows.enrich import region_of
+from ico_core.pii import EmailSealer
 
 BAD_FAULTS = {"missing_field", "malformed"}
 ID_FIELD = {
@@ -53,6 +54,8 @@ class Expected:
     #: (session_id, session_start) -> columns; ``traffic_source`` holds the entry event's id,
     #: whose stored row gives the source (its rules are the enrichment's, tested on their own).
     sessions: dict[tuple[str, datetime], dict[str, Any]] = field(default_factory=dict)
+    #: registration_id -> the registration's record, as generated.
+    registrations: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
@@ -166,6 +169,8 @@ def expected_from(lines: Iterable[dict[str, Any]]) -> Expected:
     acc: dict[tuple[int, int, int], dict[str, Any]] = {}
     for kind, record in valid:
         exp.raw_ids[RAW_TABLE[kind]].add(record[ID_FIELD[kind]])
+        if kind == "registration":
+            exp.registrations[record["registration_id"]] = record
         ts = record["timestamp"]
         for length in WINDOWS:
             start = ts - ts % (length * 1000)
@@ -227,8 +232,9 @@ def _close(a: float | None, b: float | None) -> bool:
     return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
 
 
-def compare_database(url: str, exp: Expected) -> list[str]:
-    """Every difference between the database and the expectation, as readable lines."""
+def compare_database(url: str, exp: Expected, crm_key: bytes | None = None) -> list[str]:
+    """Every difference between the database and the expectation, as readable lines; with
+    ``crm_key`` (CRM_EMAIL_KEY) the leads' emails are opened and compared too."""
     problems: list[str] = []
     with psycopg.connect(url) as conn:
         for table, ids in exp.raw_ids.items():
@@ -272,6 +278,7 @@ def compare_database(url: str, exp: Expected) -> list[str]:
             ).fetchall()
         }
     problems += _compare_sessions(got_sessions, exp.sessions, sources)
+    problems += compare_leads(url, exp, sources, crm_key)
     if set(got_aggs) != set(exp.aggregates):
         problems.append(
             f"window_aggregates: {len(set(got_aggs) - set(exp.aggregates))} unexpected windows, "
@@ -310,6 +317,111 @@ def _compare_sessions(
     return problems
 
 
+LEAD_TIERS = ("basic", "advanced", "premium")
+
+
+def _sign_up_sources(exp: Expected, sources: dict[str, str]) -> dict[str, str]:
+    """registration_id -> the traffic source of the expected session that holds the sign-up."""
+    by_id: dict[str, list[tuple[datetime, dict[str, Any]]]] = {}
+    for (session_id, start), s in exp.sessions.items():
+        by_id.setdefault(session_id, []).append((start, s))
+    found = {}
+    for registration_id, r in exp.registrations.items():
+        at = _ms(r["timestamp"])
+        [entry] = [
+            s["traffic_source"]
+            for start, s in by_id[r["session_id"]]
+            if start <= at <= s["session_end"]
+        ]
+        found[registration_id] = sources.get(entry, "unknown") if entry else "unknown"
+    return found
+
+
+def compare_leads(
+    url: str, exp: Expected, sources: dict[str, str], crm_key: bytes | None
+) -> list[str]:
+    """``analytics.leads`` (a row per registration, an email only with consent) and
+    ``analytics.lead_summary`` against the registrations, counted by hand."""
+    with psycopg.connect(url) as conn:
+        cur = conn.cursor(row_factory=psycopg.rows.dict_row)
+        leads = {
+            r.pop("registration_id"): r
+            for r in cur.execute(
+                "SELECT registration_id::text, ico_website_id, registered_at, kyc_completed,"
+                " verification_tier, consent_marketing, email_sealed FROM analytics.leads"
+            ).fetchall()
+        }
+        summary = {
+            (r.pop("ico_website_id"), r.pop("day"), r.pop("traffic_source")): r
+            for r in cur.execute("SELECT * FROM analytics.lead_summary").fetchall()
+        }
+    problems = []
+    if set(leads) != set(exp.registrations):
+        problems.append(
+            f"leads: {len(set(leads) - set(exp.registrations))} unexpected, "
+            f"{len(set(exp.registrations) - set(leads))} missing of {len(exp.registrations)}"
+        )
+    groups: dict[tuple[int, Any, str], list[dict[str, Any]]] = {}
+    # The pipeline's opener checks what the pipeline sealed; the expectation is the generator's.
+    sealer = None if crm_key is None else EmailSealer(crm_key)
+    sign_up_sources = _sign_up_sources(exp, sources)
+    for registration_id, r in exp.registrations.items():
+        at = _ms(r["timestamp"])
+        source = sign_up_sources[registration_id]
+        for key in (
+            (r["ico_website_id"], at.date(), "all"),
+            (r["ico_website_id"], at.date(), source),
+        ):
+            groups.setdefault(key, []).append(r)
+        got = leads.get(registration_id)
+        if got is None:
+            continue
+        sealed = got.pop("email_sealed")
+        want = {
+            "ico_website_id": r["ico_website_id"],
+            "registered_at": at,
+            "kyc_completed": r["kyc_completed"],
+            "verification_tier": r["verification_tier"],
+            "consent_marketing": r["consent_marketing"],
+        }
+        if got != want:
+            problems.append(f"lead {registration_id}: got {got!r}, expected {want!r}")
+        if (sealed is not None) != r["consent_marketing"]:
+            problems.append(
+                f"lead {registration_id}: email kept {sealed is not None}, consent {r['consent_marketing']}"
+            )
+        elif sealer is not None and sealed is not None:
+            email = sealer.open(registration_id, bytes(sealed)).decode()
+            if email != r["email"]:
+                problems.append(f"lead {registration_id}: email {email!r}, expected {r['email']!r}")
+    want_summary = {}
+    for key, rows in groups.items():
+        n = len(rows)
+        tiers = {t: sum(r["verification_tier"] == t for r in rows) for t in LEAD_TIERS}
+        kyc = sum(r["kyc_completed"] for r in rows)
+        consenting = sum(r["consent_marketing"] for r in rows)
+        want_summary[key] = {
+            "registrations": n,
+            "kyc_completed": kyc,
+            "consenting": consenting,
+            **tiers,
+            "kyc_rate": kyc / n,
+            "consent_rate": consenting / n,
+            **{f"{t}_share": tiers[t] / n for t in LEAD_TIERS},
+        }
+    if set(summary) != set(want_summary):
+        problems.append(
+            f"lead_summary: groups {sorted(set(summary) ^ set(want_summary), key=repr)[:5]} differ"
+        )
+    for key in sorted(set(summary) & set(want_summary), key=repr):
+        for col, value in want_summary[key].items():
+            g = summary[key][col]
+            ok = _close(g, value) if isinstance(value, float) else g == value
+            if not ok:
+                problems.append(f"lead_summary {key} {col}: got {g!r}, expected {value!r}")
+    return problems
+
+
 def snapshot_database(url: str) -> dict[str, list[tuple[Any, ...]]]:
     """Every row of every table the pipeline writes, sorted: equal snapshots mean no change."""
     tables = [
@@ -317,6 +429,7 @@ def snapshot_database(url: str) -> dict[str, list[tuple[Any, ...]]]:
         "raw_data.dead_letters",
         "analytics.window_aggregates",
         "analytics.sessions",
+        "analytics.leads",
     ]
     with psycopg.connect(url) as conn:
         return {t: sorted(conn.execute(f"SELECT * FROM {t}").fetchall(), key=repr) for t in tables}

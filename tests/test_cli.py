@@ -3,23 +3,31 @@
 from __future__ import annotations
 
 import base64
+import csv
+import io
 import json
 import re
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import psycopg
+import pytest
 from typer.testing import CliRunner
 
 from dataflows.pipeline import dead_letter_row
 from dataflows.records import DeadLetter, RawRecord
 from dataflows.sinks import PostgresSink
 from ico_analytics.cli import app
+from ico_analytics.crm import export_leads
 from ico_analytics.services.process import free_ports
+from ico_core.errors import CodecError
 from ico_core.pii import PayloadSealer
 from ico_core.settings import get_settings
+from tests.embedded import generated, run_into
+from tests.groundtruth import read_jsonl, valid_records
 
 runner = CliRunner()
 
@@ -148,3 +156,78 @@ def test_dead_letters_export_opens_the_sealed_payloads(
     assert lines[0]["payload_b64"] is None
     assert base64.b64decode(lines[1]["payload_b64"]) == raw[0].value
     assert base64.b64decode(lines[1]["key_b64"]) == b"s1"
+
+
+def test_crm_leads_exports_a_projects_consenting_emails_to_crm_reader_only(
+    migrated_database_url: str, tmp_path: Path
+) -> None:
+    truth = tmp_path / "truth.jsonl"
+    run_into(migrated_database_url, generated(8000, 11, int(time.time() * 1000) - 3_600_000), truth)
+    valid, _ = valid_records(read_jsonl(truth))
+    consenting: dict[int, dict[str, dict[str, Any]]] = {}
+    for kind, r in valid:
+        if kind == "registration" and r["consent_marketing"]:
+            consenting.setdefault(r["ico_website_id"], {})[r["registration_id"]] = r
+    project, leads = max(consenting.items(), key=lambda item: len(item[1]))
+    assert len(leads) >= 4
+    with psycopg.connect(migrated_database_url, autocommit=True) as conn:
+        for login, role in (("crm_cli", "crm_reader"), ("dash_cli", "grafana_reader")):
+            conn.execute(f"DROP ROLE IF EXISTS {login}")
+            conn.execute(f"CREATE ROLE {login} LOGIN IN ROLE {role}")
+        sources = dict(
+            conn.execute(
+                "SELECT r.registration_id::text, s.traffic_source"
+                " FROM raw_data.user_registrations r JOIN analytics.sessions s"
+                " ON s.session_id = r.session_id"
+                " AND r.timestamp BETWEEN s.session_start AND s.session_end"
+            ).fetchall()
+        )
+    crm_url, dash_url = (
+        migrated_database_url.replace("postgresql://postgres@", f"postgresql://{login}@")
+        for login in ("crm_cli", "dash_cli")
+    )
+    leads_of = ["crm", "leads", "--project", str(project)]
+    try:
+        out = tmp_path / "leads.csv"
+        result = runner.invoke(app, [*leads_of, "--database-url", crm_url, "--out", str(out)])
+        assert result.exit_code == 0, result.output
+        assert result.output == f"wrote {len(leads)} lead(s) of project {project} to {out}\n"
+        with out.open(newline="") as f:
+            rows = list(csv.DictReader(f))
+        assert {row["registration_id"]: row["email"] for row in rows} == {
+            rid: r["email"] for rid, r in leads.items()
+        }
+        for row in rows:
+            r = leads[row["registration_id"]]
+            assert row["kyc_completed"] == str(r["kyc_completed"])
+            assert row["verification_tier"] == r["verification_tier"]
+            assert row["traffic_source"] == sources[row["registration_id"]]
+        assert [row["registered_at"] for row in rows] == sorted(
+            row["registered_at"] for row in rows
+        )
+
+        # --since, to standard output: the later half only.
+        later = sorted(leads.values(), key=lambda r: r["timestamp"])[len(leads) // 2 :]
+        since = datetime.fromtimestamp(later[0]["timestamp"] / 1000, UTC)
+        result = runner.invoke(
+            app,
+            [*leads_of, "--database-url", crm_url, "--since", since.strftime("%Y-%m-%dT%H:%M:%S")],
+        )
+        assert result.exit_code == 0, result.output
+        printed = list(csv.DictReader(io.StringIO(result.output)))
+        # Second resolution: a sign-up in the same second before the cut is in too.
+        assert {row["email"] for row in printed} >= {r["email"] for r in later}
+        assert len(printed) < len(leads)
+
+        # The dashboards' role may not read the sealed emails at all.
+        refused = runner.invoke(app, [*leads_of, "--database-url", dash_url])
+        assert isinstance(refused.exception, psycopg.errors.InsufficientPrivilege)
+    finally:
+        with psycopg.connect(migrated_database_url, autocommit=True) as conn:
+            for login in ("crm_cli", "dash_cli"):
+                conn.execute(f"DROP OWNED BY {login}")
+                conn.execute(f"DROP ROLE {login}")
+
+    # Another key than the dataflow's opens nothing.
+    with pytest.raises(CodecError, match="another CRM_EMAIL_KEY or tampered"):
+        export_leads(migrated_database_url, b"another-key", project, None, io.StringIO())

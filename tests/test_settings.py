@@ -31,10 +31,19 @@ def test_postgres_parts_compose_a_url_and_database_url_wins() -> None:
 
 def test_secrets_never_print() -> None:
     settings = Settings(
-        DATABASE_URL="postgresql://u:hunter2@h/db", POSTGRES_PASSWORD="hunter2", PII_HMAC_KEY="k3y!"
+        DATABASE_URL="postgresql://u:hunter2@h/db",
+        POSTGRES_PASSWORD="hunter2",
+        PII_HMAC_KEY="k3y!",
+        CRM_EMAIL_KEY="crm-k3y!",
     )
     for text in (repr(settings), str(settings), str(settings.model_dump())):
         assert "hunter2" not in text and "k3y!" not in text
+    assert settings.crm_key() == settings.production_crm_key() == b"crm-k3y!"
+
+
+def test_the_dataflow_refuses_the_public_crm_key() -> None:
+    with pytest.raises(ConfigError, match="CRM_EMAIL_KEY is not set"):
+        Settings(PII_HMAC_KEY="k3y!").production_crm_key()
 
 
 def test_settings_are_frozen() -> None:

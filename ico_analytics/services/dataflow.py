@@ -31,14 +31,17 @@ def stack_env(
     schema_registry_url: str,
     database_url: str,
     pii_key: str | None = None,
+    crm_key: str | None = None,
 ) -> dict[str, str]:
     """The environment (the README's names) that points the dataflow and the CLI at a stack;
-    without ``pii_key`` a throwaway one (the flow refuses the public development key)."""
+    without ``pii_key`` or ``crm_key`` throwaway ones (the flow refuses the public development
+    keys)."""
     return {
         "KAFKA_BOOTSTRAP_SERVERS": bootstrap_servers,
         "SCHEMA_REGISTRY_URL": schema_registry_url,
         "DATABASE_URL": database_url,
         "PII_HMAC_KEY": pii_key or secrets.token_hex(32),
+        "CRM_EMAIL_KEY": crm_key or secrets.token_hex(32),
     }
 
 

@@ -1,7 +1,8 @@
 -- Retention of raw data: the daily partitions (and DEFAULT-partition rows) of UTC days before
--- today - %(days)s, the dead letters that arrived before then and the sessions that started
--- before then (sessions are derived from the raw events). Returns the partitions dropped and the
--- dead letters deleted.
+-- today - %(days)s, the dead letters that arrived before then, the sessions that started
+-- before then (sessions are derived from the raw events) and the leads registered before then
+-- (a lead is a registration, emails included). Returns the partitions dropped and the dead
+-- letters deleted.
 WITH dead AS (
     DELETE FROM raw_data.dead_letters
     WHERE received_at < (now() AT TIME ZONE 'UTC')::date - %(days)s
@@ -10,5 +11,9 @@ WITH dead AS (
 sessions AS (
     DELETE FROM analytics.sessions
     WHERE session_start < (now() AT TIME ZONE 'UTC')::date - %(days)s
+),
+leads AS (
+    DELETE FROM analytics.leads
+    WHERE registered_at < (now() AT TIME ZONE 'UTC')::date - %(days)s
 )
 SELECT raw_data.drop_partitions_older_than(%(days)s), (SELECT count(*) FROM dead)

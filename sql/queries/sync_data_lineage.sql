@@ -33,6 +33,8 @@ WITH lineage (source_table, target_table, transformation) AS (
      'materialized view refreshed by maintain: 1-hour windows summed per ico_website_id and UTC day'),
     ('analytics.sessions', 'analytics.daily_project_kpis',
      'materialized view refreshed by maintain: sessions started per ico_website_id and UTC day'),
+    ('topic:user-registrations', 'analytics.leads',
+     'decode Avro + validate + dedupe on registration_id: KYC, verification tier, consent; the email of consenting registrations only, sealed with AES-256-GCM under a key derived from CRM_EMAIL_KEY'),
     ('analytics.window_aggregates', 'analytics.anomalies',
      'complete 5-minute windows per ico_website_id: z-score of events, registrations, revenue against the 12 windows before; flagged windows also to topic:alerts')
 ), removed AS (

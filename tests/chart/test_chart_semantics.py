@@ -394,17 +394,31 @@ def test_secrets_are_generated_and_kept(rendered: dict[str, list[Manifest]]) -> 
     assert set(names) == {
         "ico-analytics-postgresql",
         "ico-analytics-pii",
+        "ico-analytics-crm",
         "ico-analytics-grafana",
         "ico-analytics-grafana-db",
         "ico-analytics-dataflow-db",
         "ico-analytics-alertmanager",  # its configuration, with the receivers' addresses
     }
     assert len(base64.b64decode(names["ico-analytics-pii"]["data"]["hmac-key"])) == 48
-    for keep in ("ico-analytics-postgresql", "ico-analytics-pii"):
+    assert len(base64.b64decode(names["ico-analytics-crm"]["data"]["email-key"])) == 48
+    for keep in ("ico-analytics-postgresql", "ico-analytics-pii", "ico-analytics-crm"):
         assert names[keep]["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
     dataflow = env_of(container(one(docs, "StatefulSet", "ico-analytics-dataflow"), "dataflow"))
     assert dataflow["PII_HMAC_KEY"] == {
         "secretKeyRef": {"name": "ico-analytics-pii", "key": "hmac-key"}
+    }
+    assert dataflow["CRM_EMAIL_KEY"] == {
+        "secretKeyRef": {"name": "ico-analytics-crm", "key": "email-key"}
+    }
+
+
+def test_the_crm_email_key_may_come_from_an_existing_secret(helm: Helm) -> None:
+    docs = helm.render(set_values=["crm.existingSecret=crm-from-vault"])
+    assert "ico-analytics-crm" not in {s["metadata"]["name"] for s in by_kind(docs, "Secret")}
+    dataflow = env_of(container(one(docs, "StatefulSet", "ico-analytics-dataflow"), "dataflow"))
+    assert dataflow["CRM_EMAIL_KEY"] == {
+        "secretKeyRef": {"name": "crm-from-vault", "key": "email-key"}
     }
 
 

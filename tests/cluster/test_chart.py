@@ -347,7 +347,7 @@ def test_uninstall_keeps_what_it_documents_and_a_reinstall_resumes_from_it(
     release: Release,
 ) -> None:
     ns = release.ns
-    kept_secrets = [f"{FULLNAME}-postgresql", f"{FULLNAME}-pii"]
+    kept_secrets = [f"{FULLNAME}-postgresql", f"{FULLNAME}-pii", f"{FULLNAME}-crm"]
     kept_claims = [f"{FULLNAME}-dataflow-recovery", f"data-{FULLNAME}-postgresql-0"]
 
     def state() -> dict[str, object]:

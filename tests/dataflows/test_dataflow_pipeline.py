@@ -45,6 +45,7 @@ def final_tables(rows: list[TableRow]) -> dict[str, dict[tuple[Any, ...], dict[s
         "raw_data.dead_letters": ("source_topic", "source_partition", "source_offset"),
         "analytics.window_aggregates": ("ico_website_id", "window_length", "window_start"),
         "analytics.anomalies": ("ico_website_id", "metric", "window_start"),
+        "analytics.leads": ("registration_id",),
     }
     tables: dict[str, dict[tuple[Any, ...], dict[str, Any]]] = defaultdict(dict)
     for table, named in rows:
@@ -101,6 +102,10 @@ def test_embedded_run_matches_a_recomputation_from_the_generated_events() -> Non
     stored = {k[0] for t in RAW_TABLES for k in tables[t]}
     assert stored == valid_ids
     assert sum(len(tables[t]) for t in RAW_TABLES) == len(valid_ids)  # no duplicate rows
+    # A lead per stored registration, with an email exactly when it consented.
+    leads = tables["analytics.leads"]
+    assert {k[0] for k in leads} == {k[0] for k in tables["raw_data.user_registrations"]}
+    assert all((r["email_sealed"] is None) != r["consent_marketing"] for r in leads.values())
     truth = expected_from(
         {"event_type": e.event_type.value, "fault": e.fault, "record": e.record} for e in generated
     )
@@ -210,7 +215,7 @@ def _probe(env: dict[str, str]) -> dict[str, Any]:
     return result
 
 
-def test_importing_the_pipeline_changes_nothing_and_flow_needs_a_database_and_key() -> None:
+def test_importing_the_pipeline_changes_nothing_and_flow_needs_a_database_and_keys() -> None:
     unconfigured = _probe({})
     assert unconfigured["imported"] == {"threshold": True, "built": False}
     assert unconfigured["looked_up"]["error"].startswith(
@@ -220,8 +225,12 @@ def test_importing_the_pipeline_changes_nothing_and_flow_needs_a_database_and_ke
     assert _probe(database)["looked_up"]["error"].startswith(
         "ConfigError: PII_HMAC_KEY is not set: the dataflow will not store personal data"
     )
-    # With a database and a key, looking ``flow`` up builds it (connecting nowhere yet) and
+    keyed = {**database, "PII_HMAC_KEY": "a-real-secret"}
+    assert _probe(keyed)["looked_up"]["error"].startswith(
+        "ConfigError: CRM_EMAIL_KEY is not set: the dataflow will not store leads' emails"
+    )
+    # With a database and the keys, looking ``flow`` up builds it (connecting nowhere yet) and
     # tunes the collector of the process that is going to run it.
-    configured = _probe({**database, "PII_HMAC_KEY": "a-real-secret"})
+    configured = _probe({**keyed, "CRM_EMAIL_KEY": "another-real-secret"})
     assert configured["imported"] == {"threshold": True, "built": False}
     assert configured["looked_up"] == {"flow": "ico_analytics", "threshold": list(GC_THRESHOLDS)}

@@ -118,6 +118,7 @@ def test_grafana_reader_can_read_but_not_write(migrated_database_url: str) -> No
             "analytics.attribution",
             "analytics.experiment_results",
             "analytics.cohort_retention",
+            "analytics.lead_summary",
             "analytics.later",
             "processed_data.ico_websites",
             "raw_data.clickstream_events",
@@ -148,7 +149,9 @@ def test_grafana_reader_never_reads_personal_data(migrated_database_url: str) ->
         conn.execute("SET ROLE grafana_reader")
         conn.execute("SELECT count(*), max(reason), max(received_at) FROM raw_data.dead_letters")
         conn.execute("SELECT count(*), max(email), max(country) FROM raw_data.user_registrations")
+        conn.execute("SELECT count(*), max(verification_tier) FROM analytics.leads")
         refused = [
+            "SELECT email_sealed FROM analytics.leads",
             "SELECT payload FROM raw_data.dead_letters",
             "SELECT record_key FROM raw_data.dead_letters",
             "SELECT * FROM raw_data.dead_letters",
@@ -186,6 +189,13 @@ def test_maintain_creates_partitions_ahead_and_applies_retention(
                 " VALUES (gen_random_uuid(), %s, %s, 1, 0, 1, 1, true, false, false, false, 0, 0)",
                 (received, received),
             )
+            conn.execute(
+                "INSERT INTO analytics.leads (registration_id, ico_website_id, session_id,"
+                " registered_at, country, kyc_completed, verification_tier, consent_marketing,"
+                " email_sealed) VALUES (gen_random_uuid(), 1, gen_random_uuid(), %s, 'CH', true,"
+                " 'basic', true, '\\x01')",
+                (received,),
+            )
 
     def maintain(*options: str) -> str:
         args = ["maintain", "--database-url", migrated_database_url, *options]
@@ -209,8 +219,10 @@ def test_maintain_creates_partitions_ahead_and_applies_retention(
         kpis = conn.execute(
             "SELECT ico_website_id, day, sessions, bounces, events FROM analytics.daily_project_kpis"
         ).fetchall()
+        leads = conn.execute("SELECT registered_at FROM analytics.leads").fetchall()
     assert left == [(1,)]
     assert sessions == [(_midday(today),)]
+    assert leads == [(_midday(today),)]
     assert kpis == [(1, today, 1, 1, 0)]
     only = CliRunner().invoke(
         app, ["maintain", "--database-url", migrated_database_url, "--kpis-only"]

@@ -71,12 +71,16 @@ def test_dev_up_is_idempotent_generate_delivers_and_down_stops(data_dir: Path) -
             "SCHEMA_REGISTRY_URL",
             "DATABASE_URL",
             "PII_HMAC_KEY",
+            "CRM_EMAIL_KEY",
         }
-        addresses = {k: v for k, v in stack.items() if k != "PII_HMAC_KEY"}
+        keys = {"PII_HMAC_KEY": "pii-hmac-key", "CRM_EMAIL_KEY": "crm-email-key"}
+        addresses = {k: v for k, v in stack.items() if k not in keys}
         assert all("127.0.0.1" in value for value in addresses.values())
-        # The stack's own key: random, kept across `up`s, readable by its owner only.
-        assert re.fullmatch(r"[0-9a-f]{64}", stack["PII_HMAC_KEY"])
-        assert (data_dir / "pii-hmac-key").stat().st_mode & 0o777 == 0o600
+        # The stack's own keys: random, kept across `up`s, readable by their owner only.
+        for name, file_name in keys.items():
+            assert re.fullmatch(r"[0-9a-f]{64}", stack[name])
+            assert (data_dir / file_name).stat().st_mode & 0o777 == 0o600
+        assert stack["PII_HMAC_KEY"] != stack["CRM_EMAIL_KEY"]
         status = _cli(env, "dev", "status")
         assert status.count("running at") == 3, status
 

@@ -97,6 +97,7 @@ def test_the_kafka_flow_checks_its_recovery_directory(
         "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
         "DATABASE_URL": migrated_database_url,
         "PII_HMAC_KEY": "a-real-secret",
+        "CRM_EMAIL_KEY": "another-real-secret",
         "BYTEWAX_RECOVERY_DIRECTORY": str(tmp_path),
     }
     probe = "import dataflows.pipeline as p; print(p.flow.flow_id)"

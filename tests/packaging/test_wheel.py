@@ -91,6 +91,7 @@ def test_migrate_and_the_production_flow_run_from_the_wheel(
         bin_dir,
         DATABASE_URL=database_url,
         PII_HMAC_KEY="wheel-test-key",
+        CRM_EMAIL_KEY="wheel-test-crm-key",
         GENERATOR_EVENTS="3000",
         GENERATOR_SEED="7",
         EVENTS_PER_MINUTE="0",

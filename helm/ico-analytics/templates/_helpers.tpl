@@ -312,6 +312,10 @@ Secret. Settings builds the URL itself and percent-encodes the password, so any 
 {{- default (printf "%s-pii" (include "ico-analytics.fullname" .)) .Values.pii.existingSecret }}
 {{- end }}
 
+{{- define "ico-analytics.crmSecretName" -}}
+{{- default (printf "%s-crm" (include "ico-analytics.fullname" .)) .Values.crm.existingSecret }}
+{{- end }}
+
 {{- define "ico-analytics.dataflowName" -}}
 {{- printf "%s-dataflow" (include "ico-analytics.fullname" .) }}
 {{- end }}
