@@ -97,11 +97,11 @@ def _fill_day(url: str, start: datetime, events_per_minute: int) -> None:
 def _copy_expression(column: str, data_type: str) -> sql.Composable:
     ident = sql.Identifier(column)
     if data_type == "uuid" and column != "user_id":
-        return sql.SQL("md5({}::text || %(tag)s)::uuid").format(ident)
+        return sql.SQL("md5({}::text || ':copy' || back)::uuid").format(ident)
     if data_type == "timestamp with time zone":
-        return sql.SQL("{} - %(shift)s").format(ident)
+        return sql.SQL("{} - back * interval '1 day'").format(ident)
     if column == "source_offset":
-        return sql.SQL("{} + %(offsets)s").format(ident)
+        return sql.SQL("{} + back * %(offsets)s").format(ident)
     return ident
 
 
@@ -122,8 +122,11 @@ def _copy_days_back(url: str, start: datetime, days: int) -> None:
                 (schema, name),
             ).fetchall()
             at = sql.Identifier(_time_column(columns))
+            # One statement per table: it reads the original day only, not its own copies.
             statement = sql.SQL(
-                "INSERT INTO {} ({}) SELECT {} FROM {} WHERE {} >= %(since)s AND {} < %(until)s"
+                "INSERT INTO {} ({}) SELECT {} FROM {}"
+                " CROSS JOIN generate_series(1, %(copies)s) AS back"
+                " WHERE {} >= %(since)s AND {} < %(until)s"
             ).format(
                 sql.Identifier(schema, name),
                 sql.SQL(", ").join(sql.Identifier(c) for c, _ in columns),
@@ -136,17 +139,15 @@ def _copy_days_back(url: str, start: datetime, days: int) -> None:
             since, until = start, start + DAY
             if name == "dead_letters":
                 since, until = datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC)
-            for back in range(1, days):
-                conn.execute(
-                    statement,
-                    {
-                        "tag": f":copy{back}",
-                        "shift": DAY * back,
-                        "offsets": _OFFSETS_PER_COPY * back,
-                        "since": since,
-                        "until": until,
-                    },
-                )
+            conn.execute(
+                statement,
+                {
+                    "copies": days - 1,
+                    "offsets": _OFFSETS_PER_COPY,
+                    "since": since,
+                    "until": until,
+                },
+            )
         conn.execute("VACUUM ANALYZE")  # as autovacuum would have by the time anyone looks
 
 
