@@ -70,5 +70,3 @@ FROM windows w
 FULL JOIN started s USING (ico_website_id, day);
 
 CREATE UNIQUE INDEX daily_project_kpis_key ON analytics.daily_project_kpis (day, ico_website_id);
-
-GRANT SELECT ON analytics.daily_project_kpis TO grafana_reader;
