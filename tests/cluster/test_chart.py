@@ -288,13 +288,33 @@ def test_dataflow_pod_loss_resumes_from_the_shared_recovery_volume_nothing_lost_
         interval=3,
     )
 
-    # Stop producing, let both processes drain their partitions, then compare.
+    rows = _drained_rows(release, (0, 1))
+    record(event="pod-loss", helm=release.helm, raw_before_loss=before, per_project=rows)
+    _assert_exact(rows)
+    ns.kubectl("scale", f"deployment/{FULLNAME}-generator", "--replicas=1")
+
+
+# Every stored event belongs to exactly one session once the refreshers ran: the sessions'
+# events add up to the raw rows.
+_SESSIONS_VS_RAW = """
+SELECT (SELECT count(*) FROM raw_data.clickstream_events)
+     + (SELECT count(*) FROM raw_data.user_registrations)
+     + (SELECT count(*) FROM raw_data.conversions),
+       (SELECT coalesce(sum(events), 0) FROM analytics.sessions),
+       (SELECT count(*) FROM analytics.sessions_touched)
+"""
+
+
+def _drained_rows(release: Release, ordinals: tuple[int, ...]) -> list[list[str]]:
+    """Stop the generator, wait until every process has consumed everything and the windows
+    and sessions stopped changing; the per-project raw events and window sums."""
+    ns = release.ns
     ns.kubectl("scale", f"deployment/{FULLNAME}-generator", "--replicas=0")
     ns.kubectl("wait", "--for=delete", "pod", "-l", "app.kubernetes.io/component=generator",
                "--timeout=60s", timeout=70)  # fmt: skip
     wait_until(
-        "consumer lag 0 on both processes",
-        lambda: all(_metric(release, i, "bytewax_kafka_consumer_lag") == 0 for i in (0, 1)),
+        f"consumer lag 0 on processes {ordinals}",
+        lambda: all(_metric(release, i, "bytewax_kafka_consumer_lag") == 0 for i in ordinals),
         timeout=180,
         interval=3,
     )
@@ -302,17 +322,70 @@ def test_dataflow_pod_loss_resumes_from_the_shared_recovery_volume_nothing_lost_
 
     def settled() -> list[list[str]] | None:
         nonlocal previous
-        rows = release.sql(_AGGREGATES_VS_RAW)
+        rows = release.sql(_AGGREGATES_VS_RAW) + release.sql(_SESSIONS_VS_RAW)
         stable = rows == previous
         previous = rows
         return rows if stable else None
 
-    rows = wait_until("aggregates stable", settled, timeout=120, interval=12)
-    record(event="pod-loss", helm=release.helm, raw_before_loss=before, per_project=rows)
+    rows = wait_until("aggregates and sessions stable", settled, timeout=180, interval=12)
+    (raw, in_sessions, untouched), per_project = rows[-1], rows[:-1]
+    # The refreshers (every 30 s) have seen every touched batch: sessions cover every event.
+    assert (int(in_sessions), int(untouched)) == (int(raw), 0), rows[-1]
+    return per_project
+
+
+def _assert_exact(rows: list[list[str]]) -> None:
     mismatches = [r for r in rows if r[1] != r[2]]
     # Projects that got no event yet have no row: at least most of the 20 must be there.
     assert len(rows) >= 15 and sum(int(r[1]) for r in rows) > 0, rows
     assert mismatches == [], f"project, raw events, sum of 5-minute windows: {mismatches}"
+
+
+def test_helm_upgrade_rescales_the_dataflow_and_rollback_restores_it(release: Release) -> None:
+    """`helm upgrade` to three dataflow processes resumes from the two processes' snapshots
+    (every recovery partition is on the shared volume), `helm rollback` back to two: data keeps
+    flowing, and windows and sessions stay exact through both."""
+    ns = release.ns
+    statefulset = f"statefulset/{FULLNAME}-dataflow"
+    raw = "SELECT count(*) FROM raw_data.clickstream_events"
+    revision = json.loads(release.helm_cmd("status", RELEASE, "-o", "json"))["version"]
+    upgrade = [
+        "upgrade", RELEASE, str(CHART), "--reuse-values", "--set", "dataflow.replicas=3",
+        "--wait", "--wait-for-jobs", "--timeout", "6m",
+    ]  # fmt: skip
+    began = time.monotonic()
+    release.helm_cmd(*upgrade, timeout=420)
+    record(
+        event="helm-upgrade-rescale", helm=release.helm, seconds=round(time.monotonic() - began, 1)
+    )
+    ns.kubectl("rollout", "status", statefulset, "--timeout=300s", timeout=310)
+    assert kubectl_json("-n", ns.name, "get", statefulset)["status"]["readyReplicas"] == 3
+    before = int(release.sql(raw)[0][0])
+    wait_until(
+        "rows written by three processes",
+        lambda: int(release.sql(raw)[0][0]) > before,
+        timeout=180,
+        interval=3,
+    )
+    _assert_exact(_drained_rows(release, (0, 1, 2)))
+    ns.kubectl("scale", f"deployment/{FULLNAME}-generator", "--replicas=1")
+
+    began = time.monotonic()
+    release.helm_cmd("rollback", RELEASE, str(revision), "--wait", "--timeout", "6m", timeout=420)
+    record(event="helm-rollback", helm=release.helm, seconds=round(time.monotonic() - began, 1))
+    status = json.loads(release.helm_cmd("status", RELEASE, "-o", "json"))
+    assert status["info"]["status"] == "deployed" and status["version"] == revision + 2
+    ns.kubectl("rollout", "status", statefulset, "--timeout=300s", timeout=310)
+    sts = kubectl_json("-n", ns.name, "get", statefulset)
+    assert (sts["spec"]["replicas"], sts["status"]["readyReplicas"]) == (2, 2)
+    before = int(release.sql(raw)[0][0])
+    wait_until(
+        "rows written after the rollback",
+        lambda: int(release.sql(raw)[0][0]) > before,
+        timeout=180,
+        interval=3,
+    )
+    _assert_exact(_drained_rows(release, (0, 1)))
     ns.kubectl("scale", f"deployment/{FULLNAME}-generator", "--replicas=1")
 
 
