@@ -7,7 +7,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -258,6 +258,89 @@ def crm_leads(
     with out.open("w", encoding="utf-8", newline="") as f:
         count = export_leads(url, key, project, start, f)
     typer.echo(f"wrote {count} lead(s) of project {project} to {out}")
+
+
+cluster = typer.Typer(
+    help="The chart's release on Kubernetes (needs the `cluster` extra and a kubeconfig).",
+    no_args_is_help=True,
+)
+app.add_typer(cluster, name="cluster")
+NamespaceOption = Annotated[str, typer.Option("--namespace", "-n", help="The release's namespace.")]
+ReleaseOption = Annotated[str, typer.Option(help="The Helm release name.")]
+KubeconfigOption = Annotated[
+    str | None, typer.Option(help="Default $KUBECONFIG or ~/.kube/config; in a pod, its account.")
+]
+
+
+def _release(namespace: str, release: str, kubeconfig: str | None) -> Any:
+    try:
+        from ico_analytics.cluster import Release
+    except ImportError as exc:  # the kubernetes client is an extra
+        raise ConfigError(
+            f"cluster commands need the kubernetes client: pip install 'ico-analytics[cluster]' ({exc})"
+        ) from exc
+    return Release(namespace, release, kubeconfig)
+
+
+@cluster.command("status")
+def cluster_status(
+    namespace: NamespaceOption = "default",
+    release: ReleaseOption = "ico-analytics",
+    kubeconfig: KubeconfigOption = None,
+    sample_seconds: Annotated[
+        float, typer.Option(help="Seconds between the two scrapes that give rows/s.", min=0.5)
+    ] = 2.0,
+) -> None:
+    """The release's pods; per dataflow process: lag, rows/s, dead letters, snapshot age."""
+    from rich.console import Console
+    from rich.table import Table
+
+    status = _release(namespace, release, kubeconfig).status(sample_seconds)
+    console = Console(width=160)
+    pods = Table("pod", "component", "phase", "ready", "restarts", title=f"release {release}")
+    for pod in status.pods:
+        pods.add_row(
+            pod.name, pod.component, pod.phase, "yes" if pod.ready else "no", str(pod.restarts)
+        )
+    console.print(pods)
+    processes = Table(
+        "process",
+        "consumer lag",
+        "rows/s",
+        "dead letters",
+        "last snapshot",
+        title=f"dataflow: {status.dataflow_replicas} process(es), "
+        f"{status.recovery_partitions} recovery partitions",
+    )
+    for p in status.processes:
+        age = (
+            "none yet" if p.snapshot_age_seconds is None else f"{p.snapshot_age_seconds:.0f} s ago"
+        )
+        processes.add_row(
+            p.pod,
+            f"{p.consumer_lag:,.0f}",
+            f"{p.rows_per_second:,.1f}",
+            f"{p.dead_letters:,.0f}",
+            age,
+        )
+    console.print(processes)
+
+
+@cluster.command("scale")
+def cluster_scale(
+    replicas: Annotated[int, typer.Option(help="Dataflow processes to run.")],
+    namespace: NamespaceOption = "default",
+    release: ReleaseOption = "ico-analytics",
+    kubeconfig: KubeconfigOption = None,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for each step.")] = 300.0,
+) -> None:
+    """Stop every dataflow process, change the peer list, start REPLICAS processes; they
+    resume from the shared recovery volume. Then set dataflow.replicas in your values."""
+    _release(namespace, release, kubeconfig).scale(replicas, timeout, progress=typer.echo)
+    typer.echo(
+        f"{replicas} dataflow process(es) Ready; set dataflow.replicas={replicas} in the "
+        "release's values before the next helm upgrade"
+    )
 
 
 class DevAction(StrEnum):

@@ -27,3 +27,7 @@ class ServiceError(IcoAnalyticsError):
 
 class DashboardError(IcoAnalyticsError):
     """A dashboard cannot be built, is out of sync, or a panel's query cannot be expanded."""
+
+
+class ClusterError(IcoAnalyticsError):
+    """The release on Kubernetes is not as expected, or an operation on it did not finish."""

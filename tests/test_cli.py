@@ -21,6 +21,7 @@ from dataflows.pipeline import dead_letter_row
 from dataflows.records import DeadLetter, RawRecord
 from dataflows.sinks import PostgresSink
 from ico_analytics.cli import app
+from ico_analytics.cluster import metric_sum
 from ico_analytics.crm import export_leads
 from ico_analytics.services.process import free_ports
 from ico_core.errors import CodecError
@@ -231,3 +232,23 @@ def test_crm_leads_exports_a_projects_consenting_emails_to_crm_reader_only(
     # Another key than the dataflow's opens nothing.
     with pytest.raises(CodecError, match="another CRM_EMAIL_KEY or tampered"):
         export_leads(migrated_database_url, b"another-key", project, None, io.StringIO())
+
+
+def test_cluster_status_reads_the_dataflow_metrics_it_shows() -> None:
+    text = (
+        "# HELP bytewax_kafka_consumer_lag Offset lag\n"
+        'bytewax_kafka_consumer_lag{topic="clickstream-events",partition="0"} 5\n'
+        'bytewax_kafka_consumer_lag{topic="conversions",partition="2"} 7.5\n'
+        'bytewax_item_inp_count_total{step_id="ico_analytics.postgres",worker_index="0"} 10\n'
+        'bytewax_item_inp_count_total{step_id="ico_analytics.postgres",worker_index="1"} 4\n'
+        'bytewax_item_inp_count_total{step_id="ico_analytics.input",worker_index="0"} 99\n'
+        'ico_dataflow_dead_letters_total{stage="decode"} 2.0\n'
+        "ico_dataflow_events_decoded_total 1e3\n"
+    )
+    assert metric_sum(text, "bytewax_kafka_consumer_lag") == 12.5
+    assert (
+        metric_sum(text, "bytewax_item_inp_count_total", 'step_id="ico_analytics.postgres"') == 14
+    )
+    assert metric_sum(text, "ico_dataflow_dead_letters_total") == 2
+    assert metric_sum(text, "ico_dataflow_events_decoded_total") == 1000
+    assert metric_sum(text, "bytewax_kafka_consumer") == 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -10,6 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from ico_analytics.cluster import hostfile
+from ico_core.errors import ClusterError
 from ico_core.topics import COMPONENT_ACCESS
 from tests.chart.chartlib import (
     CHART,
@@ -90,6 +93,24 @@ def test_dataflow_hostfile_lists_every_process(
     assert env["BYTEWAX_WORKERS_PER_PROCESS"] == ("2" if replicas == 3 else "1")
     mounts = {m["name"]: m["mountPath"] for m in container(sts, "dataflow")["volumeMounts"]}
     assert mounts["config"] == "/etc/ico-analytics"
+
+
+def test_cluster_scale_writes_the_peer_list_and_checksum_helm_would_render(
+    rendered: dict[str, list[Manifest]],
+) -> None:
+    """`ico-analytics cluster scale` rewrites the hostfile and its checksum annotation; a later
+    `helm upgrade` with that replica count must find them unchanged (no second restart)."""
+    one_process = rendered["defaults"]
+    first = one(one_process, "ConfigMap", "ico-analytics-dataflow-hosts")["data"]["hostfile.txt"]
+    three = rendered["scaled-dataflow"]
+    hosts = one(three, "ConfigMap", "ico-analytics-dataflow-hosts")["data"]["hostfile.txt"]
+    sts = one(three, "StatefulSet", "ico-analytics-dataflow")
+    peers = hostfile(first.splitlines()[0], 3)
+    assert peers + "\n" == hosts
+    checksum = sts["spec"]["template"]["metadata"]["annotations"]["checksum/hosts"]
+    assert hashlib.sha256(peers.encode()).hexdigest() == checksum
+    with pytest.raises(ClusterError, match="unexpected first peer"):
+        hostfile(hosts.splitlines()[1], 2)
 
 
 @pytest.mark.parametrize(

@@ -18,8 +18,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
+from typer.testing import CliRunner
 
+from ico_analytics.cli import app
 from ico_analytics.dashboards.preview import queries_in
+from ico_core.errors import ClusterError
 from tests.cluster.kube import (
     BIN,
     E2E_DIR,
@@ -341,43 +344,94 @@ def _assert_exact(rows: list[list[str]]) -> None:
     assert mismatches == [], f"project, raw events, sum of 5-minute windows: {mismatches}"
 
 
-def test_helm_upgrade_rescales_the_dataflow_and_rollback_restores_it(release: Release) -> None:
-    """`helm upgrade` to three dataflow processes resumes from the two processes' snapshots
-    (every recovery partition is on the shared volume), `helm rollback` back to two: data keeps
-    flowing, and windows and sessions stay exact through both."""
+def _cli(release: Release, *args: str) -> str:
+    result = CliRunner().invoke(
+        app,
+        [
+            *args,
+            "--namespace",
+            release.ns.name,
+            "--release",
+            RELEASE,
+            "--kubeconfig",
+            str(KUBECONFIG),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_cluster_scale_rescales_2_to_3_and_back_nothing_lost_or_doubled(release: Release) -> None:
+    """`ico-analytics cluster scale`: every process stops, the peer list changes, all start and
+    resume from the shared recovery volume; windows stay exact and sessions cover every event."""
     ns = release.ns
     statefulset = f"statefulset/{FULLNAME}-dataflow"
     raw = "SELECT count(*) FROM raw_data.clickstream_events"
-    revision = json.loads(release.helm_cmd("status", RELEASE, "-o", "json"))["version"]
-    upgrade = [
-        "upgrade", RELEASE, str(CHART), "--reuse-values", "--set", "dataflow.replicas=3",
-        "--wait", "--wait-for-jobs", "--timeout", "6m",
-    ]  # fmt: skip
-    began = time.monotonic()
-    release.helm_cmd(*upgrade, timeout=420)
-    record(
-        event="helm-upgrade-rescale", helm=release.helm, seconds=round(time.monotonic() - began, 1)
+    refused = CliRunner().invoke(
+        app,
+        ["cluster", "scale", "--replicas", "7", "--namespace", ns.name, "--release", RELEASE,
+         "--kubeconfig", str(KUBECONFIG)],
+    )  # fmt: skip
+    assert isinstance(refused.exception, ClusterError)
+    assert "the recovery store has 6 partitions" in str(refused.exception)
+    for replicas, ordinals in ((3, (0, 1, 2)), (2, (0, 1))):
+        began = time.monotonic()
+        out = _cli(release, "cluster", "scale", "--replicas", str(replicas))
+        record(event="cluster-scale", helm=release.helm, replicas=replicas,
+               seconds=round(time.monotonic() - began, 1))  # fmt: skip
+        assert f"{replicas} dataflow process(es) Ready" in out
+        sts = kubectl_json("-n", ns.name, "get", statefulset)
+        assert (sts["spec"]["replicas"], sts["status"]["readyReplicas"]) == (replicas, replicas)
+        hosts = kubectl_json("-n", ns.name, "get", "configmap", f"{FULLNAME}-dataflow-hosts")
+        assert len(hosts["data"]["hostfile.txt"].splitlines()) == replicas
+        before = int(release.sql(raw)[0][0])
+        wait_until(
+            f"rows written by {replicas} processes",
+            lambda before=before: int(release.sql(raw)[0][0]) > before,
+            timeout=180,
+            interval=3,
+        )
+        status = _cli(release, "cluster", "status")
+        assert f"dataflow: {replicas} process(es), 6 recovery partitions" in status
+        for i in ordinals:
+            assert f"{FULLNAME}-dataflow-{i}" in status
+        _assert_exact(_drained_rows(release, ordinals))
+        ns.kubectl("scale", f"deployment/{FULLNAME}-generator", "--replicas=1")
+    # Back at the release's own count, the chart renders the same peer list and checksum: an
+    # upgrade that changes nothing else restarts nothing.
+    uid = kubectl_json("-n", ns.name, "get", "pod", f"{FULLNAME}-dataflow-0")["metadata"]["uid"]
+    release.helm_cmd("upgrade", RELEASE, str(CHART), "--reuse-values", "--wait", "--timeout", "6m",
+                     timeout=420)  # fmt: skip
+    assert (
+        kubectl_json("-n", ns.name, "get", "pod", f"{FULLNAME}-dataflow-0")["metadata"]["uid"]
+        == uid
     )
-    ns.kubectl("rollout", "status", statefulset, "--timeout=300s", timeout=310)
-    assert kubectl_json("-n", ns.name, "get", statefulset)["status"]["readyReplicas"] == 3
-    before = int(release.sql(raw)[0][0])
-    wait_until(
-        "rows written by three processes",
-        lambda: int(release.sql(raw)[0][0]) > before,
-        timeout=180,
-        interval=3,
-    )
-    _assert_exact(_drained_rows(release, (0, 1, 2)))
-    ns.kubectl("scale", f"deployment/{FULLNAME}-generator", "--replicas=1")
 
+
+def test_helm_upgrade_and_rollback(release: Release) -> None:
+    """`helm upgrade` to other values and `helm rollback` to the previous revision both
+    succeed and the data keeps flowing, windows and sessions exact."""
+    ns = release.ns
+    raw = "SELECT count(*) FROM raw_data.clickstream_events"
+    revision = json.loads(release.helm_cmd("status", RELEASE, "-o", "json"))["version"]
+    began = time.monotonic()
+    release.helm_cmd(
+        "upgrade", RELEASE, str(CHART), "--reuse-values", "--set", "generator.eventsPerMinute=900",
+        "--set", "maintenance.kpisSchedule=*/5 * * * *", "--wait", "--wait-for-jobs",
+        "--timeout", "6m", timeout=420,
+    )  # fmt: skip
+    record(event="helm-upgrade", helm=release.helm, seconds=round(time.monotonic() - began, 1))
+    cron = kubectl_json("-n", ns.name, "get", "cronjob", f"{FULLNAME}-refresh-kpis")
+    assert cron["spec"]["schedule"] == "*/5 * * * *"
     began = time.monotonic()
     release.helm_cmd("rollback", RELEASE, str(revision), "--wait", "--timeout", "6m", timeout=420)
     record(event="helm-rollback", helm=release.helm, seconds=round(time.monotonic() - began, 1))
     status = json.loads(release.helm_cmd("status", RELEASE, "-o", "json"))
     assert status["info"]["status"] == "deployed" and status["version"] == revision + 2
-    ns.kubectl("rollout", "status", statefulset, "--timeout=300s", timeout=310)
-    sts = kubectl_json("-n", ns.name, "get", statefulset)
-    assert (sts["spec"]["replicas"], sts["status"]["readyReplicas"]) == (2, 2)
+    cron = kubectl_json("-n", ns.name, "get", "cronjob", f"{FULLNAME}-refresh-kpis")
+    assert cron["spec"]["schedule"] == "*/15 * * * *"
+    ns.kubectl("rollout", "status", f"deployment/{FULLNAME}-generator", "--timeout=180s",
+               timeout=190)  # fmt: skip
     before = int(release.sql(raw)[0][0])
     wait_until(
         "rows written after the rollback",
