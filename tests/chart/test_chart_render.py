@@ -73,6 +73,7 @@ def test_manifests_validate_against_schemas(
         ("postgresql.enabled=false", "externalDatabase"),
         ("kafka.enabled=false", "externalBootstrapServers"),
         ("dataflow.unknownKey=1", "additional properties 'unknownKey' not allowed"),
+        ("externalDatabase.sslmode=on", "at '/externalDatabase/sslmode'"),
     ],
 )
 def test_values_schema_rejects_bad_values(helm: Helm, assignment: str, message: str) -> None:

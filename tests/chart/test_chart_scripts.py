@@ -141,3 +141,52 @@ def test_recovery_partitions_are_created_once_by_process_zero(
     for pod in ("ico-analytics-dataflow-1", "ico-analytics-dataflow-0"):  # restarts: no-ops
         assert run(pod, timeout=10).returncode == 0
     assert {p.name: p.stat().st_mtime_ns for p in (root / "recovery").iterdir()} == before
+
+
+@pytest.mark.parametrize("as_superuser", [True, False], ids=["superuser", "createrole-createdb"])
+def test_registry_database_script_gives_the_registry_its_own_database(
+    rendered: dict[str, list[Manifest]],
+    migrated_database_url: str,
+    tmp_path: Path,
+    as_superuser: bool,
+) -> None:
+    script = _script(rendered, "ico-analytics-migrate", "registry-database.sql", tmp_path)
+    admin = conninfo_to_dict(migrated_database_url)
+    with psycopg.connect(migrated_database_url, autocommit=True) as conn:
+        if not as_superuser:  # a managed database's user: no superuser, may create both
+            conn.execute("CREATE ROLE ico_admin LOGIN CREATEROLE CREATEDB PASSWORD 'a'")
+            admin |= {"user": "ico_admin", "password": "a"}
+    env = _libpq_env(
+        migrated_database_url,
+        PGUSER=str(admin["user"]),
+        REGISTRY_USER="schema_registry",
+        REGISTRY_PASSWORD="r'1",
+        REGISTRY_DATABASE="schema_registry",
+    )
+    try:
+        for _ in range(2):  # every upgrade runs it again
+            done = subprocess.run(
+                ["psql", "--no-psqlrc", f"--file={script}"], env=env, capture_output=True, text=True
+            )
+            assert done.returncode == 0, done.stderr
+        registry = conninfo_to_dict(migrated_database_url) | {
+            "user": "schema_registry",
+            "password": "r'1",
+        }
+        with psycopg.connect(**(registry | {"dbname": "schema_registry"})) as conn:
+            conn.execute("CREATE TABLE artifacts (id bigint PRIMARY KEY)")  # it owns its schema
+            role = conn.execute(
+                "SELECT rolsuper, rolcreaterole, rolcreatedb FROM pg_roles"
+                " WHERE rolname = current_user"
+            ).fetchone()
+            assert role == (False, False, False)
+        with (
+            psycopg.connect(**registry) as conn,
+            pytest.raises(psycopg.errors.InsufficientPrivilege),
+        ):
+            conn.execute("SELECT count(*) FROM analytics.window_aggregates")
+    finally:
+        with psycopg.connect(migrated_database_url, autocommit=True) as conn:
+            conn.execute("DROP DATABASE IF EXISTS schema_registry WITH (FORCE)")
+            conn.execute("DROP ROLE IF EXISTS schema_registry")
+            conn.execute("DROP ROLE IF EXISTS ico_admin")

@@ -235,19 +235,69 @@ def test_each_app_logs_in_to_kafka_with_only_its_acls(rendered: dict[str, list[M
     assert dataflow["KAFKA_BOOTSTRAP_SERVERS"] == "ico-analytics-kafka-kafka-bootstrap:9092"
 
 
-def test_schema_registry_persists_in_postgresql(rendered: dict[str, list[Manifest]]) -> None:
-    registry = one(rendered["defaults"], "Deployment", "ico-analytics-schema-registry")
+def test_schema_registry_persists_in_its_own_database(rendered: dict[str, list[Manifest]]) -> None:
+    docs = rendered["defaults"]
+    registry = one(docs, "Deployment", "ico-analytics-schema-registry")
     main = container(registry, "schema-registry")
     assert main["image"].startswith("quay.io/apicurio/apicurio-registry:3.")
     env = env_of(main)
     assert env["APICURIO_STORAGE_KIND"] == "sql"
     assert env["APICURIO_STORAGE_SQL_KIND"] == "postgresql"
+    # Its own database and login: not the superuser, not the analytics database.
     assert env["APICURIO_DATASOURCE_URL"] == (
-        "jdbc:postgresql://ico-analytics-postgresql:5432/ico_analytics"
+        "jdbc:postgresql://ico-analytics-postgresql:5432/schema_registry?sslmode=disable"
     )
-    assert env["APICURIO_DATASOURCE_PASSWORD"] == {
-        "secretKeyRef": {"name": "ico-analytics-postgresql", "key": "password"}
-    }
+    assert env["APICURIO_DATASOURCE_USERNAME"] == "schema_registry"
+    password = {"secretKeyRef": {"name": "ico-analytics-schema-registry-db", "key": "password"}}
+    assert env["APICURIO_DATASOURCE_PASSWORD"] == password
+    # It starts once the migrations Job created them: its init container logs in as it.
+    wait = env_of(container(registry, "wait-for-database"))
+    assert (wait["PGDATABASE"], wait["PGUSER"], wait["PGPASSWORD"]) == (
+        "schema_registry",
+        "schema_registry",
+        password,
+    )
+    job = one(docs, "Job", "ico-analytics-migrate-1")
+    create = env_of(container(job, "registry-database"))
+    assert create["PGUSER"] == "postgres"
+    assert (create["REGISTRY_DATABASE"], create["REGISTRY_USER"]) == (
+        "schema_registry",
+        "schema_registry",
+    )
+    assert create["REGISTRY_PASSWORD"] == password
+
+
+def test_every_database_client_gets_the_sslmode(
+    rendered: dict[str, list[Manifest]], helm: Helm
+) -> None:
+    # The chart's PostgreSQL serves no TLS; an external one gets externalDatabase.sslmode.
+    for scenario, mode in (("defaults", "disable"), ("external-database", "require")):
+        docs = rendered[scenario]
+        clients = 0
+        for workload in (d for d in docs if d["kind"] in (*WORKLOAD_KINDS, "Pod")):
+            spec = workload["spec"] if workload["kind"] == "Pod" else pod_spec(workload)
+            for c in spec["containers"] + spec.get("initContainers", []):
+                env = env_of(c)
+                where = (scenario, workload["metadata"]["name"], c["name"])
+                if "PGHOST" in env:
+                    assert env["PGSSLMODE"] == mode, where
+                    clients += 1
+                if "POSTGRES_HOST" in env:
+                    assert env["POSTGRES_SSLMODE"] == mode, where
+                    clients += 1
+                if "APICURIO_DATASOURCE_URL" in env:
+                    assert env["APICURIO_DATASOURCE_URL"].endswith(f"?sslmode={mode}"), where
+                    clients += 1
+        assert clients >= 8, scenario
+        grafana = one(docs, "ConfigMap", "ico-analytics-grafana-provisioning")
+        source = yaml.safe_load(grafana["data"]["datasources.yaml"])["datasources"][0]
+        assert source["jsonData"]["sslmode"] == mode
+    disabled = helm.render(
+        values=[ci("external-database")], set_values=["externalDatabase.sslmode=disable"]
+    )
+    registry = one(disabled, "Deployment", "ico-analytics-schema-registry")
+    url = env_of(container(registry, "schema-registry"))["APICURIO_DATASOURCE_URL"]
+    assert url.endswith("?sslmode=disable")
 
 
 def test_external_database(rendered: dict[str, list[Manifest]]) -> None:
@@ -275,7 +325,7 @@ def test_external_database(rendered: dict[str, list[Manifest]]) -> None:
         container(one(docs, "Deployment", "ico-analytics-schema-registry"), "schema-registry")
     )
     assert registry["APICURIO_DATASOURCE_URL"] == (
-        f"jdbc:postgresql://{values['host']}:6432/ico_analytics"
+        f"jdbc:postgresql://{values['host']}:6432/schema_registry?sslmode=require"
     )
     grafana = one(docs, "ConfigMap", "ico-analytics-grafana-provisioning")
     assert f"url: {values['host']}:6432" in grafana["data"]["datasources.yaml"]
@@ -391,6 +441,7 @@ def test_secrets_are_generated_and_kept(rendered: dict[str, list[Manifest]]) -> 
         "ico-analytics-grafana",
         "ico-analytics-grafana-db",
         "ico-analytics-dataflow-db",
+        "ico-analytics-schema-registry-db",
         "ico-analytics-alertmanager",  # its configuration, with the receivers' addresses
     }
     assert len(base64.b64decode(names["ico-analytics-pii"]["data"]["hmac-key"])) == 48

@@ -15,7 +15,7 @@ datasources.yaml: |
       user: {{ .Values.grafana.datasource.user }}
       jsonData:
         database: {{ include "ico-analytics.databaseName" . }}
-        sslmode: disable
+        sslmode: {{ include "ico-analytics.databaseSslMode" . }}
         postgresVersion: 1800
       secureJsonData:
         password: ${GRAFANA_DB_PASSWORD}
