@@ -453,6 +453,69 @@ def test_secrets_are_generated_and_kept(rendered: dict[str, list[Manifest]]) -> 
     }
 
 
+def _secret_references(docs: list[Manifest]) -> set[str]:
+    """Names of the Secrets the workloads and test pods read (env and volumes)."""
+    names: set[str] = set()
+    for workload in (d for d in docs if d["kind"] in (*WORKLOAD_KINDS, "Pod")):
+        spec = workload["spec"] if workload["kind"] == "Pod" else pod_spec(workload)
+        for c in spec["containers"] + spec.get("initContainers", []):
+            for var in c.get("env", []):
+                if ref := var.get("valueFrom", {}).get("secretKeyRef"):
+                    names.add(ref["name"])
+        names |= {v["secret"]["secretName"] for v in spec.get("volumes", []) if "secret" in v}
+    return names
+
+
+#: What Strimzi's operators write: the cluster CA and each KafkaUser's password.
+STRIMZI_SECRETS = {
+    "ico-analytics-kafka-cluster-ca-cert",
+    "ico-analytics-generator",
+    "ico-analytics-dataflow",
+}
+
+
+def test_every_generated_secret_is_read_and_every_read_one_exists(
+    rendered: dict[str, list[Manifest]],
+) -> None:
+    docs = rendered["defaults"]
+    generated = {s["metadata"]["name"] for s in by_kind(docs, "Secret")}
+    assert _secret_references(docs) <= generated | STRIMZI_SECRETS
+    assert generated - _secret_references(docs) == {"ico-analytics-alertmanager"}
+
+
+EXISTING_SECRETS = {
+    "postgresql.auth.existingSecret": "my-postgres",
+    "pii.existingSecret": "my-pii",
+    "grafana.admin.existingSecret": "my-grafana-admin",
+    "grafana.datasource.existingSecret": "my-grafana-db",
+    "dataflow.database.existingSecret": "my-dataflow-db",
+    "schemaRegistry.database.existingSecret": "my-registry-db",
+}
+
+
+def test_existing_secrets_replace_every_generated_one(helm: Helm) -> None:
+    # GitOps and `helm template` renders cannot look up the live Secrets, so they name their own.
+    docs = helm.render(set_values=[f"{key}={name}" for key, name in EXISTING_SECRETS.items()])
+    assert {s["metadata"]["name"] for s in by_kind(docs, "Secret")} == {
+        "ico-analytics-alertmanager"  # configuration, nothing generated
+    }
+    assert _secret_references(docs) - STRIMZI_SECRETS == set(EXISTING_SECRETS.values())
+    grafana = container(one(docs, "Deployment", "ico-analytics-grafana"), "grafana")
+    env = env_of(grafana)
+    assert env["GF_SECURITY_ADMIN_PASSWORD"]["secretKeyRef"]["name"] == "my-grafana-admin"
+    assert env["GRAFANA_DB_PASSWORD"]["secretKeyRef"]["name"] == "my-grafana-db"
+
+
+def test_generated_secrets_reuse_the_live_value() -> None:
+    # `lookup` is empty without a cluster, so what is checked here is that every generated
+    # password and key goes through the one helper that asks for the live Secret first.
+    text = (CHART / "templates" / "secrets.yaml").read_text()
+    assert "randAlphaNum" not in text
+    assert text.count("generatedSecretValue") == text.count("kind: Secret") == 6
+    helper = (CHART / "templates" / "_helpers.tpl").read_text()
+    assert 'lookup "v1" "Secret" .ctx.Release.Namespace .name' in helper
+
+
 def _dashboard_files(docs: list[Manifest]) -> dict[str, str]:
     files: dict[str, str] = {}
     for name in ("ico-analytics-grafana-dashboards", "ico-analytics-grafana-alerting"):
