@@ -124,6 +124,26 @@ def test_recovery_volume_is_shared_read_write_many(
     ]
 
 
+def test_dataflow_liveness_probe_checks_the_sink(helm: Helm) -> None:
+    from typer.testing import CliRunner
+
+    from ico_analytics.cli import app
+
+    docs = helm.render(set_values=["dataflow.liveness.sinkStallSeconds=120"])
+    dataflow = container(one(docs, "StatefulSet", "ico-analytics-dataflow"), "dataflow")
+    command = dataflow["livenessProbe"]["exec"]["command"]
+    assert command == [
+        "ico-analytics",
+        "sink-health",
+        "--max-stall-seconds=120",
+        "--metrics-url=http://127.0.0.1:3030/metrics",
+    ]
+    # The image's entry point takes exactly these options (tests/sinks/test_sink_liveness.py
+    # shows what the command decides).
+    assert CliRunner().invoke(app, [*command[1:], "--help"]).exit_code == 0
+    assert dataflow["readinessProbe"]["httpGet"] == {"path": "/metrics", "port": "api"}
+
+
 @pytest.mark.parametrize(
     ("scenario", "clickstream", "others", "replicas"),
     [("defaults", 6, 3, 1), ("scaled-dataflow", 12, 6, 3)],
