@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import psycopg
@@ -190,3 +191,49 @@ def test_registry_database_script_gives_the_registry_its_own_database(
             conn.execute("DROP DATABASE IF EXISTS schema_registry WITH (FORCE)")
             conn.execute("DROP ROLE IF EXISTS schema_registry")
             conn.execute("DROP ROLE IF EXISTS ico_admin")
+
+
+def test_backup_script_dumps_keeps_the_newest_and_the_dump_restores(
+    rendered: dict[str, list[Manifest]], migrated_database_url: str, tmp_path: Path
+) -> None:
+    from ico_analytics.services.postgres import _bin
+
+    script = _script(rendered, "ico-analytics-backup", "backup.sh", tmp_path)
+    dumps = tmp_path / "backup"
+    dumps.mkdir()
+    (dumps / "stale.dump.partial").write_text("a run that died midway")
+    database = str(conninfo_to_dict(migrated_database_url)["dbname"])
+    env = _libpq_env(
+        migrated_database_url, BACKUP_DIR=str(dumps), BACKUP_DATABASES=database, BACKUP_KEEP="2"
+    )
+    # pg_dump of the server's major version, as the postgres image has.
+    env["PATH"] = f"{Path(_bin('pg_dump')).parent}:{env['PATH']}"
+    made = []
+    for _ in range(3):
+        done = subprocess.run(["sh", str(script)], env=env, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        made.append(done.stdout.split()[3])  # "dumped <db> to <file> (<size>)"
+        time.sleep(1.1)  # dumps are named to the second
+    assert sorted(p.name for p in dumps.iterdir()) == sorted(made[1:])
+    # The README's restore: pg_restore into the database (here a new, empty one).
+    copy = f"{database}_restored"
+    with psycopg.connect(migrated_database_url, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {copy}")
+    try:
+        done = subprocess.run(
+            [_bin("pg_restore"), "--exit-on-error", f"--dbname={copy}", str(dumps / made[-1])],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        assert done.returncode == 0, done.stderr
+        count = "SELECT count(*) FROM processed_data.ico_websites"
+        with psycopg.connect(migrated_database_url) as conn:
+            expected = conn.execute(count).fetchone()
+        with psycopg.connect(
+            **(conninfo_to_dict(migrated_database_url) | {"dbname": copy})
+        ) as conn:
+            assert conn.execute(count).fetchone() == expected
+    finally:
+        with psycopg.connect(migrated_database_url, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {copy} WITH (FORCE)")

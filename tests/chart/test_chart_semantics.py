@@ -394,7 +394,52 @@ def test_maintenance_cronjob(rendered: dict[str, list[Manifest]], helm: Helm) ->
     assert container(one(kept, "CronJob", "ico-analytics-maintain"), "maintain")["args"] == [
         "maintain"
     ]
-    assert by_kind(helm.render(set_values=["maintenance.enabled=false"]), "CronJob") == []
+    off = helm.render(set_values=["maintenance.enabled=false"])
+    assert [c["metadata"]["name"] for c in by_kind(off, "CronJob")] == ["ico-analytics-backup"]
+
+
+def test_backup_cronjob(rendered: dict[str, list[Manifest]], helm: Helm) -> None:
+    docs = rendered["defaults"]
+    cron = one(docs, "CronJob", "ico-analytics-backup")
+    assert cron["spec"]["schedule"] == "43 2 * * *"
+    assert cron["spec"]["concurrencyPolicy"] == "Forbid"
+    backup = container(cron, "backup")
+    assert backup["image"] == "postgres:18.6"  # pg_dump of the server's major version
+    assert backup["command"] == ["sh", "/scripts/backup.sh"]
+    env = env_of(backup)
+    # As the owner of the analytics database, which may also read the registry's.
+    assert (env["PGUSER"], env["PGPASSWORD"]) == (
+        "postgres",
+        {"secretKeyRef": {"name": "ico-analytics-postgresql", "key": "password"}},
+    )
+    assert (env["BACKUP_DATABASES"], env["BACKUP_KEEP"]) == ("ico_analytics schema_registry", "7")
+    assert pod_spec(cron)["securityContext"]["fsGroup"] == 999
+    volumes = {v["name"]: v for v in pod_spec(cron)["volumes"]}
+    assert volumes["backup"]["persistentVolumeClaim"]["claimName"] == "ico-analytics-backup"
+    assert {m["name"]: m["mountPath"] for m in backup["volumeMounts"]}["backup"] == "/backup"
+    claim = one(docs, "PersistentVolumeClaim", "ico-analytics-backup")
+    assert claim["spec"]["accessModes"] == ["ReadWriteOnce"]
+    assert claim["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+    script = one(docs, "ConfigMap", "ico-analytics-backup")["data"]["backup.sh"]
+    assert 'pg_dump --format=custom --dbname="$db"' in script
+    # Set apart in values: a schedule, a retention, an existing claim; or off (managed backups).
+    custom = helm.render(
+        set_values=[
+            "backup.schedule=0 1 * * 0",
+            "backup.keep=4",
+            "backup.persistence.existingClaim=dumps",
+        ]
+    )
+    cron = one(custom, "CronJob", "ico-analytics-backup")
+    assert cron["spec"]["schedule"] == "0 1 * * 0"
+    assert env_of(container(cron, "backup"))["BACKUP_KEEP"] == "4"
+    volumes = {v["name"]: v for v in pod_spec(cron)["volumes"]}
+    assert volumes["backup"]["persistentVolumeClaim"]["claimName"] == "dumps"
+    assert [c["metadata"]["name"] for c in by_kind(custom, "PersistentVolumeClaim")] == [
+        "ico-analytics-dataflow-recovery"
+    ]
+    managed = rendered["external-database"]
+    assert not [d for d in managed if d["metadata"]["name"] == "ico-analytics-backup"]
 
 
 def test_workloads_are_labelled_bounded_and_unprivileged(
@@ -645,6 +690,7 @@ def test_network_policies(rendered: dict[str, list[Manifest]]) -> None:
         "ico-analytics-grafana",
         "ico-analytics-migrations",
         "ico-analytics-maintenance",
+        "ico-analytics-backup",
         "ico-analytics-test",
     }
     for spec in policies.values():
@@ -670,6 +716,7 @@ def test_network_policies(rendered: dict[str, list[Manifest]]) -> None:
         "schema-registry",
         "migrations",
         "maintenance",
+        "backup",
         "grafana",
         "test",
     }
