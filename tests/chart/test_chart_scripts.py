@@ -70,32 +70,55 @@ def test_login_script_creates_the_dataflow_user_the_schema_wait_accepts(
         conn.execute("DROP ROLE ico_dataflow")
 
 
+@pytest.mark.parametrize("as_superuser", [True, False], ids=["superuser", "createrole"])
 def test_grafana_user_script_creates_a_read_only_login_idempotently(
-    rendered: dict[str, list[Manifest]], migrated_database_url: str, tmp_path: Path
+    rendered: dict[str, list[Manifest]],
+    migrated_database_url: str,
+    tmp_path: Path,
+    as_superuser: bool,
 ) -> None:
     script = _script(rendered, "ico-analytics-migrate", "login-user.sql", tmp_path)
+    user = str(conninfo_to_dict(migrated_database_url)["user"])
+    if not as_superuser:
+        # A managed database's user, which ran the migrations and so administers their roles.
+        user = "ico_admin"
+        with psycopg.connect(migrated_database_url, autocommit=True) as conn:
+            conn.execute("DROP ROLE IF EXISTS grafana")
+            conn.execute("CREATE ROLE ico_admin LOGIN CREATEROLE")
+            conn.execute("GRANT grafana_reader TO ico_admin WITH ADMIN OPTION")
     env = _libpq_env(
         migrated_database_url,
+        PGUSER=user,
         LOGIN_USER="grafana",
         LOGIN_PASSWORD="p'w",
         LOGIN_ROLE="grafana_reader",
     )
-    for _ in range(2):  # every upgrade runs it again
-        done = subprocess.run(
-            ["psql", "--no-psqlrc", f"--file={script}"], env=env, capture_output=True, text=True
-        )
-        assert done.returncode == 0, done.stderr
-    with psycopg.connect(migrated_database_url) as conn:
-        role = conn.execute(
-            "SELECT rolcanlogin, rolsuper, pg_has_role('grafana', 'grafana_reader', 'member')"
-            " FROM pg_roles WHERE rolname = 'grafana'"
-        ).fetchone()
-    assert role == (True, False, True)
-    grafana = conninfo_to_dict(migrated_database_url) | {"user": "grafana", "password": "p'w"}
-    with psycopg.connect(**grafana) as conn:
-        assert conn.execute("SELECT count(*) FROM analytics.window_aggregates").fetchone() == (0,)
-        with pytest.raises(psycopg.errors.InsufficientPrivilege):
-            conn.execute("DELETE FROM raw_data.dead_letters")
+    try:
+        for _ in range(2):  # every upgrade runs it again
+            done = subprocess.run(
+                ["psql", "--no-psqlrc", f"--file={script}"],
+                env=env,
+                capture_output=True,
+                text=True,
+            )
+            assert done.returncode == 0, done.stderr
+        with psycopg.connect(migrated_database_url) as conn:
+            role = conn.execute(
+                "SELECT rolcanlogin, rolsuper, pg_has_role('grafana', 'grafana_reader', 'member')"
+                " FROM pg_roles WHERE rolname = 'grafana'"
+            ).fetchone()
+        assert role == (True, False, True)
+        grafana = conninfo_to_dict(migrated_database_url) | {"user": "grafana", "password": "p'w"}
+        with psycopg.connect(**grafana) as conn:
+            count = conn.execute("SELECT count(*) FROM analytics.window_aggregates").fetchone()
+            assert count == (0,)
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute("DELETE FROM raw_data.dead_letters")
+    finally:
+        if not as_superuser:
+            with psycopg.connect(migrated_database_url, autocommit=True) as conn:
+                conn.execute("DROP ROLE grafana")  # with the membership ico_admin granted
+                conn.execute("DROP ROLE ico_admin")
 
 
 def test_dataflow_waits_for_the_schema(
