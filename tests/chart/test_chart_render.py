@@ -133,6 +133,10 @@ def test_notes_explain_port_forward_and_admin_password(helm: Helm, tmp_path: Pat
     assert 'scrape jobs and rules of ConfigMap "ico-analytics-prometheus"' in notes
     assert 'Secret "ico-analytics-alertmanager", key alertmanager.yaml' in notes
     assert "Alerts reach nobody yet" in notes
+    assert (
+        'Backups: CronJob "ico-analytics-backup" dumps the databases (43 2 * * * UTC) to PVC '
+        '"ico-analytics-backup", keeping 7 per database' in notes
+    )
 
 
 def test_monitoring_objects_only_with_the_api(rendered: dict[str, list[Manifest]]) -> None:
