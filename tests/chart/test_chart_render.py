@@ -91,6 +91,16 @@ def test_values_schema_rejects_bad_values(helm: Helm, assignment: str, message: 
             "dataflow.replicas (7) exceeds dataflow.recovery.partitions (6)",
         ),
         (["kafka.topics.replicas=3"], "kafka.topics.replicas (3) exceeds kafka.nodePool.replicas"),
+        (
+            [
+                "postgresql.enabled=false",
+                "externalDatabase.host=db",
+                "externalDatabase.username=u",
+                "externalDatabase.existingSecret=s",
+                "externalDatabase.sslmode=verify-full",
+            ],
+            "set externalDatabase.sslRootCert.existingSecret to the Secret of its CA",
+        ),
     ],
 )
 def test_cross_value_checks_fail_rendering(

@@ -539,6 +539,58 @@ STRIMZI_SECRETS = {
 }
 
 
+def test_every_database_client_verifies_the_server_against_its_ca(
+    rendered: dict[str, list[Manifest]],
+) -> None:
+    docs = rendered["external-database-tls"]
+    ca = "/etc/postgresql-ca/ca.crt"
+    clients = 0
+    for workload in (d for d in docs if d["kind"] in (*WORKLOAD_KINDS, "Pod")):
+        spec = workload["spec"] if workload["kind"] == "Pod" else pod_spec(workload)
+        volumes = {v["name"]: v for v in spec.get("volumes", [])}
+        for c in spec["containers"] + spec.get("initContainers", []):
+            env = env_of(c)
+            if not {"PGHOST", "POSTGRES_HOST", "APICURIO_DATASOURCE_URL"} & set(env):
+                continue
+            where = (workload["metadata"]["name"], c["name"])
+            clients += 1
+            mounts = {m["name"]: m["mountPath"] for m in c.get("volumeMounts", [])}
+            assert mounts.get("postgresql-ca") == "/etc/postgresql-ca", where
+            assert volumes["postgresql-ca"]["secret"] == {
+                "secretName": "analytics-db-ca",
+                "items": [{"key": "ca.crt", "path": "ca.crt"}],
+            }, where
+            if "APICURIO_DATASOURCE_URL" in env:
+                assert env["APICURIO_DATASOURCE_URL"].endswith(
+                    f"?sslmode=verify-full&sslrootcert={ca}"
+                )
+            else:  # libpq: psql and the apps' psycopg
+                assert env["PGSSLROOTCERT"] == ca, where
+                assert env.get("PGSSLMODE", env.get("POSTGRES_SSLMODE")) == "verify-full", where
+    assert clients >= 10
+    grafana = one(docs, "Deployment", "ico-analytics-grafana")
+    mounts = {m["name"]: m["mountPath"] for m in container(grafana, "grafana")["volumeMounts"]}
+    assert mounts["postgresql-ca"] == "/etc/postgresql-ca"
+    provisioning = one(docs, "ConfigMap", "ico-analytics-grafana-provisioning")
+    source = yaml.safe_load(provisioning["data"]["datasources.yaml"])["datasources"][0]
+    assert source["jsonData"] == {
+        "database": "ico_analytics",
+        "sslmode": "verify-full",
+        "tlsConfigurationMethod": "file-path",
+        "sslRootCertFile": ca,
+        "postgresVersion": 1800,
+    }
+    # Without a CA nothing is mounted.
+    plain = rendered["external-database"]
+    assert not [
+        v
+        for d in plain
+        if d["kind"] in WORKLOAD_KINDS
+        for v in pod_spec(d).get("volumes", [])
+        if v["name"] == "postgresql-ca"
+    ]
+
+
 def test_every_generated_secret_is_read_and_every_read_one_exists(
     rendered: dict[str, list[Manifest]],
 ) -> None:

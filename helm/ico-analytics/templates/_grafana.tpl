@@ -16,6 +16,10 @@ datasources.yaml: |
       jsonData:
         database: {{ include "ico-analytics.databaseName" . }}
         sslmode: {{ include "ico-analytics.databaseSslMode" . }}
+        {{- if include "ico-analytics.databaseCa" . }}
+        tlsConfigurationMethod: file-path
+        sslRootCertFile: {{ include "ico-analytics.databaseCaPath" . }}
+        {{- end }}
         postgresVersion: 1800
       secureJsonData:
         password: ${GRAFANA_DB_PASSWORD}

@@ -209,6 +209,44 @@ libpq sslmode of every client of the database: the chart's PostgreSQL serves no 
 {{/* The registry's JDBC URL of a database; call with (dict "ctx" $ "database" name). */}}
 {{- define "ico-analytics.jdbcUrl" -}}
 {{- printf "jdbc:postgresql://%s:%s/%s?sslmode=%s" (include "ico-analytics.databaseHost" .ctx) (include "ico-analytics.databasePort" .ctx) .database (include "ico-analytics.databaseSslMode" .ctx) }}
+{{- if include "ico-analytics.databaseCa" .ctx }}&sslrootcert={{ include "ico-analytics.databaseCaPath" .ctx }}{{ end }}
+{{- end }}
+
+{{/*
+The CA that signed an external database's certificate (externalDatabase.sslRootCert), mounted
+into every client at databaseCaPath: "true" when there is one.
+*/}}
+{{- define "ico-analytics.databaseCa" -}}
+{{- if and (not .Values.postgresql.enabled) .Values.externalDatabase.sslRootCert.existingSecret }}true{{ end }}
+{{- end }}
+
+{{- define "ico-analytics.databaseCaPath" -}}/etc/postgresql-ca/ca.crt{{- end }}
+
+{{- define "ico-analytics.databaseCaVolume" -}}
+{{- if include "ico-analytics.databaseCa" . }}
+- name: postgresql-ca
+  secret:
+    secretName: {{ .Values.externalDatabase.sslRootCert.existingSecret }}
+    items:
+      - key: {{ .Values.externalDatabase.sslRootCert.key }}
+        path: ca.crt
+{{- end }}
+{{- end }}
+
+{{- define "ico-analytics.databaseCaMount" -}}
+{{- if include "ico-analytics.databaseCa" . }}
+- name: postgresql-ca
+  mountPath: /etc/postgresql-ca
+  readOnly: true
+{{- end }}
+{{- end }}
+
+{{/* libpq's root certificate (PGSSLROOTCERT), for psql and the apps' psycopg alike. */}}
+{{- define "ico-analytics.databaseCaEnv" -}}
+{{- if include "ico-analytics.databaseCa" . }}
+- name: PGSSLROOTCERT
+  value: {{ include "ico-analytics.databaseCaPath" . }}
+{{- end }}
 {{- end }}
 
 {{/* Secret and key holding the database user's password. */}}
@@ -237,6 +275,7 @@ Secret. Settings builds the URL itself and percent-encodes the password, so any 
   value: {{ include "ico-analytics.databaseName" . | quote }}
 - name: POSTGRES_SSLMODE
   value: {{ include "ico-analytics.databaseSslMode" . | quote }}
+{{- include "ico-analytics.databaseCaEnv" . }}
 - name: POSTGRES_USER
   value: {{ include "ico-analytics.databaseUser" . | quote }}
 - name: POSTGRES_PASSWORD
@@ -261,6 +300,7 @@ Secret. Settings builds the URL itself and percent-encodes the password, so any 
   value: {{ include "ico-analytics.databaseName" . | quote }}
 - name: POSTGRES_SSLMODE
   value: {{ include "ico-analytics.databaseSslMode" . | quote }}
+{{- include "ico-analytics.databaseCaEnv" . }}
 - name: POSTGRES_USER
   value: {{ .Values.dataflow.database.user | quote }}
 - name: POSTGRES_PASSWORD
@@ -305,6 +345,7 @@ with (dict "ctx" $ "database" d "user" u "secret" s "key" k).
   value: {{ .database | quote }}
 - name: PGSSLMODE
   value: {{ include "ico-analytics.databaseSslMode" .ctx | quote }}
+{{- include "ico-analytics.databaseCaEnv" .ctx }}
 - name: PGUSER
   value: {{ .user | quote }}
 - name: PGPASSWORD
@@ -374,6 +415,9 @@ random one. Call with (dict "ctx" $ "name" secretName "key" dataKey "length" n);
 
 {{/* Cross-value checks the JSON schema cannot express. */}}
 {{- define "ico-analytics.validate" -}}
+{{- if and (not .Values.postgresql.enabled) (hasPrefix "verify-" .Values.externalDatabase.sslmode) (not .Values.externalDatabase.sslRootCert.existingSecret) }}
+{{- fail (printf "externalDatabase.sslmode %s checks the server's certificate: set externalDatabase.sslRootCert.existingSecret to the Secret of its CA" .Values.externalDatabase.sslmode) }}
+{{- end }}
 {{- if gt (int .Values.dataflow.replicas) (int .Values.dataflow.recovery.partitions) }}
 {{- fail (printf "dataflow.replicas (%d) exceeds dataflow.recovery.partitions (%d): every process needs a recovery partition" (int .Values.dataflow.replicas) (int .Values.dataflow.recovery.partitions)) }}
 {{- end }}
@@ -399,6 +443,10 @@ random one. Call with (dict "ctx" $ "name" secretName "key" dataKey "length" n);
   command: ["sh", "-c", "until pg_isready --timeout=5; do echo waiting for PostgreSQL; sleep 2; done"]
   env:
     {{- include "ico-analytics.libpqEnv" . | nindent 4 }}
+  {{- with include "ico-analytics.databaseCaMount" . }}
+  volumeMounts:
+    {{- . | nindent 4 }}
+  {{- end }}
   securityContext:
     {{- toYaml .Values.containerSecurityContext | nindent 4 }}
   resources:
