@@ -8,7 +8,8 @@ Rust handler calls ``bytewax._metrics.generate_python_metrics()``, i.e.
 
 from __future__ import annotations
 
-from prometheus_client import Counter
+from prometheus_client import Counter, Gauge
+from prometheus_client.parser import text_string_to_metric_families
 
 EVENTS_DECODED = Counter(
     "ico_dataflow_events_decoded", "Records decoded from the wire format (valid or not)."
@@ -41,6 +42,14 @@ RECORDS_SKIPPED = Counter(
     ["topic"],
 )
 
+_SINK_PENDING_SINCE_NAME = "ico_dataflow_sink_pending_since_seconds"
+SINK_PENDING_SINCE = Gauge(
+    _SINK_PENDING_SINCE_NAME,
+    "Unix time since which a PostgreSQL sink worker holds rows it has not managed to commit (the "
+    "start of its current batch, or its last commit within it); 0 while it holds none.",
+    ["step", "worker"],
+)
+
 _DEAD_DECODE = DEAD_LETTERS.labels(stage="decode")
 _DEAD_VALIDATE = DEAD_LETTERS.labels(stage="validate")
 
@@ -52,3 +61,18 @@ def record_decoded(decoded: int, dead_decode: int, dead_validate: int) -> None:
         _DEAD_DECODE.inc(dead_decode)
     if dead_validate:
         _DEAD_VALIDATE.inc(dead_validate)
+
+
+def stalled_sinks(exposition: str, now: float, max_stall_seconds: float) -> list[str]:
+    """The sink workers of a ``/metrics`` text that have held rows without committing any for
+    more than ``max_stall_seconds``, as "step/worker (N s)"; empty when every one progresses."""
+    stalled = []
+    for family in text_string_to_metric_families(exposition):
+        if family.name != _SINK_PENDING_SINCE_NAME:
+            continue
+        for sample in family.samples:
+            stalled_for = now - sample.value
+            if sample.value > 0 and stalled_for > max_stall_seconds:
+                labels = sample.labels
+                stalled.append(f"{labels['step']}/{labels['worker']} ({stalled_for:.0f} s)")
+    return stalled

@@ -27,6 +27,7 @@ from typing import Any, NamedTuple
 
 import psycopg
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
+from prometheus_client import Gauge
 from psycopg import sql
 from psycopg.types.json import Jsonb
 from tenacity import (
@@ -132,7 +133,10 @@ class PostgresSink(DynamicSink[TableRow]):
             partial(connect, self._url, f"{name} sessions", self._timeouts),
             self._sessions_refresh_seconds,
         )
-        return PostgresSinkPartition(self._url, self._retry, self._timeouts, name, refresher)
+        pending = metrics.SINK_PENDING_SINCE.labels(step=step_id, worker=str(worker_index))
+        return PostgresSinkPartition(
+            self._url, self._retry, self._timeouts, name, refresher, pending
+        )
 
 
 def connect(url: str, application_name: str, timeouts: Timeouts) -> psycopg.Connection[Any]:
@@ -245,6 +249,7 @@ class PostgresSinkPartition(StatelessSinkPartition[TableRow]):
         timeouts: Timeouts,
         application_name: str,
         refresher: sessions.SessionRefresher,
+        pending: Gauge,
     ) -> None:
         self._url = url
         self._retry = retry
@@ -254,16 +259,23 @@ class PostgresSinkPartition(StatelessSinkPartition[TableRow]):
         self._tables: dict[str, _Table] = {}
         self._refresher = refresher
         refresher.start()
+        # Since when rows wait for a commit: the liveness probe (`ico-analytics sink-health`)
+        # restarts a process whose sink holds rows without progress for too long.
+        self._pending = pending
+        pending.set(0)
 
     def write_batch(self, items: list[TableRow]) -> None:
         if not items:
             return
+        self._pending.set_to_current_time()
         try:
             self._write_retrying(items)
         except _REFUSED:
             # Some row breaks a constraint or a type: it would fail the same way on every
             # replay, so find it, store the rest, and keep it as a dead letter instead.
             self._write_isolating(items)
+        finally:
+            self._pending.set(0)
 
     def _write_retrying(self, items: list[TableRow]) -> None:
         by_table: dict[str, list[NamedTuple]] = {}
@@ -273,6 +285,7 @@ class PostgresSinkPartition(StatelessSinkPartition[TableRow]):
             for attempt in self._retry.retrying():
                 with attempt:
                     self._write(by_table)
+            self._pending.set_to_current_time()  # progress: isolating may have more to write
         except _REFUSED:
             raise
         except psycopg.Error as exc:

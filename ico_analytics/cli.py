@@ -343,6 +343,39 @@ def cluster_scale(
     )
 
 
+@app.command("sink-health")
+def sink_health(
+    max_stall_seconds: Annotated[
+        float,
+        typer.Option(
+            min=1, help="Unhealthy when a sink worker holds rows this long without a commit."
+        ),
+    ] = 300.0,
+    metrics_url: Annotated[
+        str, typer.Option(help="The dataflow process's /metrics (its dataflow API).")
+    ] = "http://127.0.0.1:3030/metrics",
+) -> None:
+    """Liveness of a dataflow process: exit 1 when its /metrics does not answer or one of its
+    PostgreSQL sink workers has held rows without committing any for --max-stall-seconds."""
+    import time
+
+    import httpx
+
+    from dataflows.metrics import stalled_sinks
+
+    try:
+        response = httpx.get(metrics_url, timeout=5)
+        response.raise_for_status()
+    except httpx.HTTPError as exc:
+        typer.echo(f"unhealthy: {metrics_url}: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    stalled = stalled_sinks(response.text, time.time(), max_stall_seconds)
+    if stalled:
+        typer.echo(f"unhealthy: no PostgreSQL commit from {', '.join(stalled)}", err=True)
+        raise typer.Exit(1)
+    typer.echo("healthy")
+
+
 class DevAction(StrEnum):
     up = "up"
     down = "down"

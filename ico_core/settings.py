@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 from urllib.parse import quote
 
 from pydantic import Field, SecretStr
@@ -11,6 +12,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ico_core.errors import ConfigError
 from ico_core.kafka import KafkaConnection, SaslMechanism, SecurityProtocol
+
+#: libpq's sslmode values (https://www.postgresql.org/docs/current/libpq-ssl.html).
+PostgresSslMode = Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]
 
 #: The public key `demo` and the tests pseudonymise with; never good enough for real data.
 DEV_PII_KEY = "ico-analytics-dev-key"
@@ -52,6 +56,8 @@ class Settings(BaseSettings):
     postgres_db: str = Field("ico_analytics", alias="POSTGRES_DB")
     postgres_user: str = Field("postgres", alias="POSTGRES_USER")
     postgres_password: SecretStr = Field(SecretStr(""), alias="POSTGRES_PASSWORD")
+    # libpq sslmode of the URL built from the parts (None: libpq's default, prefer).
+    postgres_sslmode: PostgresSslMode | None = Field(None, alias="POSTGRES_SSLMODE")
 
     # Prometheus endpoint of `ico-analytics generate` (None: off). The dataflow's metrics are
     # Bytewax's own /metrics (BYTEWAX_DATAFLOW_API_ENABLED, port 3030).
@@ -101,9 +107,12 @@ class Settings(BaseSettings):
             password = quote(self.postgres_password.get_secret_value(), safe="")
             user = quote(self.postgres_user, safe="")
             auth = f"{user}:{password}" if password else user
-            return (
+            url = (
                 f"postgresql://{auth}@{self.postgres_host}:{self.postgres_port}/{self.postgres_db}"
             )
+            if self.postgres_sslmode is not None:
+                url += f"?sslmode={self.postgres_sslmode}"
+            return url
         return None
 
     def require_postgres_url(self) -> str:

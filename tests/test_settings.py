@@ -29,6 +29,13 @@ def test_postgres_parts_compose_a_url_and_database_url_wins() -> None:
     assert both.postgres_url() == "postgresql://u@elsewhere/x"
 
 
+def test_postgres_sslmode_goes_into_the_url_built_from_the_parts() -> None:
+    tls = Settings(POSTGRES_HOST="db", POSTGRES_USER="ico", POSTGRES_SSLMODE="require")
+    assert tls.postgres_url() == "postgresql://ico@db:5432/ico_analytics?sslmode=require"
+    with pytest.raises(ValueError, match="POSTGRES_SSLMODE"):
+        Settings(POSTGRES_HOST="db", POSTGRES_SSLMODE="on")
+
+
 def test_secrets_never_print() -> None:
     settings = Settings(
         DATABASE_URL="postgresql://u:hunter2@h/db",

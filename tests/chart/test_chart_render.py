@@ -73,6 +73,7 @@ def test_manifests_validate_against_schemas(
         ("postgresql.enabled=false", "externalDatabase"),
         ("kafka.enabled=false", "externalBootstrapServers"),
         ("dataflow.unknownKey=1", "additional properties 'unknownKey' not allowed"),
+        ("externalDatabase.sslmode=on", "at '/externalDatabase/sslmode'"),
     ],
 )
 def test_values_schema_rejects_bad_values(helm: Helm, assignment: str, message: str) -> None:
@@ -90,6 +91,16 @@ def test_values_schema_rejects_bad_values(helm: Helm, assignment: str, message: 
             "dataflow.replicas (7) exceeds dataflow.recovery.partitions (6)",
         ),
         (["kafka.topics.replicas=3"], "kafka.topics.replicas (3) exceeds kafka.nodePool.replicas"),
+        (
+            [
+                "postgresql.enabled=false",
+                "externalDatabase.host=db",
+                "externalDatabase.username=u",
+                "externalDatabase.existingSecret=s",
+                "externalDatabase.sslmode=verify-full",
+            ],
+            "set externalDatabase.sslRootCert.existingSecret to the Secret of its CA",
+        ),
     ],
 )
 def test_cross_value_checks_fail_rendering(
@@ -132,6 +143,10 @@ def test_notes_explain_port_forward_and_admin_password(helm: Helm, tmp_path: Pat
     assert 'scrape jobs and rules of ConfigMap "ico-analytics-prometheus"' in notes
     assert 'Secret "ico-analytics-alertmanager", key alertmanager.yaml' in notes
     assert "Alerts reach nobody yet" in notes
+    assert (
+        'Backups: CronJob "ico-analytics-backup" dumps the databases (43 2 * * * UTC) to PVC '
+        '"ico-analytics-backup", keeping 7 per database' in notes
+    )
 
 
 def test_monitoring_objects_only_with_the_api(rendered: dict[str, list[Manifest]]) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import psycopg
@@ -69,32 +70,55 @@ def test_login_script_creates_the_dataflow_user_the_schema_wait_accepts(
         conn.execute("DROP ROLE ico_dataflow")
 
 
+@pytest.mark.parametrize("as_superuser", [True, False], ids=["superuser", "createrole"])
 def test_grafana_user_script_creates_a_read_only_login_idempotently(
-    rendered: dict[str, list[Manifest]], migrated_database_url: str, tmp_path: Path
+    rendered: dict[str, list[Manifest]],
+    migrated_database_url: str,
+    tmp_path: Path,
+    as_superuser: bool,
 ) -> None:
     script = _script(rendered, "ico-analytics-migrate", "login-user.sql", tmp_path)
+    user = str(conninfo_to_dict(migrated_database_url)["user"])
+    if not as_superuser:
+        # A managed database's user, which ran the migrations and so administers their roles.
+        user = "ico_admin"
+        with psycopg.connect(migrated_database_url, autocommit=True) as conn:
+            conn.execute("DROP ROLE IF EXISTS grafana")
+            conn.execute("CREATE ROLE ico_admin LOGIN CREATEROLE")
+            conn.execute("GRANT grafana_reader TO ico_admin WITH ADMIN OPTION")
     env = _libpq_env(
         migrated_database_url,
+        PGUSER=user,
         LOGIN_USER="grafana",
         LOGIN_PASSWORD="p'w",
         LOGIN_ROLE="grafana_reader",
     )
-    for _ in range(2):  # every upgrade runs it again
-        done = subprocess.run(
-            ["psql", "--no-psqlrc", f"--file={script}"], env=env, capture_output=True, text=True
-        )
-        assert done.returncode == 0, done.stderr
-    with psycopg.connect(migrated_database_url) as conn:
-        role = conn.execute(
-            "SELECT rolcanlogin, rolsuper, pg_has_role('grafana', 'grafana_reader', 'member')"
-            " FROM pg_roles WHERE rolname = 'grafana'"
-        ).fetchone()
-    assert role == (True, False, True)
-    grafana = conninfo_to_dict(migrated_database_url) | {"user": "grafana", "password": "p'w"}
-    with psycopg.connect(**grafana) as conn:
-        assert conn.execute("SELECT count(*) FROM analytics.window_aggregates").fetchone() == (0,)
-        with pytest.raises(psycopg.errors.InsufficientPrivilege):
-            conn.execute("DELETE FROM raw_data.dead_letters")
+    try:
+        for _ in range(2):  # every upgrade runs it again
+            done = subprocess.run(
+                ["psql", "--no-psqlrc", f"--file={script}"],
+                env=env,
+                capture_output=True,
+                text=True,
+            )
+            assert done.returncode == 0, done.stderr
+        with psycopg.connect(migrated_database_url) as conn:
+            role = conn.execute(
+                "SELECT rolcanlogin, rolsuper, pg_has_role('grafana', 'grafana_reader', 'member')"
+                " FROM pg_roles WHERE rolname = 'grafana'"
+            ).fetchone()
+        assert role == (True, False, True)
+        grafana = conninfo_to_dict(migrated_database_url) | {"user": "grafana", "password": "p'w"}
+        with psycopg.connect(**grafana) as conn:
+            count = conn.execute("SELECT count(*) FROM analytics.window_aggregates").fetchone()
+            assert count == (0,)
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute("DELETE FROM raw_data.dead_letters")
+    finally:
+        if not as_superuser:
+            with psycopg.connect(migrated_database_url, autocommit=True) as conn:
+                conn.execute("DROP ROLE grafana")  # with the membership ico_admin granted
+                conn.execute("DROP ROLE ico_admin")
 
 
 def test_dataflow_waits_for_the_schema(
@@ -141,3 +165,98 @@ def test_recovery_partitions_are_created_once_by_process_zero(
     for pod in ("ico-analytics-dataflow-1", "ico-analytics-dataflow-0"):  # restarts: no-ops
         assert run(pod, timeout=10).returncode == 0
     assert {p.name: p.stat().st_mtime_ns for p in (root / "recovery").iterdir()} == before
+
+
+@pytest.mark.parametrize("as_superuser", [True, False], ids=["superuser", "createrole-createdb"])
+def test_registry_database_script_gives_the_registry_its_own_database(
+    rendered: dict[str, list[Manifest]],
+    migrated_database_url: str,
+    tmp_path: Path,
+    as_superuser: bool,
+) -> None:
+    script = _script(rendered, "ico-analytics-migrate", "registry-database.sql", tmp_path)
+    admin = conninfo_to_dict(migrated_database_url)
+    with psycopg.connect(migrated_database_url, autocommit=True) as conn:
+        if not as_superuser:  # a managed database's user: no superuser, may create both
+            conn.execute("CREATE ROLE ico_admin LOGIN CREATEROLE CREATEDB PASSWORD 'a'")
+            admin |= {"user": "ico_admin", "password": "a"}
+    env = _libpq_env(
+        migrated_database_url,
+        PGUSER=str(admin["user"]),
+        REGISTRY_USER="schema_registry",
+        REGISTRY_PASSWORD="r'1",
+        REGISTRY_DATABASE="schema_registry",
+    )
+    try:
+        for _ in range(2):  # every upgrade runs it again
+            done = subprocess.run(
+                ["psql", "--no-psqlrc", f"--file={script}"], env=env, capture_output=True, text=True
+            )
+            assert done.returncode == 0, done.stderr
+        registry = conninfo_to_dict(migrated_database_url) | {
+            "user": "schema_registry",
+            "password": "r'1",
+        }
+        with psycopg.connect(**(registry | {"dbname": "schema_registry"})) as conn:
+            conn.execute("CREATE TABLE artifacts (id bigint PRIMARY KEY)")  # it owns its schema
+            role = conn.execute(
+                "SELECT rolsuper, rolcreaterole, rolcreatedb FROM pg_roles"
+                " WHERE rolname = current_user"
+            ).fetchone()
+            assert role == (False, False, False)
+        with (
+            psycopg.connect(**registry) as conn,
+            pytest.raises(psycopg.errors.InsufficientPrivilege),
+        ):
+            conn.execute("SELECT count(*) FROM analytics.window_aggregates")
+    finally:
+        with psycopg.connect(migrated_database_url, autocommit=True) as conn:
+            conn.execute("DROP DATABASE IF EXISTS schema_registry WITH (FORCE)")
+            conn.execute("DROP ROLE IF EXISTS schema_registry")
+            conn.execute("DROP ROLE IF EXISTS ico_admin")
+
+
+def test_backup_script_dumps_keeps_the_newest_and_the_dump_restores(
+    rendered: dict[str, list[Manifest]], migrated_database_url: str, tmp_path: Path
+) -> None:
+    from ico_analytics.services.postgres import _bin
+
+    script = _script(rendered, "ico-analytics-backup", "backup.sh", tmp_path)
+    dumps = tmp_path / "backup"
+    dumps.mkdir()
+    (dumps / "stale.dump.partial").write_text("a run that died midway")
+    database = str(conninfo_to_dict(migrated_database_url)["dbname"])
+    env = _libpq_env(
+        migrated_database_url, BACKUP_DIR=str(dumps), BACKUP_DATABASES=database, BACKUP_KEEP="2"
+    )
+    # pg_dump of the server's major version, as the postgres image has.
+    env["PATH"] = f"{Path(_bin('pg_dump')).parent}:{env['PATH']}"
+    made = []
+    for _ in range(3):
+        done = subprocess.run(["sh", str(script)], env=env, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        made.append(done.stdout.split()[3])  # "dumped <db> to <file> (<size>)"
+        time.sleep(1.1)  # dumps are named to the second
+    assert sorted(p.name for p in dumps.iterdir()) == sorted(made[1:])
+    # The README's restore: pg_restore into the database (here a new, empty one).
+    copy = f"{database}_restored"
+    with psycopg.connect(migrated_database_url, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {copy}")
+    try:
+        done = subprocess.run(
+            [_bin("pg_restore"), "--exit-on-error", f"--dbname={copy}", str(dumps / made[-1])],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        assert done.returncode == 0, done.stderr
+        count = "SELECT count(*) FROM processed_data.ico_websites"
+        with psycopg.connect(migrated_database_url) as conn:
+            expected = conn.execute(count).fetchone()
+        with psycopg.connect(
+            **(conninfo_to_dict(migrated_database_url) | {"dbname": copy})
+        ) as conn:
+            assert conn.execute(count).fetchone() == expected
+    finally:
+        with psycopg.connect(migrated_database_url, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {copy} WITH (FORCE)")

@@ -145,6 +145,26 @@ def test_recovery_volume_is_shared_read_write_many(
     ]
 
 
+def test_dataflow_liveness_probe_checks_the_sink(helm: Helm) -> None:
+    from typer.testing import CliRunner
+
+    from ico_analytics.cli import app
+
+    docs = helm.render(set_values=["dataflow.liveness.sinkStallSeconds=120"])
+    dataflow = container(one(docs, "StatefulSet", "ico-analytics-dataflow"), "dataflow")
+    command = dataflow["livenessProbe"]["exec"]["command"]
+    assert command == [
+        "ico-analytics",
+        "sink-health",
+        "--max-stall-seconds=120",
+        "--metrics-url=http://127.0.0.1:3030/metrics",
+    ]
+    # The image's entry point takes exactly these options (tests/sinks/test_sink_liveness.py
+    # shows what the command decides).
+    assert CliRunner().invoke(app, [*command[1:], "--help"]).exit_code == 0
+    assert dataflow["readinessProbe"]["httpGet"] == {"path": "/metrics", "port": "api"}
+
+
 @pytest.mark.parametrize(
     ("scenario", "clickstream", "others", "replicas"),
     [("defaults", 6, 3, 1), ("scaled-dataflow", 12, 6, 3)],
@@ -256,19 +276,69 @@ def test_each_app_logs_in_to_kafka_with_only_its_acls(rendered: dict[str, list[M
     assert dataflow["KAFKA_BOOTSTRAP_SERVERS"] == "ico-analytics-kafka-kafka-bootstrap:9092"
 
 
-def test_schema_registry_persists_in_postgresql(rendered: dict[str, list[Manifest]]) -> None:
-    registry = one(rendered["defaults"], "Deployment", "ico-analytics-schema-registry")
+def test_schema_registry_persists_in_its_own_database(rendered: dict[str, list[Manifest]]) -> None:
+    docs = rendered["defaults"]
+    registry = one(docs, "Deployment", "ico-analytics-schema-registry")
     main = container(registry, "schema-registry")
     assert main["image"].startswith("quay.io/apicurio/apicurio-registry:3.")
     env = env_of(main)
     assert env["APICURIO_STORAGE_KIND"] == "sql"
     assert env["APICURIO_STORAGE_SQL_KIND"] == "postgresql"
+    # Its own database and login: not the superuser, not the analytics database.
     assert env["APICURIO_DATASOURCE_URL"] == (
-        "jdbc:postgresql://ico-analytics-postgresql:5432/ico_analytics"
+        "jdbc:postgresql://ico-analytics-postgresql:5432/schema_registry?sslmode=disable"
     )
-    assert env["APICURIO_DATASOURCE_PASSWORD"] == {
-        "secretKeyRef": {"name": "ico-analytics-postgresql", "key": "password"}
-    }
+    assert env["APICURIO_DATASOURCE_USERNAME"] == "schema_registry"
+    password = {"secretKeyRef": {"name": "ico-analytics-schema-registry-db", "key": "password"}}
+    assert env["APICURIO_DATASOURCE_PASSWORD"] == password
+    # It starts once the migrations Job created them: its init container logs in as it.
+    wait = env_of(container(registry, "wait-for-database"))
+    assert (wait["PGDATABASE"], wait["PGUSER"], wait["PGPASSWORD"]) == (
+        "schema_registry",
+        "schema_registry",
+        password,
+    )
+    job = one(docs, "Job", "ico-analytics-migrate-1")
+    create = env_of(container(job, "registry-database"))
+    assert create["PGUSER"] == "postgres"
+    assert (create["REGISTRY_DATABASE"], create["REGISTRY_USER"]) == (
+        "schema_registry",
+        "schema_registry",
+    )
+    assert create["REGISTRY_PASSWORD"] == password
+
+
+def test_every_database_client_gets_the_sslmode(
+    rendered: dict[str, list[Manifest]], helm: Helm
+) -> None:
+    # The chart's PostgreSQL serves no TLS; an external one gets externalDatabase.sslmode.
+    for scenario, mode in (("defaults", "disable"), ("external-database", "require")):
+        docs = rendered[scenario]
+        clients = 0
+        for workload in (d for d in docs if d["kind"] in (*WORKLOAD_KINDS, "Pod")):
+            spec = workload["spec"] if workload["kind"] == "Pod" else pod_spec(workload)
+            for c in spec["containers"] + spec.get("initContainers", []):
+                env = env_of(c)
+                where = (scenario, workload["metadata"]["name"], c["name"])
+                if "PGHOST" in env:
+                    assert env["PGSSLMODE"] == mode, where
+                    clients += 1
+                if "POSTGRES_HOST" in env:
+                    assert env["POSTGRES_SSLMODE"] == mode, where
+                    clients += 1
+                if "APICURIO_DATASOURCE_URL" in env:
+                    assert env["APICURIO_DATASOURCE_URL"].endswith(f"?sslmode={mode}"), where
+                    clients += 1
+        assert clients >= 8, scenario
+        grafana = one(docs, "ConfigMap", "ico-analytics-grafana-provisioning")
+        source = yaml.safe_load(grafana["data"]["datasources.yaml"])["datasources"][0]
+        assert source["jsonData"]["sslmode"] == mode
+    disabled = helm.render(
+        values=[ci("external-database")], set_values=["externalDatabase.sslmode=disable"]
+    )
+    registry = one(disabled, "Deployment", "ico-analytics-schema-registry")
+    url = env_of(container(registry, "schema-registry"))["APICURIO_DATASOURCE_URL"]
+    assert url.endswith("?sslmode=disable")
 
 
 def test_external_database(rendered: dict[str, list[Manifest]]) -> None:
@@ -296,7 +366,7 @@ def test_external_database(rendered: dict[str, list[Manifest]]) -> None:
         container(one(docs, "Deployment", "ico-analytics-schema-registry"), "schema-registry")
     )
     assert registry["APICURIO_DATASOURCE_URL"] == (
-        f"jdbc:postgresql://{values['host']}:6432/ico_analytics"
+        f"jdbc:postgresql://{values['host']}:6432/schema_registry?sslmode=require"
     )
     grafana = one(docs, "ConfigMap", "ico-analytics-grafana-provisioning")
     assert f"url: {values['host']}:6432" in grafana["data"]["datasources.yaml"]
@@ -351,7 +421,52 @@ def test_maintenance_cronjob(rendered: dict[str, list[Manifest]], helm: Helm) ->
     assert refresh["spec"]["concurrencyPolicy"] == "Forbid"
     assert container(refresh, "refresh-kpis")["args"] == ["maintain", "--kpis-only"]
     assert env_of(container(refresh, "refresh-kpis")) == env_of(maintain)
-    assert by_kind(helm.render(set_values=["maintenance.enabled=false"]), "CronJob") == []
+    off = helm.render(set_values=["maintenance.enabled=false"])
+    assert [c["metadata"]["name"] for c in by_kind(off, "CronJob")] == ["ico-analytics-backup"]
+
+
+def test_backup_cronjob(rendered: dict[str, list[Manifest]], helm: Helm) -> None:
+    docs = rendered["defaults"]
+    cron = one(docs, "CronJob", "ico-analytics-backup")
+    assert cron["spec"]["schedule"] == "43 2 * * *"
+    assert cron["spec"]["concurrencyPolicy"] == "Forbid"
+    backup = container(cron, "backup")
+    assert backup["image"] == "postgres:18.6"  # pg_dump of the server's major version
+    assert backup["command"] == ["sh", "/scripts/backup.sh"]
+    env = env_of(backup)
+    # As the owner of the analytics database, which may also read the registry's.
+    assert (env["PGUSER"], env["PGPASSWORD"]) == (
+        "postgres",
+        {"secretKeyRef": {"name": "ico-analytics-postgresql", "key": "password"}},
+    )
+    assert (env["BACKUP_DATABASES"], env["BACKUP_KEEP"]) == ("ico_analytics schema_registry", "7")
+    assert pod_spec(cron)["securityContext"]["fsGroup"] == 999
+    volumes = {v["name"]: v for v in pod_spec(cron)["volumes"]}
+    assert volumes["backup"]["persistentVolumeClaim"]["claimName"] == "ico-analytics-backup"
+    assert {m["name"]: m["mountPath"] for m in backup["volumeMounts"]}["backup"] == "/backup"
+    claim = one(docs, "PersistentVolumeClaim", "ico-analytics-backup")
+    assert claim["spec"]["accessModes"] == ["ReadWriteOnce"]
+    assert claim["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+    script = one(docs, "ConfigMap", "ico-analytics-backup")["data"]["backup.sh"]
+    assert 'pg_dump --format=custom --dbname="$db"' in script
+    # Set apart in values: a schedule, a retention, an existing claim; or off (managed backups).
+    custom = helm.render(
+        set_values=[
+            "backup.schedule=0 1 * * 0",
+            "backup.keep=4",
+            "backup.persistence.existingClaim=dumps",
+        ]
+    )
+    cron = one(custom, "CronJob", "ico-analytics-backup")
+    assert cron["spec"]["schedule"] == "0 1 * * 0"
+    assert env_of(container(cron, "backup"))["BACKUP_KEEP"] == "4"
+    volumes = {v["name"]: v for v in pod_spec(cron)["volumes"]}
+    assert volumes["backup"]["persistentVolumeClaim"]["claimName"] == "dumps"
+    assert [c["metadata"]["name"] for c in by_kind(custom, "PersistentVolumeClaim")] == [
+        "ico-analytics-dataflow-recovery"
+    ]
+    managed = rendered["external-database"]
+    assert not [d for d in managed if d["metadata"]["name"] == "ico-analytics-backup"]
 
 
 def test_workloads_are_labelled_bounded_and_unprivileged(
@@ -419,6 +534,7 @@ def test_secrets_are_generated_and_kept(rendered: dict[str, list[Manifest]]) -> 
         "ico-analytics-grafana",
         "ico-analytics-grafana-db",
         "ico-analytics-dataflow-db",
+        "ico-analytics-schema-registry-db",
         "ico-analytics-alertmanager",  # its configuration, with the receivers' addresses
     }
     assert len(base64.b64decode(names["ico-analytics-pii"]["data"]["hmac-key"])) == 48
@@ -441,6 +557,122 @@ def test_the_crm_email_key_may_come_from_an_existing_secret(helm: Helm) -> None:
     assert dataflow["CRM_EMAIL_KEY"] == {
         "secretKeyRef": {"name": "crm-from-vault", "key": "email-key"}
     }
+
+
+def _secret_references(docs: list[Manifest]) -> set[str]:
+    """Names of the Secrets the workloads and test pods read (env and volumes)."""
+    names: set[str] = set()
+    for workload in (d for d in docs if d["kind"] in (*WORKLOAD_KINDS, "Pod")):
+        spec = workload["spec"] if workload["kind"] == "Pod" else pod_spec(workload)
+        for c in spec["containers"] + spec.get("initContainers", []):
+            for var in c.get("env", []):
+                if ref := var.get("valueFrom", {}).get("secretKeyRef"):
+                    names.add(ref["name"])
+        names |= {v["secret"]["secretName"] for v in spec.get("volumes", []) if "secret" in v}
+    return names
+
+
+#: What Strimzi's operators write: the cluster CA and each KafkaUser's password.
+STRIMZI_SECRETS = {
+    "ico-analytics-kafka-cluster-ca-cert",
+    "ico-analytics-generator",
+    "ico-analytics-dataflow",
+}
+
+
+def test_every_database_client_verifies_the_server_against_its_ca(
+    rendered: dict[str, list[Manifest]],
+) -> None:
+    docs = rendered["external-database-tls"]
+    ca = "/etc/postgresql-ca/ca.crt"
+    clients = 0
+    for workload in (d for d in docs if d["kind"] in (*WORKLOAD_KINDS, "Pod")):
+        spec = workload["spec"] if workload["kind"] == "Pod" else pod_spec(workload)
+        volumes = {v["name"]: v for v in spec.get("volumes", [])}
+        for c in spec["containers"] + spec.get("initContainers", []):
+            env = env_of(c)
+            if not {"PGHOST", "POSTGRES_HOST", "APICURIO_DATASOURCE_URL"} & set(env):
+                continue
+            where = (workload["metadata"]["name"], c["name"])
+            clients += 1
+            mounts = {m["name"]: m["mountPath"] for m in c.get("volumeMounts", [])}
+            assert mounts.get("postgresql-ca") == "/etc/postgresql-ca", where
+            assert volumes["postgresql-ca"]["secret"] == {
+                "secretName": "analytics-db-ca",
+                "items": [{"key": "ca.crt", "path": "ca.crt"}],
+            }, where
+            if "APICURIO_DATASOURCE_URL" in env:
+                assert env["APICURIO_DATASOURCE_URL"].endswith(
+                    f"?sslmode=verify-full&sslrootcert={ca}"
+                )
+            else:  # libpq: psql and the apps' psycopg
+                assert env["PGSSLROOTCERT"] == ca, where
+                assert env.get("PGSSLMODE", env.get("POSTGRES_SSLMODE")) == "verify-full", where
+    assert clients >= 10
+    grafana = one(docs, "Deployment", "ico-analytics-grafana")
+    mounts = {m["name"]: m["mountPath"] for m in container(grafana, "grafana")["volumeMounts"]}
+    assert mounts["postgresql-ca"] == "/etc/postgresql-ca"
+    provisioning = one(docs, "ConfigMap", "ico-analytics-grafana-provisioning")
+    source = yaml.safe_load(provisioning["data"]["datasources.yaml"])["datasources"][0]
+    assert source["jsonData"] == {
+        "database": "ico_analytics",
+        "sslmode": "verify-full",
+        "tlsConfigurationMethod": "file-path",
+        "sslRootCertFile": ca,
+        "postgresVersion": 1800,
+    }
+    # Without a CA nothing is mounted.
+    plain = rendered["external-database"]
+    assert not [
+        v
+        for d in plain
+        if d["kind"] in WORKLOAD_KINDS
+        for v in pod_spec(d).get("volumes", [])
+        if v["name"] == "postgresql-ca"
+    ]
+
+
+def test_every_generated_secret_is_read_and_every_read_one_exists(
+    rendered: dict[str, list[Manifest]],
+) -> None:
+    docs = rendered["defaults"]
+    generated = {s["metadata"]["name"] for s in by_kind(docs, "Secret")}
+    assert _secret_references(docs) <= generated | STRIMZI_SECRETS
+    assert generated - _secret_references(docs) == {"ico-analytics-alertmanager"}
+
+
+EXISTING_SECRETS = {
+    "postgresql.auth.existingSecret": "my-postgres",
+    "pii.existingSecret": "my-pii",
+    "crm.existingSecret": "my-crm",
+    "grafana.admin.existingSecret": "my-grafana-admin",
+    "grafana.datasource.existingSecret": "my-grafana-db",
+    "dataflow.database.existingSecret": "my-dataflow-db",
+    "schemaRegistry.database.existingSecret": "my-registry-db",
+}
+
+
+def test_existing_secrets_replace_every_generated_one(helm: Helm) -> None:
+    # GitOps and `helm template` renders cannot look up the live Secrets, so they name their own.
+    docs = helm.render(set_values=[f"{key}={name}" for key, name in EXISTING_SECRETS.items()])
+    assert {s["metadata"]["name"] for s in by_kind(docs, "Secret")} == {
+        "ico-analytics-alertmanager"  # configuration, nothing generated
+    }
+    assert _secret_references(docs) - STRIMZI_SECRETS == set(EXISTING_SECRETS.values())
+    grafana = container(one(docs, "Deployment", "ico-analytics-grafana"), "grafana")
+    env = env_of(grafana)
+    assert env["GF_SECURITY_ADMIN_PASSWORD"]["secretKeyRef"]["name"] == "my-grafana-admin"
+    assert env["GRAFANA_DB_PASSWORD"]["secretKeyRef"]["name"] == "my-grafana-db"
+
+
+def test_generated_secrets_reuse_the_live_value() -> None:
+    # `lookup` is empty without a cluster, so what is checked here is that every generated
+    # password and key goes through the one helper that asks for the live Secret first.
+    text = (CHART / "templates" / "secrets.yaml").read_text()
+    assert "randAlphaNum" not in text
+    assert text.count("generatedSecretValue") == text.count("kind: Secret") == 7
+    helper = (CHART / "templates" / "_helpers.tpl").read_text()
+    assert 'lookup "v1" "Secret" .ctx.Release.Namespace .name' in helper
 
 
 def _dashboard_files(docs: list[Manifest]) -> dict[str, str]:
@@ -552,6 +784,7 @@ def test_network_policies(rendered: dict[str, list[Manifest]]) -> None:
         "ico-analytics-grafana",
         "ico-analytics-migrations",
         "ico-analytics-maintenance",
+        "ico-analytics-backup",
         "ico-analytics-test",
     }
     for spec in policies.values():
@@ -577,6 +810,7 @@ def test_network_policies(rendered: dict[str, list[Manifest]]) -> None:
         "schema-registry",
         "migrations",
         "maintenance",
+        "backup",
         "grafana",
         "test",
     }

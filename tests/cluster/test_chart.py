@@ -1,5 +1,6 @@
 """The chart on the real cluster: `helm install --wait` (helm 3 and 4), `helm test`, data from the
-generator through Kafka and two dataflow pods into PostgreSQL, Grafana through a port-forward.
+generator through Kafka and two dataflow pods into PostgreSQL, Grafana through a port-forward,
+`helm upgrade` keeping every generated Secret.
 
 Kafka runs as an in-cluster fixture (manifests/kafka.yaml) with kafka.enabled=false: the Strimzi
 operator cannot be obtained here. PostgreSQL, the schema registry and Grafana are local stand-in
@@ -134,6 +135,11 @@ def test_install_waits_until_every_pod_is_ready(release: Release) -> None:
         assert name in running
     job = kubectl_json("-n", release.ns.name, "get", "job", f"{FULLNAME}-migrate-1")
     assert job["status"]["succeeded"] == 1
+    # The registry's own database and login, made by the migrations Job (the stand-in registry
+    # stores elsewhere, but its init container waited until it could log in to them).
+    owner = "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = 'schema_registry'"
+    assert release.sql(owner) == [["schema_registry"]]
+    assert release.sql("SELECT rolsuper FROM pg_roles WHERE rolname = 'schema_registry'") == [["f"]]
     assert {c["type"]: c["status"] for c in job["status"]["conditions"]}["Complete"] == "True"
     status = json.loads(release.helm_cmd("status", RELEASE, "-o", "json"))
     assert status["info"]["status"] == "deployed"
@@ -184,6 +190,9 @@ def test_events_flow_from_generator_through_kafka_and_two_dataflow_pods_to_postg
             return 0.0
 
         assert wait_until(f"dataflow-{ordinal} decodes events", decoded, timeout=60) > 0
+    # The liveness probe's command in the real image, the sink committing: healthy.
+    probe = ("exec", f"{FULLNAME}-dataflow-0", "-c", "dataflow", "--", "ico-analytics")
+    assert release.ns.kubectl(*probe, "sink-health").strip() == "healthy"
 
 
 def _free_port() -> int:
@@ -468,6 +477,30 @@ def test_strimzi_objects_of_the_chart_are_admitted_by_the_api_server(release: Re
         assert len(topics) == len([d for d in docs if "kind: KafkaTopic" in d])
     finally:
         release.ns.kubectl("delete", "-f", "-", "--wait=false", input=strimzi)
+
+
+def test_an_upgrade_keeps_every_generated_secret(release: Release) -> None:
+    generated = ("postgresql", "pii", "grafana", "grafana-db", "dataflow-db", "schema-registry-db")
+
+    def values() -> dict[str, object]:
+        return {
+            name: kubectl_json("-n", release.ns.name, "get", "secret", f"{FULLNAME}-{name}")["data"]
+            for name in generated
+        }
+
+    before = values()
+    release.helm_cmd(
+        "upgrade",
+        RELEASE,
+        str(CHART),
+        "--reuse-values",
+        "--wait",
+        "--wait-for-jobs",
+        "--timeout",
+        "6m",
+        timeout=420,
+    )
+    assert values() == before  # `lookup` found each live value and rendered it again
 
 
 def test_uninstall_keeps_what_it_documents_and_a_reinstall_resumes_from_it(

@@ -15,7 +15,11 @@ datasources.yaml: |
       user: {{ .Values.grafana.datasource.user }}
       jsonData:
         database: {{ include "ico-analytics.databaseName" . }}
-        sslmode: disable
+        sslmode: {{ include "ico-analytics.databaseSslMode" . }}
+        {{- if include "ico-analytics.databaseCa" . }}
+        tlsConfigurationMethod: file-path
+        sslRootCertFile: {{ include "ico-analytics.databaseCaPath" . }}
+        {{- end }}
         postgresVersion: 1800
       secureJsonData:
         password: ${GRAFANA_DB_PASSWORD}

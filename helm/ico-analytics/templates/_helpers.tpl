@@ -198,6 +198,57 @@ trusting the cluster CA mounted at /etc/kafka-ca (volume "kafka-ca"). */}}
 {{- end }}
 {{- end }}
 
+{{/*
+libpq sslmode of every client of the database: the chart's PostgreSQL serves no TLS, so
+"disable"; an external one's externalDatabase.sslmode.
+*/}}
+{{- define "ico-analytics.databaseSslMode" -}}
+{{- if .Values.postgresql.enabled }}disable{{ else }}{{ .Values.externalDatabase.sslmode }}{{ end }}
+{{- end }}
+
+{{/* The registry's JDBC URL of a database; call with (dict "ctx" $ "database" name). */}}
+{{- define "ico-analytics.jdbcUrl" -}}
+{{- printf "jdbc:postgresql://%s:%s/%s?sslmode=%s" (include "ico-analytics.databaseHost" .ctx) (include "ico-analytics.databasePort" .ctx) .database (include "ico-analytics.databaseSslMode" .ctx) }}
+{{- if include "ico-analytics.databaseCa" .ctx }}&sslrootcert={{ include "ico-analytics.databaseCaPath" .ctx }}{{ end }}
+{{- end }}
+
+{{/*
+The CA that signed an external database's certificate (externalDatabase.sslRootCert), mounted
+into every client at databaseCaPath: "true" when there is one.
+*/}}
+{{- define "ico-analytics.databaseCa" -}}
+{{- if and (not .Values.postgresql.enabled) .Values.externalDatabase.sslRootCert.existingSecret }}true{{ end }}
+{{- end }}
+
+{{- define "ico-analytics.databaseCaPath" -}}/etc/postgresql-ca/ca.crt{{- end }}
+
+{{- define "ico-analytics.databaseCaVolume" -}}
+{{- if include "ico-analytics.databaseCa" . }}
+- name: postgresql-ca
+  secret:
+    secretName: {{ .Values.externalDatabase.sslRootCert.existingSecret }}
+    items:
+      - key: {{ .Values.externalDatabase.sslRootCert.key }}
+        path: ca.crt
+{{- end }}
+{{- end }}
+
+{{- define "ico-analytics.databaseCaMount" -}}
+{{- if include "ico-analytics.databaseCa" . }}
+- name: postgresql-ca
+  mountPath: /etc/postgresql-ca
+  readOnly: true
+{{- end }}
+{{- end }}
+
+{{/* libpq's root certificate (PGSSLROOTCERT), for psql and the apps' psycopg alike. */}}
+{{- define "ico-analytics.databaseCaEnv" -}}
+{{- if include "ico-analytics.databaseCa" . }}
+- name: PGSSLROOTCERT
+  value: {{ include "ico-analytics.databaseCaPath" . }}
+{{- end }}
+{{- end }}
+
 {{/* Secret and key holding the database user's password. */}}
 {{- define "ico-analytics.databaseSecretName" -}}
 {{- if .Values.postgresql.enabled }}
@@ -222,6 +273,9 @@ Secret. Settings builds the URL itself and percent-encodes the password, so any 
   value: {{ include "ico-analytics.databasePort" . | quote }}
 - name: POSTGRES_DB
   value: {{ include "ico-analytics.databaseName" . | quote }}
+- name: POSTGRES_SSLMODE
+  value: {{ include "ico-analytics.databaseSslMode" . | quote }}
+{{- include "ico-analytics.databaseCaEnv" . }}
 - name: POSTGRES_USER
   value: {{ include "ico-analytics.databaseUser" . | quote }}
 - name: POSTGRES_PASSWORD
@@ -244,6 +298,9 @@ Secret. Settings builds the URL itself and percent-encodes the password, so any 
   value: {{ include "ico-analytics.databasePort" . | quote }}
 - name: POSTGRES_DB
   value: {{ include "ico-analytics.databaseName" . | quote }}
+- name: POSTGRES_SSLMODE
+  value: {{ include "ico-analytics.databaseSslMode" . | quote }}
+{{- include "ico-analytics.databaseCaEnv" . }}
 - name: POSTGRES_USER
   value: {{ .Values.dataflow.database.user | quote }}
 - name: POSTGRES_PASSWORD
@@ -259,39 +316,43 @@ Secret. Settings builds the URL itself and percent-encodes the password, so any 
 {{/* The dataflow's connection as libpq variables, for its wait for the schema. */}}
 {{- define "ico-analytics.dataflowLibpqEnv" -}}
 {{- if .Values.dataflow.database.ownLogin }}
-- name: PGHOST
-  value: {{ include "ico-analytics.databaseHost" . | quote }}
-- name: PGPORT
-  value: {{ include "ico-analytics.databasePort" . | quote }}
-- name: PGDATABASE
-  value: {{ include "ico-analytics.databaseName" . | quote }}
-- name: PGUSER
-  value: {{ .Values.dataflow.database.user | quote }}
-- name: PGPASSWORD
-  valueFrom:
-    secretKeyRef:
-      name: {{ include "ico-analytics.dataflowDbSecretName" . }}
-      key: password
+{{- include "ico-analytics.libpqLoginEnv" (dict "ctx" . "database" (include "ico-analytics.databaseName" .) "user" .Values.dataflow.database.user "secret" (include "ico-analytics.dataflowDbSecretName" .) "key" "password") }}
 {{- else }}
 {{- include "ico-analytics.libpqEnv" . }}
 {{- end }}
 {{- end }}
 
-{{/* The same connection as libpq variables, for psql in the postgres image. */}}
+{{/* The registry's login to its own database, as libpq variables. */}}
+{{- define "ico-analytics.registryLibpqEnv" -}}
+{{- include "ico-analytics.libpqLoginEnv" (dict "ctx" . "database" .Values.schemaRegistry.database.name "user" .Values.schemaRegistry.database.user "secret" (include "ico-analytics.registryDbSecretName" .) "key" "password") }}
+{{- end }}
+
+{{/* The chart's database user's connection as libpq variables, for psql in the postgres image. */}}
 {{- define "ico-analytics.libpqEnv" -}}
+{{- include "ico-analytics.libpqLoginEnv" (dict "ctx" . "database" (include "ico-analytics.databaseName" .) "user" (include "ico-analytics.databaseUser" .) "secret" (include "ico-analytics.databaseSecretName" .) "key" (include "ico-analytics.databaseSecretKey" .)) }}
+{{- end }}
+
+{{/*
+libpq variables of one login to one database of the server, its password from a Secret; call
+with (dict "ctx" $ "database" d "user" u "secret" s "key" k).
+*/}}
+{{- define "ico-analytics.libpqLoginEnv" -}}
 - name: PGHOST
-  value: {{ include "ico-analytics.databaseHost" . | quote }}
+  value: {{ include "ico-analytics.databaseHost" .ctx | quote }}
 - name: PGPORT
-  value: {{ include "ico-analytics.databasePort" . | quote }}
+  value: {{ include "ico-analytics.databasePort" .ctx | quote }}
 - name: PGDATABASE
-  value: {{ include "ico-analytics.databaseName" . | quote }}
+  value: {{ .database | quote }}
+- name: PGSSLMODE
+  value: {{ include "ico-analytics.databaseSslMode" .ctx | quote }}
+{{- include "ico-analytics.databaseCaEnv" .ctx }}
 - name: PGUSER
-  value: {{ include "ico-analytics.databaseUser" . | quote }}
+  value: {{ .user | quote }}
 - name: PGPASSWORD
   valueFrom:
     secretKeyRef:
-      name: {{ include "ico-analytics.databaseSecretName" . }}
-      key: {{ include "ico-analytics.databaseSecretKey" . }}
+      name: {{ .secret }}
+      key: {{ .key }}
 {{- end }}
 
 {{/* ---------- Grafana, dataflow, generator ---------- */}}
@@ -306,6 +367,10 @@ Secret. Settings builds the URL itself and percent-encodes the password, so any 
 
 {{- define "ico-analytics.grafanaDbSecretName" -}}
 {{- default (printf "%s-db" (include "ico-analytics.grafanaName" .)) .Values.grafana.datasource.existingSecret }}
+{{- end }}
+
+{{- define "ico-analytics.registryDbSecretName" -}}
+{{- default (printf "%s-db" (include "ico-analytics.registryName" .)) .Values.schemaRegistry.database.existingSecret }}
 {{- end }}
 
 {{- define "ico-analytics.piiSecretName" -}}
@@ -354,6 +419,9 @@ random one. Call with (dict "ctx" $ "name" secretName "key" dataKey "length" n);
 
 {{/* Cross-value checks the JSON schema cannot express. */}}
 {{- define "ico-analytics.validate" -}}
+{{- if and (not .Values.postgresql.enabled) (hasPrefix "verify-" .Values.externalDatabase.sslmode) (not .Values.externalDatabase.sslRootCert.existingSecret) }}
+{{- fail (printf "externalDatabase.sslmode %s checks the server's certificate: set externalDatabase.sslRootCert.existingSecret to the Secret of its CA" .Values.externalDatabase.sslmode) }}
+{{- end }}
 {{- if gt (int .Values.dataflow.replicas) (int .Values.dataflow.recovery.partitions) }}
 {{- fail (printf "dataflow.replicas (%d) exceeds dataflow.recovery.partitions (%d): every process needs a recovery partition" (int .Values.dataflow.replicas) (int .Values.dataflow.recovery.partitions)) }}
 {{- end }}
@@ -379,6 +447,10 @@ random one. Call with (dict "ctx" $ "name" secretName "key" dataKey "length" n);
   command: ["sh", "-c", "until pg_isready --timeout=5; do echo waiting for PostgreSQL; sleep 2; done"]
   env:
     {{- include "ico-analytics.libpqEnv" . | nindent 4 }}
+  {{- with include "ico-analytics.databaseCaMount" . }}
+  volumeMounts:
+    {{- . | nindent 4 }}
+  {{- end }}
   securityContext:
     {{- toYaml .Values.containerSecurityContext | nindent 4 }}
   resources:

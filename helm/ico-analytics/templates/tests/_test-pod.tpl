@@ -1,4 +1,5 @@
-{{/* Common spec of a `helm test` pod; (dict "ctx" $ "name" n "image" i "command" list "env" yamlString). */}}
+{{/* Common spec of a `helm test` pod; (dict "ctx" $ "name" n "image" i "command" list "env" yamlString
+"database" bool); "database": it connects to PostgreSQL, so it gets the database's CA. */}}
 {{- define "ico-analytics.testPod" -}}
 apiVersion: v1
 kind: Pod
@@ -28,4 +29,16 @@ spec:
         {{- toYaml .ctx.Values.containerSecurityContext | nindent 8 }}
       resources:
         {{- toYaml .ctx.Values.migrations.resources | nindent 8 }}
+      {{- if .database }}
+      {{- with include "ico-analytics.databaseCaMount" .ctx }}
+      volumeMounts:
+        {{- . | nindent 8 }}
+      {{- end }}
+      {{- end }}
+  {{- if .database }}
+  {{- with include "ico-analytics.databaseCaVolume" .ctx }}
+  volumes:
+    {{- . | nindent 4 }}
+  {{- end }}
+  {{- end }}
 {{- end }}
