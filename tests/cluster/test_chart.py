@@ -417,11 +417,25 @@ def test_cluster_scale_rescales_2_to_3_and_back_nothing_lost_or_doubled(release:
     )
 
 
+GENERATED_SECRETS = (
+    "postgresql", "pii", "crm", "grafana", "grafana-db", "dataflow-db", "schema-registry-db",
+)  # fmt: skip
+
+
 def test_helm_upgrade_and_rollback(release: Release) -> None:
     """`helm upgrade` to other values and `helm rollback` to the previous revision both
-    succeed and the data keeps flowing, windows and sessions exact."""
+    succeed, keep every generated Secret (`lookup` renders the live value again), and the data
+    keeps flowing, windows and sessions exact."""
     ns = release.ns
     raw = "SELECT count(*) FROM raw_data.clickstream_events"
+
+    def secrets() -> dict[str, object]:
+        return {
+            name: kubectl_json("-n", ns.name, "get", "secret", f"{FULLNAME}-{name}")["data"]
+            for name in GENERATED_SECRETS
+        }
+
+    kept = secrets()
     revision = json.loads(release.helm_cmd("status", RELEASE, "-o", "json"))["version"]
     began = time.monotonic()
     release.helm_cmd(
@@ -432,6 +446,7 @@ def test_helm_upgrade_and_rollback(release: Release) -> None:
     record(event="helm-upgrade", helm=release.helm, seconds=round(time.monotonic() - began, 1))
     cron = kubectl_json("-n", ns.name, "get", "cronjob", f"{FULLNAME}-refresh-kpis")
     assert cron["spec"]["schedule"] == "*/5 * * * *"
+    assert secrets() == kept
     began = time.monotonic()
     release.helm_cmd("rollback", RELEASE, str(revision), "--wait", "--timeout", "6m", timeout=420)
     record(event="helm-rollback", helm=release.helm, seconds=round(time.monotonic() - began, 1))
@@ -439,6 +454,7 @@ def test_helm_upgrade_and_rollback(release: Release) -> None:
     assert status["info"]["status"] == "deployed" and status["version"] == revision + 2
     cron = kubectl_json("-n", ns.name, "get", "cronjob", f"{FULLNAME}-refresh-kpis")
     assert cron["spec"]["schedule"] == "*/15 * * * *"
+    assert secrets() == kept
     ns.kubectl("rollout", "status", f"deployment/{FULLNAME}-generator", "--timeout=180s",
                timeout=190)  # fmt: skip
     before = int(release.sql(raw)[0][0])
@@ -477,30 +493,6 @@ def test_strimzi_objects_of_the_chart_are_admitted_by_the_api_server(release: Re
         assert len(topics) == len([d for d in docs if "kind: KafkaTopic" in d])
     finally:
         release.ns.kubectl("delete", "-f", "-", "--wait=false", input=strimzi)
-
-
-def test_an_upgrade_keeps_every_generated_secret(release: Release) -> None:
-    generated = ("postgresql", "pii", "grafana", "grafana-db", "dataflow-db", "schema-registry-db")
-
-    def values() -> dict[str, object]:
-        return {
-            name: kubectl_json("-n", release.ns.name, "get", "secret", f"{FULLNAME}-{name}")["data"]
-            for name in generated
-        }
-
-    before = values()
-    release.helm_cmd(
-        "upgrade",
-        RELEASE,
-        str(CHART),
-        "--reuse-values",
-        "--wait",
-        "--wait-for-jobs",
-        "--timeout",
-        "6m",
-        timeout=420,
-    )
-    assert values() == before  # `lookup` found each live value and rendered it again
 
 
 def test_uninstall_keeps_what_it_documents_and_a_reinstall_resumes_from_it(
