@@ -153,12 +153,13 @@ def maintain(
     kpis_only: Annotated[
         bool,
         typer.Option(
-            "--kpis-only", help="Only refresh the dashboards' daily KPIs (for a frequent job)."
+            "--kpis-only",
+            help="Only refresh the daily KPIs and experiment results (for a frequent job).",
         ),
     ] = False,
 ) -> None:
     """Housekeeping: create the raw tables' partitions ahead, apply retention, refresh the
-    daily KPIs (analytics.daily_project_kpis)."""
+    daily KPIs and experiment results (the dashboards' materialized views)."""
     from ico_core.db import maintain as housekeeping
     from ico_core.db import refresh_kpis
 

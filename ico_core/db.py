@@ -76,7 +76,7 @@ def refresh_kpis(url: str) -> float:
     """
     began = time.perf_counter()
     with psycopg.connect(libpq_url(url), autocommit=True) as conn:
-        conn.execute(query("refresh_daily_project_kpis"))
+        conn.execute(query("refresh_materialized_views"))
     return time.perf_counter() - began
 
 

@@ -1,0 +1,3 @@
+-- Recompute the dashboards' materialized views while dashboards keep reading the previous rows.
+REFRESH MATERIALIZED VIEW CONCURRENTLY analytics.daily_project_kpis;
+REFRESH MATERIALIZED VIEW CONCURRENTLY analytics.experiment_results
