@@ -45,7 +45,7 @@ def window(project: int, index: int, events: int, length_ms: int = FIVE) -> Wind
     start = datetime.fromtimestamp((T0 + index * FIVE) / 1000, UTC)
     return WindowAggregateRow(
         project, timedelta(milliseconds=length_ms), start, start + timedelta(milliseconds=length_ms),
-        events, events, events, 0, events // 10, 0, 0, 0, Decimal(0), None, None,
+        events, events, events, 0, events // 10, 0, 0, 0, Decimal(0), None, None, {"US": events},
     )  # fmt: skip
 
 
