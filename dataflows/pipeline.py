@@ -125,6 +125,7 @@ def build_flow(
         windows,
         lateness_seconds=settings.window_lateness_seconds,
         threshold=settings.anomaly_z_threshold,
+        revenue_drop_ratio=settings.anomaly_revenue_drop_ratio,
     )  # Verdict on a complete 5-minute window
     anomaly_rows = op.map("anomaly_rows", verdicts, anomaly_row)  # TableRow of anomalies
     if alerts_kafka_sink is not None:

@@ -73,6 +73,7 @@ class _GeneratorPartition(StatefulSourcePartition[RawRecord, GeneratorPosition])
             start_time_ms=position.start_time_ms,
             events_per_minute=position.simulated_events_per_minute,
             experiment_lift=source.settings.experiment_lift,
+            injections=source.settings.injections,
         )
         self._events: Iterator[GeneratedEvent] = iter(generator)
         # Regenerate and skip what was emitted before the snapshot.
@@ -179,6 +180,7 @@ class EmbeddedSource(FixedPartitionedSource[RawRecord, GeneratorPosition]):
                 start_time_ms=self.start_time_ms,
                 events_per_minute=self.simulated_events_per_minute,
                 experiment_lift=self.settings.experiment_lift,
+                injections=self.settings.injections,
             )
             resume_state = GeneratorPosition(
                 generator.seed,

@@ -16,8 +16,9 @@ State and snapshot cost: the key is the project id, so state is ~20 keys of a fe
 each (5-min windows over the lateness horizon dominate the count; the 1-h windows the size).
 Bytewax snapshots every touched key each epoch, i.e. the windows still open, so a snapshot is
 bounded by the events of the last ``lateness + 1 h`` of event time, not by history. Each event
-adds at most one session, one user and one load-time entry per window length, stored as ints
-and floats. The dirty set is part of the snapshot, so rows not yet flushed before a crash are
+adds at most one session, one user, one load-time entry and one country count per window length,
+stored as ints, floats and short strings. Page views by country are what the anomalies' country
+mix is judged on. The dirty set is part of the snapshot, so rows not yet flushed before a crash are
 still emitted after resume.
 """
 
@@ -70,16 +71,17 @@ class WindowInput(NamedTuple):
     user: int | None
     load_time: float | None  # page views only
     revenue_cents: int  # purchases only
+    country: str  # page views only ("" for the others)
 
 
 def window_input(event: Event) -> tuple[str, WindowInput]:
     """Key the event by its project and keep only what the aggregates use."""
     event_type, r = event
     user = r["user_id"]
-    load_time, cents = None, 0
+    load_time, cents, country = None, 0, ""
     if event_type is EventType.CLICKSTREAM:
         if r["event_type"] == "page_view":
-            kind, load_time = PAGE_VIEW, r["page_load_time"]
+            kind, load_time, country = PAGE_VIEW, r["page_load_time"], r["country"]
         else:
             kind = CLICK
     elif event_type is EventType.REGISTRATION:
@@ -97,6 +99,7 @@ def window_input(event: Event) -> tuple[str, WindowInput]:
         None if user is None else uuid_int(user),
         load_time,
         cents,
+        country,
     )
 
 
@@ -114,6 +117,9 @@ class Window:
     sessions: set[int] = field(default_factory=set)
     users: set[int] = field(default_factory=set)
     load_times: dict[float, int] = field(default_factory=dict)  # seconds -> page views
+    # Country -> page views; None in a window resumed from a snapshot taken before they were
+    # counted (its counts would be partial).
+    countries: dict[str, int] | None = field(default_factory=dict)
 
     def add(self, item: WindowInput) -> None:
         self.events += 1
@@ -125,6 +131,8 @@ class Window:
             self.page_views += 1
             if item.load_time is not None:
                 self.load_times[item.load_time] = self.load_times.get(item.load_time, 0) + 1
+            if self.countries is not None:
+                self.countries[item.country] = self.countries.get(item.country, 0) + 1
         elif kind == REGISTRATION:
             self.registrations += 1
         elif kind != CLICK:
@@ -147,6 +155,7 @@ class Window:
             set(self.sessions),
             set(self.users),
             dict(self.load_times),
+            None if self.countries is None else dict(self.countries),
         )
 
     def load_time_stats(self) -> tuple[float | None, float | None]:
@@ -216,6 +225,7 @@ class WindowAggregateRow(NamedTuple):
     revenue_usd: Decimal
     avg_page_load_time: float | None
     p95_page_load_time: float | None
+    page_views_by_country: dict[str, int] | None
 
 
 def window_row(project_id: int, key: WindowKey, window: Window) -> WindowAggregateRow:
@@ -237,6 +247,7 @@ def window_row(project_id: int, key: WindowKey, window: Window) -> WindowAggrega
         usd(window.revenue_cents),
         avg,
         p95,
+        None if window.countries is None else dict(window.countries),  # the window lives on
     )
 
 
@@ -250,6 +261,9 @@ class WindowLogic(StatefulBatchLogic[WindowInput, WindowAggregateRow, ProjectWin
         self._flush = flush
         self._state = ProjectWindows() if resume is None else resume
         self._flush_at: datetime | None = None
+        for window in self._state.windows.values():
+            if not hasattr(window, "countries"):  # a snapshot from before they were counted
+                window.countries = None
 
     def on_batch(self, values: list[WindowInput]) -> tuple[list[WindowAggregateRow], bool]:
         state = self._state

@@ -36,6 +36,7 @@ from generator.faults import (
 from generator.visitors import PlannedEvent, SessionFactory
 from ico_core.codec import Codec
 from ico_core.events import EventType
+from ico_core.injections import AnomalyKind, Injection
 from ico_core.projects import load_projects
 
 DEFAULT_EVENTS_PER_MINUTE = 500
@@ -57,7 +58,8 @@ class EventGenerator:
 
     Same ``seed`` and ``start_time_ms`` give the identical sequence; each ``iter()`` starts that
     sequence afresh. ``events_per_minute`` sets how fast simulated time runs (0 means the
-    default 500, for unpaced runs that still want realistic timestamps).
+    default 500, for unpaced runs that still want realistic timestamps). ``injections`` are
+    the anomalies to inject (``ico_core.injections``); without any, no draw is spent on them.
     """
 
     def __init__(
@@ -70,6 +72,7 @@ class EventGenerator:
         fault_rate: float = 0.03,
         events_per_minute: int = DEFAULT_EVENTS_PER_MINUTE,
         experiment_lift: float = 0.0,
+        injections: tuple[Injection, ...] = (),
     ) -> None:
         if events_per_minute < 0:
             raise ValueError(f"events_per_minute must be >= 0, got {events_per_minute}")
@@ -85,13 +88,15 @@ class EventGenerator:
         self.fault_rate = fault_rate
         self.events_per_minute = events_per_minute or DEFAULT_EVENTS_PER_MINUTE
         self.experiment_lift = experiment_lift
+        self.injections = injections
 
     def __iter__(self) -> Iterator[GeneratedEvent]:
         return self._stream()
 
     def _stream(self) -> Iterator[GeneratedEvent]:
         rng = random.Random(self.seed)
-        sessions = SessionFactory(rng, self.projects, self.experiment_lift)
+        sessions = SessionFactory(rng, self.projects, self.experiment_lift, self.injections)
+        projects = {p.id: p for p in self.projects}
         faults = FaultInjector(rng, self.fault_rate) if self.data_quality_issues else None
         ms_per_event = 60_000 / self.events_per_minute
         expo = rng.expovariate
@@ -106,10 +111,21 @@ class EventGenerator:
         while True:
             # Start every session due before the earliest pending event.
             while not pending or next_start <= pending[0][0]:
-                planned = sessions.build(int(next_start))
+                start = int(next_start)
+                planned = sessions.build(start)
                 for event in planned:
                     heappush(pending, (event[0], seq, event))
                     seq += 1
+                if self.injections:
+                    project = projects[planned[0][3]["ico_website_id"]]
+                    spike = sessions.injected(project.id, start).get(AnomalyKind.TRAFFIC_SPIKE)
+                    if spike is not None:
+                        # A spike of size s adds s sessions per session: floor(s), and one more
+                        # with the probability of its fraction. They take no event slots.
+                        for _ in range(int(spike) + (rng.random() < spike % 1)):
+                            for event in sessions.build(start, project):
+                                heappush(pending, (event[0], seq, event))
+                                seq += 1
                 # A session of n events "uses up" n event slots: the long-run rate is nominal.
                 next_start += expo(1.0) * len(planned) * ms_per_event
             clock, _, (_, event_type, key, record) = heappop(pending)

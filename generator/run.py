@@ -16,6 +16,7 @@ from generator.model import EventGenerator, GeneratedEvent, JsonlWriter, paced
 from generator.producer import produce
 from ico_core.codec import Codec, RegistrySchemas
 from ico_core.errors import ConfigError
+from ico_core.injections import Injection
 from ico_core.kafka import KafkaConnection
 from ico_core.topics import ensure_topics
 
@@ -72,6 +73,7 @@ def run_generate(
     websites_count: int,
     data_quality_issues: bool,
     experiment_lift: float,
+    injections: tuple[Injection, ...] = (),
     metrics: GeneratorMetrics | None = None,
 ) -> str:
     """Generate events; returns a one-line summary."""
@@ -89,6 +91,7 @@ def run_generate(
         start_time_ms=start_ms,
         events_per_minute=simulated_rate,
         experiment_lift=experiment_lift,
+        injections=injections,
     )
     if events is not None:
         stream = itertools.islice(stream, events)

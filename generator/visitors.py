@@ -22,6 +22,7 @@ from faker import Faker
 
 from generator.vocab import COUNTRY_PROFILES, PURCHASE_AMOUNT_RANGE_USD
 from ico_core.events import EventType
+from ico_core.injections import SHIFT_COUNTRY, AnomalyKind, Injection
 from ico_core.projects import IcoProject, experiment_variant
 from ico_core.rules import DEVICE_TYPES, PAYMENT_METHODS
 
@@ -287,8 +288,15 @@ def _user_agent(rng: Random, device: str, browser: str) -> str:
 class SessionFactory:
     """Plans whole visitor sessions; every value comes from the one seeded ``Random``."""
 
-    def __init__(self, rng: Random, projects: list[IcoProject], experiment_lift: float) -> None:
+    def __init__(
+        self,
+        rng: Random,
+        projects: list[IcoProject],
+        experiment_lift: float,
+        injections: Sequence[Injection] = (),
+    ) -> None:
         self._rng = rng
+        self._injections = injections
         self._experiment_lift = experiment_lift
         self._pools = VisitorPools(rng)
         self._projects = projects
@@ -351,14 +359,25 @@ class SessionFactory:
         for old in [d for d in days if d <= day - REMEMBERED_DAYS]:
             del days[old]
 
-    def build(self, start_ms: int) -> list[PlannedEvent]:
-        """One session starting at ``start_ms``: its events in time order."""
+    def injected(self, project_id: int, start_ms: int) -> dict[AnomalyKind, float]:
+        """The sizes of the injected anomalies a session of the project starting then gets."""
+        return {i.kind: i.size for i in self._injections if i.active(project_id, start_ms)}
+
+    def build(self, start_ms: int, project: IcoProject | None = None) -> list[PlannedEvent]:
+        """One session starting at ``start_ms`` (of a random project unless one is given): its
+        events in time order."""
         rng = self._rng
         pools = self._pools
-        project = _pick(rng, self._projects, self._cum_projects)
+        if project is None:
+            project = _pick(rng, self._projects, self._cum_projects)
+        # No draw without an injection, so a run without any stays the same sequence.
+        injected = self.injected(project.id, start_ms) if self._injections else {}
         member = self._returning(project.id, start_ms)
         if member is None:
             country = self._country(start_ms)
+            shift = injected.get(AnomalyKind.COUNTRY_SHIFT)
+            if shift is not None and rng.random() < shift:
+                country = SHIFT_COUNTRY
             device = _pick(rng, self._devices, self._cum_devices)
             browser = _pick(rng, self._browsers[device], self._cum_browsers[device])
             user_agent = rng.choice(pools.user_agents[device, browser])
@@ -378,6 +397,7 @@ class SessionFactory:
         # The landing-page experiment: variant B converts ``experiment_lift`` more (relative).
         if experiment_variant(session_id, project.landing_experiment) == "B":
             p_register *= 1 + self._experiment_lift
+        p_register *= 1 - injected.get(AnomalyKind.CONVERSION_DROP, 0.0)
         register_at = -1
         convert_at = -1
         purchases = 0
@@ -399,6 +419,9 @@ class SessionFactory:
                     pages[convert_at] = "presale"
                 if rng.random() < P_PURCHASE:
                     purchases = 2 if rng.random() < P_SECOND_PURCHASE else 1
+        drop = injected.get(AnomalyKind.REVENUE_DROP)
+        if purchases and drop is not None and rng.random() < drop:
+            purchases = 0  # the buyer gives up (the wallet stays connected)
 
         # Steps: (relative gap before the step, kind, page index). Gaps are scaled afterwards so
         # the session spans its sampled duration.

@@ -83,9 +83,16 @@ def generate(
             help="Serve Prometheus metrics on this port (default GENERATOR_METRICS_PORT)."
         ),
     ] = None,
+    anomalies: Annotated[
+        str | None,
+        typer.Option(
+            help="Inject anomalies, project:kind:start:size,... (default GENERATOR_ANOMALIES)."
+        ),
+    ] = None,
 ) -> None:
     """Generate events: to Kafka when brokers are configured, and/or to a JSONL file."""
     from generator.run import run_generate, serve_metrics
+    from ico_core.injections import parse_injections
 
     settings = get_settings()
     port = metrics_port if metrics_port is not None else settings.generator_metrics_port
@@ -109,6 +116,7 @@ def generate(
         if data_quality_issues is None
         else data_quality_issues,
         experiment_lift=settings.experiment_lift,
+        injections=settings.injections if anomalies is None else parse_injections(anomalies),
         metrics=metrics,
     )
     typer.echo(report)

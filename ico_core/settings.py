@@ -7,10 +7,11 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import quote
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ico_core.errors import ConfigError
+from ico_core.injections import Injection, parse_injections
 from ico_core.kafka import KafkaConnection, SaslMechanism, SecurityProtocol
 
 #: libpq's sslmode values (https://www.postgresql.org/docs/current/libpq-ssl.html).
@@ -85,9 +86,13 @@ class Settings(BaseSettings):
     dedupe_ttl_seconds: int = Field(120, ge=1, alias="DEDUPE_TTL_SECONDS")
     aggregate_flush_seconds: float = Field(1.0, gt=0, alias="AGGREGATE_FLUSH_SECONDS")
     anomaly_z_threshold: float = Field(4.0, gt=0, alias="ANOMALY_Z_THRESHOLD")
+    # The users' Revenue Drop rule: 24-hour revenue below this share of its baseline.
+    anomaly_revenue_drop_ratio: float = Field(0.8, gt=0, lt=1, alias="ANOMALY_REVENUE_DROP_RATIO")
     sessions_refresh_seconds: float = Field(30.0, gt=0, alias="SESSIONS_REFRESH_SECONDS")
     generator_events: int | None = Field(None, ge=0, alias="GENERATOR_EVENTS")
     generator_seed: int | None = Field(None, alias="GENERATOR_SEED")
+    # Anomalies the generator injects, "project:kind:start:size,..." (ico_core.injections).
+    generator_anomalies: str = Field("", alias="GENERATOR_ANOMALIES")
     # Relative lift in sign-ups the generator gives variant B of each landing-page experiment.
     experiment_lift: float = Field(0.10, ge=-0.5, le=2.0, alias="EXPERIMENT_LIFT")
     # Simulated clock start of the embedded generator (epoch ms); None = now.
@@ -98,6 +103,20 @@ class Settings(BaseSettings):
     recovery_directory: Path | None = Field(None, alias="BYTEWAX_RECOVERY_DIRECTORY")
     # True: start from the topics' beginning even though the database already holds data.
     allow_fresh_start: bool = Field(False, alias="ALLOW_FRESH_START")
+
+    @field_validator("generator_anomalies")
+    @classmethod
+    def _injections_parse(cls, text: str) -> str:
+        try:
+            parse_injections(text)
+        except ConfigError as e:
+            raise ValueError(str(e)) from e
+        return text
+
+    @property
+    def injections(self) -> tuple[Injection, ...]:
+        """``GENERATOR_ANOMALIES``, parsed."""
+        return parse_injections(self.generator_anomalies)
 
     def postgres_url(self) -> str | None:
         """The configured database URL, or None when none is configured."""

@@ -187,6 +187,7 @@ def expected_from(lines: Iterable[dict[str, Any]]) -> Expected:
                     "purchases": 0,
                     "revenue_cents": 0,
                     "loads": [],
+                    "countries": {},
                 },
             )
             a["events"] += 1
@@ -197,6 +198,8 @@ def expected_from(lines: Iterable[dict[str, Any]]) -> Expected:
                 a["page_views"] += 1
                 if record["page_load_time"] is not None:
                     a["loads"].append(record["page_load_time"])
+                countries = a["countries"]
+                countries[record["country"]] = countries.get(record["country"], 0) + 1
             elif kind == "registration":
                 a["registrations"] += 1
             elif kind == "conversion":
@@ -222,6 +225,7 @@ def expected_from(lines: Iterable[dict[str, Any]]) -> Expected:
             "revenue_usd": Decimal(a["revenue_cents"]) / 100,
             "avg_page_load_time": sum(loads) / len(loads) if loads else None,
             "p95_page_load_time": _percentile_cont(loads, 0.95) if loads else None,
+            "page_views_by_country": a["countries"],
         }
     return exp
 
@@ -256,7 +260,8 @@ def compare_database(url: str, exp: Expected, crm_key: bytes | None = None) -> l
             problems.append(f"dead_letters: {dead and dead[0]} rows, expected {exp.dead_letters}")
         cols = (
             "window_end, events, page_views, unique_sessions, unique_users, registrations, conversions, "
-            "wallet_connects, purchases, revenue_usd, avg_page_load_time, p95_page_load_time"
+            "wallet_connects, purchases, revenue_usd, avg_page_load_time, p95_page_load_time, "
+            "page_views_by_country"
         )
         got_aggs = {
             (r[0], r[1], r[2]): dict(zip([c.strip() for c in cols.split(",")], r[3:], strict=True))

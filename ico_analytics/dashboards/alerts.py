@@ -150,8 +150,9 @@ def alert_rules() -> list[alert.Rule]:
         _rule(
             "ico-anomaly",
             "Anomaly in a project's traffic or sales",
-            "A project's events, registrations or revenue in a 5-minute window were far from "
-            "its last hour; the overview dashboard's Anomalies table says which.",
+            "A project's events, registrations, revenue, conversion rate or country mix in a "
+            "5-minute window were far from its last hour, or its 24-hour revenue fell below 80% "
+            "of its baseline; the overview dashboard's Anomalies table says which.",
             Sql("alerts/anomalies_recent"),
             _threshold("A", "gt", 0),
             lookback_seconds=1800,

@@ -23,6 +23,7 @@ from dataflows.anomalies import (
     AnomalyLogic,
     Verdict,
     WindowPoint,
+    ZRule,
     alert_message,
     detect_anomalies,
     score,
@@ -45,7 +46,7 @@ def window(project: int, index: int, events: int, length_ms: int = FIVE) -> Wind
     start = datetime.fromtimestamp((T0 + index * FIVE) / 1000, UTC)
     return WindowAggregateRow(
         project, timedelta(milliseconds=length_ms), start, start + timedelta(milliseconds=length_ms),
-        events, events, events, 0, events // 10, 0, 0, 0, Decimal(0), None, None,
+        events, events, events, 0, events // 10, 0, 0, 0, Decimal(0), None, None, {"US": events},
     )  # fmt: skip
 
 
@@ -53,7 +54,9 @@ def run(rows: list[Any], threshold: float = THRESHOLD) -> list[Verdict]:
     out: list[Verdict] = []
     flow = Dataflow("anomalies_test")
     up = op.input("input", flow, TestingSource(rows))
-    verdicts = detect_anomalies("anomalies", up, lateness_seconds=3600, threshold=threshold)
+    verdicts = detect_anomalies(
+        "anomalies", up, lateness_seconds=3600, threshold=threshold, revenue_drop_ratio=0.8
+    )
     op.output("out", verdicts, TestingSink(out))
     run_main(flow)
     return out
@@ -106,7 +109,7 @@ def test_nothing_is_judged_without_history_or_before_it_is_complete() -> None:
 
 
 def test_late_events_clear_a_verdict_and_alerts_follow_flips() -> None:
-    logic = AnomalyLogic(changeable_windows=14, threshold=THRESHOLD, resume=None)
+    logic = AnomalyLogic(changeable_windows=14, rule=ZRule(THRESHOLD), resume=None)
     points = [WindowPoint(1, T0 + i * FIVE, (100.0, 10.0, 0.0)) for i in range(20)]
     out, _ = logic.on_batch([*points, WindowPoint(1, T0 + 22 * FIVE, (100.0, 10.0, 0.0))])
     # Window 20 had no row yet, window 22 makes it complete: silent, a drop.
@@ -118,7 +121,7 @@ def test_late_events_clear_a_verdict_and_alerts_follow_flips() -> None:
     body = json.loads(message.value or b"")
     assert (body["metric"], body["direction"], body["z_score"]) == ("events", "drop", -10.0)
 
-    resumed = AnomalyLogic(changeable_windows=14, threshold=THRESHOLD, resume=logic.snapshot())
+    resumed = AnomalyLogic(changeable_windows=14, rule=ZRule(THRESHOLD), resume=logic.snapshot())
     # Window 20's events arrive late: the verdict is rewritten as cleared, with no alert.
     out, _ = resumed.on_batch([WindowPoint(1, T0 + 20 * FIVE, (101.0, 10.0, 0.0))])
     assert [(v.row.window_start, v.row.is_anomaly, v.newly_flagged) for v in out] == [
@@ -208,11 +211,15 @@ def test_flow_flags_an_injected_spike_and_matches_the_recomputation() -> None:
         if table == ANOMALIES_TABLE:
             final[(row.ico_website_id, row.metric, row.window_start)] = row
     got = {key for key, row in final.items() if row.is_anomaly}
+    spike = datetime.fromtimestamp(spike_at / 1000, UTC)
+    # The copies repeat each page view of a session in its country, clustering the spike
+    # window's mix five times more than its baseline's: that window alone may shift.
+    assert {key for key in got if key[1] not in METRICS} <= {(7, "country_mix", spike)}
+    got = {key for key in got if key[1] in METRICS}
     lines = [
         {"event_type": e.event_type.value, "fault": e.fault, "record": e.record} for e in events
     ]
     assert got == _expected_flags(lines)
-    spike = datetime.fromtimestamp(spike_at / 1000, UTC)
     assert (7, "events", spike) in got
     assert final[(7, "events", spike)].direction == "spike"
     # One alert per window that became flagged, keyed by project, metric and window.

@@ -14,7 +14,14 @@ from bytewax.testing import TestingSink, TestingSource, run_main
 from prometheus_client import REGISTRY
 
 from dataflows.validate import Event
-from dataflows.windows import WindowAggregateRow, window_aggregates
+from dataflows.windows import (
+    ProjectWindows,
+    Window,
+    WindowAggregateRow,
+    WindowLogic,
+    window_aggregates,
+    window_input,
+)
 from ico_core.events import EventType
 
 T10 = int(datetime(2025, 6, 15, 10, 0, tzinfo=UTC).timestamp() * 1000)
@@ -34,6 +41,7 @@ def click(
     user: int | None = None,
     page_view: bool = True,
     load: float | None = None,
+    country: str = "US",
 ) -> Event:
     return EventType.CLICKSTREAM, {
         "event_id": _uuid(next(_ids)),
@@ -42,6 +50,7 @@ def click(
         "timestamp": ts,
         "event_type": "page_view" if page_view else "click",
         "page_load_time": load,
+        "country": country,
         "ico_website_id": site,
     }
 
@@ -144,6 +153,7 @@ def test_all_measures_of_a_window() -> None:
         "revenue_usd": Decimal("300.30"),
         "avg_page_load_time": 3.0,
         "p95_page_load_time": 2.0 + (4.0 - 2.0) * 0.95,
+        "page_views_by_country": {"US": 2},
     }
     assert str(rows[at(0, 5)]["revenue_usd"]) == "300.30"
 
@@ -226,3 +236,19 @@ def test_rows_are_full_overwrites_emitted_only_for_changed_windows() -> None:
     # Site 1 flushed after the pause, then again with its new total; never an increment.
     assert per_key[at(0, 5, site=1)] == [1, 2]
     assert per_key[at(0, 5, site=2)] == [1]
+
+
+def test_page_views_by_country_and_windows_resumed_from_before_them() -> None:
+    events = [click(T10, country="DE"), click(T10 + 1, country="DE"), click(T10 + 2)]
+    events.append(click(T10 + 3, page_view=False, country="JP"))  # not a page view
+    assert final(run(events))[at(0, 5)]["page_views_by_country"] == {"DE": 2, "US": 1}
+    # A window snapshotted before countries were counted: its counts would be partial, so the
+    # row says it has none (NULL), and the anomalies do not judge its mix.
+    old = Window()
+    del old.countries
+    key = (300_000, T10 - T10 % 300_000)
+    state = ProjectWindows(1, T10, {key: old}, {key})
+    logic = WindowLogic(lateness_ms=3_600_000, flush=timedelta(seconds=1), resume=state)
+    rows, _ = logic.on_batch([window_input(click(T10 + 4, country="DE"))[1]])
+    rows += logic.on_eof()[0]
+    assert [row.page_views_by_country for row in rows if row.window_length.seconds == 300] == [None]

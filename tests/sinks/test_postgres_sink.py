@@ -121,6 +121,7 @@ def aggregate(**overrides: Any) -> TableRow:
         "revenue_usd": Decimal("99.99"),
         "avg_page_load_time": 1.5,
         "p95_page_load_time": 2.5,
+        "page_views_by_country": {"US": 5, "DE": 3},
     }
     return "analytics.window_aggregates", WindowAggregateRow(**row | overrides)
 
