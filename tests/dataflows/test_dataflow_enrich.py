@@ -74,10 +74,13 @@ CONVERSION: dict[str, Any] = {
 }
 
 
+ADD_COLUMN = re.compile(r"ALTER TABLE (\S+) ADD COLUMN (\w+)([^;]*);")
 CREATE_TABLE = re.compile(r"CREATE TABLE ((?:raw_data|analytics)\.\w+) \((.*?)\n\)", re.S)
 
 
 def migration_columns() -> dict[str, set[str]]:
+    """The columns the dataflow writes: as the tables were created, plus the columns later
+    migrations added without a default (one with a default is the database's to fill)."""
     tables = {}
     for name in ("0001_schemas_and_raw_tables.sql", "0002_window_aggregates.sql"):
         text = sql_file(f"migrations/{name}").read_text()
@@ -87,6 +90,11 @@ def migration_columns() -> dict[str, set[str]]:
                 for line in body.splitlines()
                 if line.strip() and not line.strip().startswith(("PRIMARY", "UNIQUE", "--"))
             }
+    for migration in sorted(sql_file("migrations").iterdir(), key=lambda p: p.name):
+        if migration.name.endswith(".sql"):
+            for table, column, rest in ADD_COLUMN.findall(migration.read_text()):
+                if table in tables and "DEFAULT" not in rest.upper():
+                    tables[table].add(column)
     return tables
 
 
