@@ -303,7 +303,6 @@ def test_dataflow_pod_loss_resumes_from_the_shared_recovery_volume_nothing_lost_
     rows = _drained_rows(release, (0, 1))
     record(event="pod-loss", helm=release.helm, raw_before_loss=before, per_project=rows)
     _assert_exact(rows)
-    ns.kubectl("scale", f"deployment/{FULLNAME}-generator", "--replicas=1")
 
 
 # Every stored event belongs to exactly one session once the refreshers ran: the sessions'
@@ -318,31 +317,36 @@ SELECT (SELECT count(*) FROM raw_data.clickstream_events)
 
 
 def _drained_rows(release: Release, ordinals: tuple[int, ...]) -> list[list[str]]:
-    """Stop the generator, wait until every process has consumed everything and the windows
-    and sessions stopped changing; the per-project raw events and window sums."""
+    """With the generator stopped, wait until every process has consumed everything and the
+    windows and sessions stopped changing; the per-project raw events and window sums. The
+    generator runs again afterwards, whatever happened."""
     ns = release.ns
     ns.kubectl("scale", f"deployment/{FULLNAME}-generator", "--replicas=0")
-    ns.kubectl("wait", "--for=delete", "pod", "-l", "app.kubernetes.io/component=generator",
-               "--timeout=60s", timeout=70)  # fmt: skip
-    wait_until(
-        f"consumer lag 0 on processes {ordinals}",
-        lambda: all(_metric(release, i, "bytewax_kafka_consumer_lag") == 0 for i in ordinals),
-        timeout=180,
-        interval=3,
-    )
-    previous: list[list[str]] = []
+    try:
+        ns.kubectl("wait", "--for=delete", "pod", "-l", "app.kubernetes.io/component=generator",
+                   "--timeout=60s", timeout=70)  # fmt: skip
+        wait_until(
+            f"consumer lag 0 on processes {ordinals}",
+            lambda: all(_metric(release, i, "bytewax_kafka_consumer_lag") == 0 for i in ordinals),
+            timeout=180,
+            interval=3,
+        )
+        previous: list[list[str]] = []
 
-    def settled() -> list[list[str]] | None:
-        nonlocal previous
-        rows = release.sql(_AGGREGATES_VS_RAW) + release.sql(_SESSIONS_VS_RAW)
-        stable = rows == previous
-        previous = rows
-        return rows if stable else None
+        def settled() -> list[list[str]] | None:
+            nonlocal previous
+            rows = release.sql(_AGGREGATES_VS_RAW) + release.sql(_SESSIONS_VS_RAW)
+            stable = rows == previous
+            previous = rows
+            # Stable, and the refreshers (every 30 s) have claimed every touched batch.
+            return rows if stable and rows[-1][2] == "0" else None
 
-    rows = wait_until("aggregates and sessions stable", settled, timeout=180, interval=12)
-    (raw, in_sessions, untouched), per_project = rows[-1], rows[:-1]
-    # The refreshers (every 30 s) have seen every touched batch: sessions cover every event.
-    assert (int(in_sessions), int(untouched)) == (int(raw), 0), rows[-1]
+        rows = wait_until("aggregates and sessions settled", settled, timeout=240, interval=12)
+    finally:
+        ns.kubectl("scale", f"deployment/{FULLNAME}-generator", "--replicas=1")
+    (raw, in_sessions, _), per_project = rows[-1], rows[:-1]
+    # Every stored event is in exactly one session.
+    assert int(in_sessions) == int(raw), rows[-1]
     return per_project
 
 
@@ -405,7 +409,6 @@ def test_cluster_scale_rescales_2_to_3_and_back_nothing_lost_or_doubled(release:
         for i in ordinals:
             assert f"{FULLNAME}-dataflow-{i}" in status
         _assert_exact(_drained_rows(release, ordinals))
-        ns.kubectl("scale", f"deployment/{FULLNAME}-generator", "--replicas=1")
     # Back at the release's own count, the chart renders the same peer list and checksum: an
     # upgrade that changes nothing else restarts nothing.
     uid = kubectl_json("-n", ns.name, "get", "pod", f"{FULLNAME}-dataflow-0")["metadata"]["uid"]
@@ -465,7 +468,6 @@ def test_helm_upgrade_and_rollback(release: Release) -> None:
         interval=3,
     )
     _assert_exact(_drained_rows(release, (0, 1)))
-    ns.kubectl("scale", f"deployment/{FULLNAME}-generator", "--replicas=1")
 
 
 def test_strimzi_objects_of_the_chart_are_admitted_by_the_api_server(release: Release) -> None:
