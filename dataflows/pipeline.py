@@ -22,6 +22,7 @@ benchmarks use.
 from __future__ import annotations
 
 import gc
+import signal
 from typing import Any, TypeGuard, cast
 
 import bytewax.operators as op
@@ -185,4 +186,14 @@ def __getattr__(name: str) -> Dataflow:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     built = globals()["flow"] = flow_from_settings(get_settings())
     tune_gc()
+    stop_on_sigterm()
     return built
+
+
+def stop_on_sigterm() -> None:
+    """Stop on SIGTERM as on Ctrl-C. In a container the dataflow is PID 1, which the kernel
+    spares every signal left at its default action: Kubernetes' SIGTERM was ignored and each
+    pod stop waited out the grace period for SIGKILL. Bytewax checks for Python signals between
+    activations and stops on the KeyboardInterrupt; recovery resumes from the last snapshot, as
+    after any stop."""
+    signal.signal(signal.SIGTERM, signal.default_int_handler)

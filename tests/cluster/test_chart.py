@@ -374,6 +374,7 @@ def _cli(release: Release, *args: str) -> str:
     return result.output
 
 
+@pytest.mark.one_helm
 def test_cluster_scale_rescales_2_to_3_and_back_nothing_lost_or_doubled(release: Release) -> None:
     """`ico-analytics cluster scale`: every process stops, the peer list changes, all start and
     resume from the shared recovery volume; windows stay exact and sessions cover every event."""
