@@ -187,24 +187,16 @@ def test_embedded_source_stops_at_its_bound() -> None:
 
 
 _PROBE = """
-import gc, json, signal, sys
+import gc, json, sys
 before = gc.get_threshold()
 import dataflows.pipeline as pipeline
-imported = {
-    "threshold": gc.get_threshold() == before,
-    "built": "flow" in vars(pipeline),
-    "sigterm_stops": signal.getsignal(signal.SIGTERM) is signal.default_int_handler,
-}
+imported = {"threshold": gc.get_threshold() == before, "built": "flow" in vars(pipeline)}
 try:
     flow = pipeline.flow
 except Exception as exc:
     looked_up = {"error": f"{type(exc).__name__}: {exc}"}
 else:
-    looked_up = {
-        "flow": flow.flow_id,
-        "threshold": list(gc.get_threshold()),
-        "sigterm_stops": signal.getsignal(signal.SIGTERM) is signal.default_int_handler,
-    }
+    looked_up = {"flow": flow.flow_id, "threshold": list(gc.get_threshold())}
 print(json.dumps({"imported": imported, "looked_up": looked_up}))
 """
 
@@ -225,7 +217,7 @@ def _probe(env: dict[str, str]) -> dict[str, Any]:
 
 def test_importing_the_pipeline_changes_nothing_and_flow_needs_a_database_and_keys() -> None:
     unconfigured = _probe({})
-    assert unconfigured["imported"] == {"threshold": True, "built": False, "sigterm_stops": False}
+    assert unconfigured["imported"] == {"threshold": True, "built": False}
     assert unconfigured["looked_up"]["error"].startswith(
         "ConfigError: no database configured: set DATABASE_URL"
     )
@@ -237,13 +229,8 @@ def test_importing_the_pipeline_changes_nothing_and_flow_needs_a_database_and_ke
     assert _probe(keyed)["looked_up"]["error"].startswith(
         "ConfigError: CRM_EMAIL_KEY is not set: the dataflow will not store leads' emails"
     )
-    # With a database and the keys, looking ``flow`` up builds it (connecting nowhere yet),
-    # tunes the collector of the process that is going to run it and makes SIGTERM stop it
-    # (as PID 1 in a container it would otherwise ignore Kubernetes' SIGTERM).
+    # With a database and the keys, looking ``flow`` up builds it (connecting nowhere yet) and
+    # tunes the collector of the process that is going to run it.
     configured = _probe({**keyed, "CRM_EMAIL_KEY": "another-real-secret"})
-    assert configured["imported"] == {"threshold": True, "built": False, "sigterm_stops": False}
-    assert configured["looked_up"] == {
-        "flow": "ico_analytics",
-        "threshold": list(GC_THRESHOLDS),
-        "sigterm_stops": True,
-    }
+    assert configured["imported"] == {"threshold": True, "built": False}
+    assert configured["looked_up"] == {"flow": "ico_analytics", "threshold": list(GC_THRESHOLDS)}
