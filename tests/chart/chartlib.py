@@ -61,6 +61,8 @@ def build_helm() -> Path:
 @dataclass(frozen=True)
 class Helm:
     binary: Path
+    #: The Kubernetes version to render for (``.Capabilities.KubeVersion``).
+    kube_version: str = KUBE_VERSION
 
     def run(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -76,7 +78,7 @@ class Helm:
         chart: Path = CHART,
     ) -> subprocess.CompletedProcess[str]:
         args = ["template", RELEASE, str(chart), "--namespace", NAMESPACE]
-        args += ["--kube-version", KUBE_VERSION]
+        args += ["--kube-version", self.kube_version]
         for path in values:
             args += ["--values", str(path)]
         for assignment in set_values:

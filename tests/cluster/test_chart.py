@@ -471,6 +471,39 @@ def test_helm_upgrade_and_rollback(release: Release) -> None:
     _assert_exact(_drained_rows(release, (0, 1)))
 
 
+@pytest.mark.parametrize(
+    ("assignment", "message"),
+    [
+        ("postgresql.persistence.size=16Gi", "volume claim templates are immutable"),
+        ("postgresql.persistence.storageClass=fast", "postgresql.persistence cannot change"),
+        ("dataflow.recovery.persistence.size=4Gi", "cannot grow to 4Gi: only a claim of a"),
+        ("dataflow.recovery.persistence.size=1Gi", "a claim never shrinks. Set it back to 2Gi"),
+        ("dataflow.recovery.persistence.storageClass=fast", "a claim's class is immutable"),
+        ("backup.persistence.size=20Gi", "PVC e2e-ico-analytics-backup (10Gi) cannot grow"),
+    ],
+)
+def test_storage_changes_the_api_server_refuses_are_refused_when_rendering(
+    release: Release, assignment: str, message: str
+) -> None:
+    """The API server refuses to resize a claim whose class cannot expand (this cluster's
+    claims have no class) and any change of a StatefulSet's volume claim templates, but only
+    after the upgrade had created its migrations Job. The chart refuses them while rendering,
+    saying what to do: no new revision, no Job."""
+    ns = release.ns
+    revision = json.loads(release.helm_cmd("status", RELEASE, "-o", "json"))["version"]
+    refused = run(
+        [BIN / release.helm, "-n", ns.name, "upgrade", RELEASE, CHART, "--reuse-values",
+         "--set", assignment],
+        timeout=120,
+        check=False,
+    )  # fmt: skip
+    assert refused.returncode != 0
+    assert message in refused.stderr, refused.stderr
+    assert json.loads(release.helm_cmd("status", RELEASE, "-o", "json"))["version"] == revision
+    jobs = kubectl_json("-n", ns.name, "get", "jobs")["items"]
+    assert f"{FULLNAME}-migrate-{revision + 1}" not in {j["metadata"]["name"] for j in jobs}
+
+
 def test_strimzi_objects_of_the_chart_are_admitted_by_the_api_server(release: Release) -> None:
     """kafka.enabled=true renders Strimzi's Kafka, KafkaNodePool and KafkaTopics: with the CRDs
     installed the real API server validates and stores them (no operator acts on them)."""

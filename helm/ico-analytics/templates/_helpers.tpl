@@ -437,6 +437,78 @@ random one. Call with (dict "ctx" $ "name" secretName "key" dataKey "length" n);
 {{- fail "kafka.minInsyncReplicas exceeds kafka.internalReplicationFactor" }}
 {{- end }}
 {{- end }}
+{{- include "ico-analytics.validateStorage" . }}
+{{- end }}
+
+{{/*
+Storage changes the API server refuses on an upgrade, refused here at render time instead: a
+refused upgrade fails after its pre-upgrade hooks (the migrations Job) already ran, and its
+message does not say what to do. Needs the live objects (`lookup`), so `helm template` and
+first installs skip these checks.
+*/}}
+{{- define "ico-analytics.validateStorage" -}}
+{{- $fullname := include "ico-analytics.fullname" . }}
+{{- if not .Values.dataflow.recovery.persistence.existingClaim }}
+{{- include "ico-analytics.validateClaimChange" (dict "ctx" . "claim" (printf "%s-recovery" (include "ico-analytics.dataflowName" .)) "persistence" .Values.dataflow.recovery.persistence "value" "dataflow.recovery.persistence") }}
+{{- end }}
+{{- if and .Values.backup.enabled (not .Values.backup.persistence.existingClaim) }}
+{{- include "ico-analytics.validateClaimChange" (dict "ctx" . "claim" (printf "%s-backup" $fullname) "persistence" .Values.backup.persistence "value" "backup.persistence") }}
+{{- end }}
+{{- if .Values.postgresql.enabled }}
+{{- $name := include "ico-analytics.postgresqlName" . }}
+{{- $live := lookup "apps/v1" "StatefulSet" .Release.Namespace $name }}
+{{- range (dig "spec" "volumeClaimTemplates" list $live) }}
+{{- if eq .metadata.name "data" }}
+{{- $size := include "ico-analytics.quantityBytes" .spec.resources.requests.storage }}
+{{- $class := .spec.storageClassName | default "" }}
+{{- if or (ne $size (include "ico-analytics.quantityBytes" $.Values.postgresql.persistence.size)) (ne $class $.Values.postgresql.persistence.storageClass) }}
+{{- fail (printf "postgresql.persistence cannot change on an installed release: StatefulSet %s has size %s and storageClass %q, and a StatefulSet's volume claim templates are immutable. Keep them; or, to grow the volume, resize PVC data-%s-0 with kubectl (its storage class must allow volume expansion), run `kubectl -n %s delete statefulset %s --cascade=orphan` (the pod and its data stay), then upgrade with the new size" $name .spec.resources.requests.storage $class $name $.Release.Namespace $name) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+A chart-made PVC that exists already may only grow, and only when its storage class allows
+volume expansion; its class never changes. Call with (dict "ctx" $ "claim" name "persistence"
+values "value" "path.of.values").
+*/}}
+{{- define "ico-analytics.validateClaimChange" -}}
+{{- $live := lookup "v1" "PersistentVolumeClaim" .ctx.Release.Namespace .claim }}
+{{- if $live }}
+{{- $class := $live.spec.storageClassName | default "" }}
+{{- $liveSize := $live.spec.resources.requests.storage }}
+{{- if and .persistence.storageClass (ne .persistence.storageClass $class) }}
+{{- fail (printf "%s.storageClass cannot change: PVC %s exists with storage class %q, and a claim's class is immutable. Keep %q, or copy the data to a new claim and set %s.existingClaim" .value .claim $class $class .value) }}
+{{- end }}
+{{- $old := include "ico-analytics.quantityBytes" $liveSize | float64 }}
+{{- $new := include "ico-analytics.quantityBytes" .persistence.size | float64 }}
+{{- if lt $new $old }}
+{{- fail (printf "%s.size %s is smaller than PVC %s (%s): a claim never shrinks. Set it back to %s" .value .persistence.size .claim $liveSize $liveSize) }}
+{{- end }}
+{{- if gt $new $old }}
+{{- $sc := dict }}
+{{- if $class }}
+{{- $sc = lookup "storage.k8s.io/v1" "StorageClass" "" $class }}
+{{- end }}
+{{- if not (dig "allowVolumeExpansion" false $sc) }}
+{{- fail (printf "%s.size: PVC %s (%s) cannot grow to %s: only a claim of a storage class with allowVolumeExpansion can be resized, and its class %q does not allow it. Keep %s, or copy the data to a bigger claim and set %s.existingClaim" .value .claim $liveSize .persistence.size $class $liveSize .value) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* A Kubernetes quantity (e.g. 8Gi, 500M, 1.5Ti) in bytes, as a decimal string. */}}
+{{- define "ico-analytics.quantityBytes" -}}
+{{- $q := toString . }}
+{{- $number := regexFind "^[0-9]+(\\.[0-9]+)?" $q }}
+{{- $units := dict "" 1.0 "k" 1e3 "M" 1e6 "G" 1e9 "T" 1e12 "P" 1e15 "Ki" 1024.0 "Mi" 1048576.0 "Gi" 1073741824.0 "Ti" 1099511627776.0 "Pi" 1125899906842624.0 }}
+{{- $unit := trimPrefix $number $q }}
+{{- if or (not $number) (not (hasKey $units $unit)) }}
+{{- fail (printf "cannot read the quantity %q: write it as a number with an optional unit k, M, G, T, P, Ki, Mi, Gi, Ti or Pi" $q) }}
+{{- end }}
+{{- mulf (float64 $number) (get $units $unit) | printf "%.0f" }}
 {{- end }}
 
 {{/* Init container that blocks until PostgreSQL accepts connections. */}}
