@@ -9,6 +9,7 @@ images (images/*), built by images.sh.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import socket
@@ -502,6 +503,55 @@ def test_storage_changes_the_api_server_refuses_are_refused_when_rendering(
     assert json.loads(release.helm_cmd("status", RELEASE, "-o", "json"))["version"] == revision
     jobs = kubectl_json("-n", ns.name, "get", "jobs")["items"]
     assert f"{FULLNAME}-migrate-{revision + 1}" not in {j["metadata"]["name"] for j in jobs}
+
+
+def test_helm_upgrade_between_ci_scenarios_and_rollback(release: Release) -> None:
+    """A user moves the release to the monitoring scenario, then to notifications (with the
+    Secret that scenario names): both upgrades succeed and Alertmanager's configuration gets
+    the receivers. Moving on to scaled-dataflow is refused while rendering (its recovery
+    partitions differ from the volume's). A rollback returns to the values of the start."""
+    ns = release.ns
+    start = json.loads(release.helm_cmd("status", RELEASE, "-o", "json"))["version"]
+
+    def alertmanager_config() -> str:
+        data = kubectl_json("-n", ns.name, "get", "secret", f"{FULLNAME}-alertmanager")["data"]
+        return base64.b64decode(data["alertmanager.yaml"]).decode()
+
+    ns.kubectl("create", "secret", "generic", "ico-notify", "--from-literal=smtp-password=pw",
+               "--from-literal=slack-url=https://hooks.slack.com/services/T0/B0/x")  # fmt: skip
+    try:
+        for scenario in ("monitoring", "notifications"):
+            began = time.monotonic()
+            release.helm_cmd(
+                "upgrade", RELEASE, str(CHART), "--reuse-values",
+                "--values", str(CHART / "ci" / f"{scenario}-values.yaml"),
+                "--wait", "--timeout", "6m", timeout=420,
+            )  # fmt: skip
+            record(event=f"helm-upgrade-{scenario}", helm=release.helm,
+                   seconds=round(time.monotonic() - began, 1))  # fmt: skip
+            status = json.loads(release.helm_cmd("status", RELEASE, "-o", "json"))
+            assert status["info"]["status"] == "deployed"
+        config = alertmanager_config()
+        for receiver in (
+            "ops@example.com",
+            "#ico-alerts",
+            "https://hooks.example.com/ico-analytics",
+        ):
+            assert receiver in config
+        refused = run(
+            [BIN / release.helm, "-n", ns.name, "upgrade", RELEASE, CHART, "--reuse-values",
+             "--values", CHART / "ci" / "scaled-dataflow-values.yaml"],
+            timeout=120,
+            check=False,
+        )  # fmt: skip
+        assert refused.returncode != 0
+        assert "dataflow.recovery.partitions cannot change" in refused.stderr, refused.stderr
+        release.helm_cmd("rollback", RELEASE, str(start), "--wait", "--timeout", "6m", timeout=420)
+        status = json.loads(release.helm_cmd("status", RELEASE, "-o", "json"))
+        assert status["info"]["status"] == "deployed" and status["version"] == start + 3
+        assert "ops@example.com" not in alertmanager_config()
+    finally:
+        ns.kubectl("delete", "secret", "ico-notify", "--ignore-not-found")
 
 
 def test_strimzi_objects_of_the_chart_are_admitted_by_the_api_server(release: Release) -> None:

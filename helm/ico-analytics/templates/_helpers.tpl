@@ -441,13 +441,22 @@ random one. Call with (dict "ctx" $ "name" secretName "key" dataKey "length" n);
 {{- end }}
 
 {{/*
-Storage changes the API server refuses on an upgrade, refused here at render time instead: a
-refused upgrade fails after its pre-upgrade hooks (the migrations Job) already ran, and its
-message does not say what to do. Needs the live objects (`lookup`), so `helm template` and
-first installs skip these checks.
+Storage changes an upgrade cannot make, refused here at render time: the API server refuses
+those of claims and volume claim templates only after the upgrade created its migrations Job,
+with a message that does not say what to do; a new recovery partition count would be ignored
+by the existing volume. Needs the live objects (`lookup`), so `helm template` and first
+installs skip these checks.
 */}}
 {{- define "ico-analytics.validateStorage" -}}
 {{- $fullname := include "ico-analytics.fullname" . }}
+{{- $dataflow := lookup "apps/v1" "StatefulSet" .Release.Namespace (include "ico-analytics.dataflowName" .) }}
+{{- range (dig "spec" "template" "spec" "initContainers" list $dataflow) }}
+{{- range (.env | default list) }}
+{{- if and (eq .name "RECOVERY_PARTITIONS") (ne (toString .value) (toString $.Values.dataflow.recovery.partitions)) }}
+{{- fail (printf "dataflow.recovery.partitions cannot change on an installed release: the recovery volume holds %s partitions, and Bytewax fixes their number when it creates them. Keep %s (the most dataflow.replicas can be); more partitions need a new recovery volume, that is a fresh start, which the dataflow refuses against a database holding data unless started with --allow-fresh-start" .value .value) }}
+{{- end }}
+{{- end }}
+{{- end }}
 {{- if not .Values.dataflow.recovery.persistence.existingClaim }}
 {{- include "ico-analytics.validateClaimChange" (dict "ctx" . "claim" (printf "%s-recovery" (include "ico-analytics.dataflowName" .)) "persistence" .Values.dataflow.recovery.persistence "value" "dataflow.recovery.persistence") }}
 {{- end }}
