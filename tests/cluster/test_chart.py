@@ -343,12 +343,50 @@ def _drained_rows(release: Release, ordinals: tuple[int, ...]) -> list[list[str]
             return rows if stable and rows[-1][2] == "0" else None
 
         rows = wait_until("aggregates and sessions settled", settled, timeout=240, interval=12)
+        record(event="topic-records", helm=release.helm, **_assert_every_record_accounted(release))
     finally:
         ns.kubectl("scale", f"deployment/{FULLNAME}-generator", "--replicas=1")
     (raw, in_sessions, _), per_project = rows[-1], rows[:-1]
     # Every stored event is in exactly one session.
     assert int(in_sessions) == int(raw), rows[-1]
     return per_project
+
+
+#: Each event topic's raw table and id column.
+_RAW_IDS = {
+    "clickstream-events": "SELECT event_id FROM raw_data.clickstream_events",
+    "user-registrations": "SELECT registration_id FROM raw_data.user_registrations",
+    "conversions": "SELECT conversion_id FROM raw_data.conversions",
+}
+
+
+def _assert_every_record_accounted(release: Release) -> dict[str, int]:
+    """Nothing lost or invented, counted against Kafka itself (the generator stopped, the lag
+    0): every record of each event topic is a dead letter at its own topic, partition and
+    offset, or its event is a raw row, and every raw row's event is such a record. Duplicates
+    fold into one id. The records per topic."""
+    script = (E2E_DIR / "pod" / "topic_records.py").read_text()
+    out = release.ns.kubectl("exec", "-i", f"{FULLNAME}-dataflow-0", "-c", "dataflow", "--",
+                             "python", "-", input=script, timeout=300)  # fmt: skip
+    records = [tuple(json.loads(line)) for line in out.splitlines()]
+    dead = {
+        (topic, int(partition), int(offset))
+        for topic, partition, offset in release.sql(
+            "SELECT source_topic, source_partition, source_offset FROM raw_data.dead_letters"
+        )
+        if topic in _RAW_IDS
+    }
+    assert dead <= {(t, p, o) for t, p, o, _ in records}, "a dead letter of no record"
+    counts: dict[str, int] = {}
+    for topic, query in _RAW_IDS.items():
+        mine = [r for r in records if r[0] == topic]
+        kept = {ident for t, p, o, ident in mine if (t, p, o) not in dead}
+        assert None not in kept, f"{topic}: an undecodable record is no dead letter"
+        stored = {row[0] for row in release.sql(query)}
+        assert kept == stored, (topic, len(kept - stored), len(stored - kept))
+        counts[topic] = len(mine)
+    assert counts["clickstream-events"] > 0 and counts["conversions"] > 0, counts
+    return counts
 
 
 def _assert_exact(rows: list[list[str]]) -> None:
