@@ -103,3 +103,14 @@ def validate(manifest: dict[str, Any], kube_version: str) -> list[str]:
         f"{kind}/{manifest['metadata'].get('name')}: {'.'.join(map(str, e.absolute_path))}: {e.message}"
         for e in validator.iter_errors(manifest)
     ]
+
+
+def validation_errors(manifests: list[dict[str, Any]], kube_version: str) -> list[str]:
+    """Every manifest's errors, an unknown kind being one."""
+    errors: list[str] = []
+    for manifest in manifests:
+        try:
+            errors += validate(manifest, kube_version)
+        except UnknownKindError as exc:
+            errors.append(f"unknown kind {exc}")
+    return errors

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import time
-from collections.abc import Sequence
+import urllib.request
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -143,3 +146,40 @@ def component_rss_mb() -> dict[str, float]:
             continue
     rss["pods"] = round(pods, 1)
     return rss
+
+
+def local_port(wanted: int = 0) -> int:
+    """``wanted`` if nothing on 127.0.0.1 holds it (0: any), else a free one."""
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", wanted))
+        except OSError:
+            s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@contextmanager
+def port_forward(namespace: str, target: str, remote: int, local: int) -> Iterator[str]:
+    """`kubectl port-forward` of ``target`` (e.g. ``svc/name``) to 127.0.0.1; its base URL."""
+    forwarding = subprocess.Popen(
+        ["kubectl", "-n", namespace, "port-forward", target, f"{local}:{remote}"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "KUBECONFIG": str(KUBECONFIG)},
+    )
+    try:
+        yield f"http://127.0.0.1:{local}"
+    finally:
+        forwarding.terminate()
+        forwarding.wait(timeout=10)
+
+
+def get_json(url: str) -> dict[str, Any] | None:
+    """The JSON body at ``url``; None while it does not answer (a probe for wait_until)."""
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            body: dict[str, Any] = json.loads(response.read())
+            return body
+    except OSError:
+        return None

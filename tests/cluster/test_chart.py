@@ -11,20 +11,18 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-import socket
-import subprocess
 import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
 from typer.testing import CliRunner
 
+from dataflows.enrich import CLICKSTREAM_TABLE, CONVERSIONS_TABLE, REGISTRATIONS_TABLE
 from ico_analytics.cli import app
 from ico_analytics.dashboards.preview import queries_in
 from ico_core.errors import ClusterError
+from ico_core.events import EventType
 from tests.cluster.kube import (
     BIN,
     E2E_DIR,
@@ -32,8 +30,11 @@ from tests.cluster.kube import (
     REPO_ROOT,
     Namespace,
     component_rss_mb,
+    get_json,
     kubectl,
     kubectl_json,
+    local_port,
+    port_forward,
     record,
     run,
     wait_until,
@@ -196,42 +197,14 @@ def test_events_flow_from_generator_through_kafka_and_two_dataflow_pods_to_postg
     assert release.ns.kubectl(*probe, "sink-health").strip() == "healthy"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 def test_grafana_port_forward_reports_every_provisioned_query_ok(release: Release) -> None:
-    port = _free_port()
-    forward = subprocess.Popen(
-        [
-            "kubectl",
-            "-n",
-            release.ns.name,
-            "port-forward",
-            f"svc/{FULLNAME}-grafana",
-            f"{port}:3000",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env={**os.environ, "KUBECONFIG": str(KUBECONFIG)},
-    )
-    try:
-
-        def health() -> dict[str, object] | None:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=10) as r:
-                    body: dict[str, object] = json.loads(r.read())
-                    return body
-            except OSError:
-                return None
-
-        body = wait_until("Grafana /api/health through the port-forward", health, timeout=60)
-    finally:
-        forward.terminate()
-        forward.wait(timeout=10)
+    target = f"svc/{FULLNAME}-grafana"
+    with port_forward(release.ns.name, target, 3000, local_port()) as url:
+        body = wait_until(
+            "Grafana /api/health through the port-forward",
+            lambda: get_json(f"{url}/api/health"),
+            timeout=60,
+        )
     expected = len(queries_in(REPO_ROOT / "grafana-dashboards"))
     assert body["database"] == "ok", body
     assert body["queries"] == expected
@@ -352,11 +325,11 @@ def _drained_rows(release: Release, ordinals: tuple[int, ...]) -> list[list[str]
     return per_project
 
 
-#: Each event topic's raw table and id column.
-_RAW_IDS = {
-    "clickstream-events": "SELECT event_id FROM raw_data.clickstream_events",
-    "user-registrations": "SELECT registration_id FROM raw_data.user_registrations",
-    "conversions": "SELECT conversion_id FROM raw_data.conversions",
+#: Each event topic's raw table.
+_RAW_TABLES = {
+    EventType.CLICKSTREAM: CLICKSTREAM_TABLE,
+    EventType.REGISTRATION: REGISTRATIONS_TABLE,
+    EventType.CONVERSION: CONVERSIONS_TABLE,
 }
 
 
@@ -374,15 +347,16 @@ def _assert_every_record_accounted(release: Release) -> dict[str, int]:
         for topic, partition, offset in release.sql(
             "SELECT source_topic, source_partition, source_offset FROM raw_data.dead_letters"
         )
-        if topic in _RAW_IDS
+        if topic in {t.topic for t in EventType}
     }
     assert dead <= {(t, p, o) for t, p, o, _ in records}, "a dead letter of no record"
     counts: dict[str, int] = {}
-    for topic, query in _RAW_IDS.items():
+    for event_type, table in _RAW_TABLES.items():
+        topic = event_type.topic
         mine = [r for r in records if r[0] == topic]
         kept = {ident for t, p, o, ident in mine if (t, p, o) not in dead}
         assert None not in kept, f"{topic}: an undecodable record is no dead letter"
-        stored = {row[0] for row in release.sql(query)}
+        stored = {row[0] for row in release.sql(f"SELECT {event_type.id_field} FROM {table}")}
         assert kept == stored, (topic, len(kept - stored), len(stored - kept))
         counts[topic] = len(mine)
     assert counts["clickstream-events"] > 0 and counts["conversions"] > 0, counts

@@ -18,13 +18,9 @@ One addition, as in every e2e release: Kafka is the in-cluster fixture
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
-import socket
-import subprocess
 import time
-import urllib.request
 import uuid
 from pathlib import Path
 from typing import Any
@@ -35,9 +31,11 @@ import yaml
 from tests.cluster.kube import (
     BIN,
     E2E_DIR,
-    KUBECONFIG,
     REPO_ROOT,
+    get_json,
     kubectl,
+    local_port,
+    port_forward,
     record,
     run,
     wait_until,
@@ -98,16 +96,6 @@ def _deploy(release: dict[str, Any], artifact: dict[str, Any], tag: str) -> None
     record(event="skaffold-deploy", seconds=round(time.monotonic() - started, 1))
 
 
-def _local_port(wanted: int) -> int:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", wanted))
-        except OSError:
-            s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 def _images(ns: str) -> set[str]:
     """The images of the release's running app containers (not the third-party ones)."""
     pods = json.loads(kubectl("-n", ns, "get", "pods", "-o", "json"))["items"]
@@ -147,30 +135,15 @@ def test_skaffold_dev_loop_builds_deploys_forwards_and_rolls_out_a_code_change(
         _deploy(release, artifact, tags[0])
         assert _images(ns) == {f"{artifact['image']}:{tags[0]}"}
 
-        port = _local_port(forward["localPort"])
-        forwarding = subprocess.Popen(
-            ["kubectl", "-n", forward["namespace"], "port-forward",
-             f"{forward['resourceType']}/{forward['resourceName']}", f"{port}:{forward['port']}"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            env={**os.environ, "KUBECONFIG": str(KUBECONFIG)},
-        )  # fmt: skip
-        try:
-
-            def health() -> dict[str, object] | None:
-                url = f"http://127.0.0.1:{port}/api/health"
-                try:
-                    with urllib.request.urlopen(url, timeout=10) as response:
-                        body: dict[str, object] = json.loads(response.read())
-                        return body
-                except OSError:
-                    return None
-
-            body = wait_until("Grafana through skaffold's port-forward", health, timeout=90)
-            assert body["database"] == "ok", body
-        finally:
-            forwarding.terminate()
-            forwarding.wait(timeout=10)
+        target = f"{forward['resourceType']}/{forward['resourceName']}"
+        port = local_port(forward["localPort"])  # skaffold too takes a free one when it is busy
+        with port_forward(forward["namespace"], target, forward["port"], port) as url:
+            body = wait_until(
+                "Grafana through skaffold's port-forward",
+                lambda: get_json(f"{url}/api/health"),
+                timeout=90,
+            )
+        assert body["database"] == "ok", body
 
         # The code change a developer saves; skaffold rebuilds and redeploys.
         mark = f"dev loop change {uuid.uuid4()}"
