@@ -13,12 +13,8 @@ import os
 import queue
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +32,7 @@ from tests.alerting.promlib import (
     alertmanager,
     alertmanager_binaries,
     chart_monitoring,
+    http_receiver,
     prometheus,
     prometheus_binaries,
     query,
@@ -49,31 +46,6 @@ SLOW_WRITE_SECONDS = 2.0
 STEP_TIMEOUT = 240.0
 #: Grafana's interval variables, as a dashboard over the last few minutes expands them.
 GRAFANA_INTERVALS = {"$__rate_interval": "30s", "$__range": "5m"}
-
-
-@contextmanager
-def webhook() -> Iterator[tuple[str, queue.Queue[dict[str, Any]]]]:
-    """An HTTP receiver on 127.0.0.1: its URL and the JSON bodies POSTed to it."""
-    received: queue.Queue[dict[str, Any]] = queue.Queue()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            received.put(json.loads(body))
-            self.send_response(200)
-            self.end_headers()
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}/alerts", received
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def _wait_for_alert(
@@ -137,7 +109,7 @@ def test_lag_alert_reaches_a_webhook_and_every_promql_query_has_series(
     )
     (generator_port,) = free_ports(1)
     generator: subprocess.Popen[bytes] | None = None
-    with webhook() as (hook_url, received):
+    with http_receiver() as (hook_url, received):
         # The runbook's threshold as the chart renders it; shorter waits so the test is brief
         # (promtool proves the 5 m and 1 m ones in test_rules.py). "Down" must outlast
         # Prometheus's start, which evaluates rules up to 5 s before its first scrape.

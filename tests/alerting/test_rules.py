@@ -250,6 +250,7 @@ def test_scrape_configuration_loads_in_prometheus(helm: Helm, tmp_path: Path) ->
                         "from": "alerts@ico-analytics.local",
                         "smarthost": "smtp.example.com:587",
                         "send_resolved": True,
+                        "require_tls": True,
                         "auth_username": "alerts",
                         "auth_password_file": "/etc/alertmanager/secrets/ico-notify/smtp-password",
                     }
@@ -263,6 +264,8 @@ def test_scrape_configuration_loads_in_prometheus(helm: Helm, tmp_path: Path) ->
                         "api_url_file": "/etc/alertmanager/secrets/ico-notify/slack-url",
                         "channel": "#ico-alerts",
                         "send_resolved": True,
+                        "text": "{{ range .Alerts }}{{ .Labels.severity }}: "
+                        '{{ .Annotations.summary }}{{ "\\n" }}{{ end }}',
                     }
                 ],
             },

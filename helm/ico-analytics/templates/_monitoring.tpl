@@ -70,7 +70,7 @@ route:
   receiver: ico-analytics
   group_by: [alertname, topic, partition]
   group_wait: {{ .Values.monitoring.alertmanager.groupWait }}
-  group_interval: 5m
+  group_interval: {{ .Values.monitoring.alertmanager.groupInterval }}
   repeat_interval: {{ .Values.monitoring.alertmanager.repeatInterval }}
 receivers:
   - name: ico-analytics
@@ -81,6 +81,7 @@ receivers:
         from: {{ $n.smtp.from | quote }}
         smarthost: {{ $n.smtp.host | quote }}
         send_resolved: true
+        require_tls: {{ $n.smtp.requireTls }}
         {{- if $n.smtp.user }}
         auth_username: {{ $n.smtp.user | quote }}
         auth_password_file: {{ printf "%s/smtp-password" $secrets | quote }}
@@ -97,6 +98,8 @@ receivers:
       - api_url_file: {{ printf "%s/slack-url" $secrets | quote }}
         channel: {{ $n.slack.channel | quote }}
         send_resolved: true
+        # Alertmanager's default Slack text is empty: one line per alert with its summary.
+        text: {{ `'{{ range .Alerts }}{{ .Labels.severity }}: {{ .Annotations.summary }}{{ "\n" }}{{ end }}'` }}
     {{- end }}
 {{- end }}
 
@@ -135,6 +138,7 @@ policies:
     receiver: ico-analytics
     group_by: [grafana_folder, alertname]
     group_wait: {{ .Values.monitoring.alertmanager.groupWait }}
+    group_interval: {{ .Values.monitoring.alertmanager.groupInterval }}
     repeat_interval: {{ .Values.monitoring.alertmanager.repeatInterval }}
 {{- end }}
 
