@@ -1,8 +1,10 @@
 """Grafana alert rules: the users' runbook thresholds and the pipeline's own checks.
 
 SQL rules read the PostgreSQL data source, PromQL rules the Prometheus one; Grafana evaluates
-them every minute. Where the signal is a metric the chart's PrometheusRule carries the same rule
-for Prometheus and Alertmanager (``helm/ico-analytics/templates/monitoring.yaml``).
+them every minute. Consumer lag, dataflow down and dead letters are also rules of the chart's
+PrometheusRule for Alertmanager (``helm/ico-analytics/templates/_monitoring.tpl``); the chart's
+``notifications.via`` keeps one of the two so that a person is told once, and its
+``ico-analytics.sharedSignals`` names these rules by the uids below.
 """
 
 from __future__ import annotations

@@ -119,6 +119,7 @@ def test_lag_alert_reaches_a_webhook_and_every_promql_query_has_series(
             "monitoring.rules.dataflowDownFor=15s",
             "monitoring.alertmanager.groupWait=1s",
             f"notifications.webhook.url={hook_url}",
+            "notifications.via=alertmanager",
         )
         cluster.start(1)
         try:

@@ -4,6 +4,7 @@ PromQL rule as the chart renders it, ``promtool check config`` of its scrape job
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -11,13 +12,20 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.alerting.promlib import alertmanager_binaries, chart_monitoring, prometheus_binaries
-from tests.chart.chartlib import MONITORING_API, Helm
+from tests.alerting.promlib import (
+    REPO_ROOT,
+    alertmanager_binaries,
+    chart_monitoring,
+    prometheus_binaries,
+)
+from tests.chart.chartlib import MONITORING_API, Helm, Manifest
 
 DATAFLOW = 'job="dataflow", namespace="analytics"'
 POD0 = f'{DATAFLOW}, pod="ico-analytics-dataflow-0"'
 POD1 = f'{DATAFLOW}, pod="ico-analytics-dataflow-1"'
 TEAM = {"team": "ico-analytics"}
+#: The Prometheus rules of the runbook signals Grafana evaluates too are rendered only then.
+VIA_ALERTMANAGER = "notifications.via=alertmanager"
 
 
 def _lag_alert(topic: str, partition: int, threshold: int, for_: str) -> dict[str, Any]:
@@ -73,7 +81,7 @@ def _rule_tests(rules: dict[str, Any], tests: list[dict[str, Any]], tmp_path: Pa
 
 def test_the_runbook_rules_fire_as_written(helm: Helm, tmp_path: Path) -> None:
     """Defaults: lag > 10,000 for 5 m, fewer processes than replicas for 1 m, dead letters."""
-    rules, _ = chart_monitoring(helm, "dataflow.replicas=2")
+    rules, _ = chart_monitoring(helm, "dataflow.replicas=2", VIA_ALERTMANAGER)
     assert [r["alert"] for r in rules["groups"][0]["rules"]] == [
         "IcoDataflowConsumerLagHigh",
         "IcoDataflowDown",
@@ -167,6 +175,7 @@ def test_the_runbook_rules_fire_as_written(helm: Helm, tmp_path: Path) -> None:
 def test_thresholds_and_durations_come_from_values(helm: Helm, tmp_path: Path) -> None:
     rules, _ = chart_monitoring(
         helm,
+        VIA_ALERTMANAGER,
         "monitoring.rules.consumerLagThreshold=500",
         "monitoring.rules.consumerLagFor=2m",
         "monitoring.rules.dataflowDownFor=3m",
@@ -199,7 +208,8 @@ def test_thresholds_and_durations_come_from_values(helm: Helm, tmp_path: Path) -
 
 
 def test_operator_objects_carry_the_same_rules_and_the_job_names(helm: Helm) -> None:
-    generator = ["generator.enabled=true"]  # off by default; its job is scraped when it runs
+    # The generator is off by default; its job is scraped when it runs.
+    generator = ["generator.enabled=true", VIA_ALERTMANAGER]
     plain = helm.render(set_values=generator)
     operator = helm.render(set_values=generator, api_versions=[MONITORING_API])
     (configmap,) = [d for d in plain if d["metadata"]["name"] == "ico-analytics-prometheus"]
@@ -214,7 +224,9 @@ def test_operator_objects_carry_the_same_rules_and_the_job_names(helm: Helm) -> 
 
 
 def test_scrape_configuration_loads_in_prometheus(helm: Helm, tmp_path: Path) -> None:
-    docs = helm.render(set_values=["monitoring.postgresExporterTarget=pg-exporter:9187"])
+    docs = helm.render(
+        set_values=["monitoring.postgresExporterTarget=pg-exporter:9187", VIA_ALERTMANAGER]
+    )
     (configmap,) = [d for d in docs if d["metadata"]["name"] == "ico-analytics-prometheus"]
     scrape = yaml.safe_load(configmap["data"]["scrape-configs.yaml"])
     assert scrape["scrape_configs"][-1]["static_configs"] == [{"targets": ["pg-exporter:9187"]}]
@@ -282,3 +294,56 @@ def test_alertmanager_configuration_is_valid(
         alertmanager_binaries()["amtool"], "check-config", "alertmanager.yml", cwd=tmp_path
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+#: The runbook signals both Grafana (rule uid) and Prometheus (alert name) can evaluate.
+SHARED_SIGNALS = {
+    "ico-consumer-lag": "IcoDataflowConsumerLagHigh",
+    "ico-dataflow-down": "IcoDataflowDown",
+    "ico-dead-letters-high": "IcoDeadLettersRising",
+}
+
+
+def _grafana_rules(docs: list[Manifest]) -> dict[str, dict[str, Any]]:
+    (alerting,) = [d for d in docs if d["metadata"]["name"] == "ico-analytics-grafana-alerting"]
+    (group,) = json.loads(alerting["data"]["alert-rules.json"])["groups"]
+    return {rule["uid"]: rule for rule in group["rules"]}
+
+
+def _prometheus_alerts(docs: list[Manifest]) -> list[str]:
+    (rule,) = [d for d in docs if d["kind"] == "PrometheusRule"]
+    return [r["alert"] for g in rule["spec"]["groups"] for r in g["rules"]]
+
+
+@pytest.mark.parametrize("via", ["grafana", "alertmanager"])
+def test_each_shared_signal_is_notified_by_one_path(helm: Helm, via: str) -> None:
+    """Grafana's lag, dataflow-down and dead-letter rules and the Prometheus ones would both
+    reach the same people: ``notifications.via`` keeps one of each."""
+    built = json.loads((REPO_ROOT / "grafana-dashboards" / "alert-rules.json").read_text())
+    (built_group,) = built["groups"]
+    built_rules = {rule["uid"]: rule for rule in built_group["rules"]}
+    assert set(SHARED_SIGNALS) <= set(built_rules)
+    operator = helm.render(set_values=[f"notifications.via={via}"], api_versions=[MONITORING_API])
+    grafana = _grafana_rules(operator)
+    prometheus = _prometheus_alerts(operator)
+    if via == "grafana":
+        assert grafana == built_rules
+        assert not set(prometheus) & set(SHARED_SIGNALS.values())
+    else:
+        assert grafana == {u: r for u, r in built_rules.items() if u not in SHARED_SIGNALS}
+        assert set(SHARED_SIGNALS.values()) <= set(prometheus)
+        # What Grafana still evaluates reads PostgreSQL: no PromQL rule is left twice.
+        assert {q["datasourceUid"] for r in grafana.values() for q in r["data"]} == {
+            "ico-postgres",
+            "__expr__",
+        }
+    # The same without the Operator, in the scrape ConfigMap's rules.yaml.
+    rules, _ = chart_monitoring(helm, f"notifications.via={via}")
+    assert [r["alert"] for g in rules["groups"] for r in g["rules"]] == [
+        a for a in prometheus if via == "alertmanager" or a not in SHARED_SIGNALS.values()
+    ]
+
+
+def test_an_unknown_notifier_is_refused(helm: Helm) -> None:
+    result = helm.template(set_values=["notifications.via=both"])
+    assert result.returncode != 0 and "via" in result.stderr

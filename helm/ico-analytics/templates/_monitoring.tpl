@@ -10,7 +10,11 @@ job="dataflow", namespace={{ .Release.Namespace | quote }}, pod=~{{ printf "%s-[
 {{- define "ico-analytics.prometheusRuleGroups" -}}
 {{- $series := include "ico-analytics.dataflowSeries" . -}}
 {{- $rules := .Values.monitoring.rules -}}
-groups:
+{{- /* Signals Grafana evaluates too (ico-analytics.sharedSignals): here only when Alertmanager
+       is the one path that notifies them. */ -}}
+{{- $shared := eq .Values.notifications.via "alertmanager" -}}
+groups:{{ if not $shared }} []{{ end }}
+  {{- if $shared }}
   - name: ico-analytics.dataflow
     rules:
       - alert: IcoDataflowConsumerLagHigh
@@ -40,6 +44,38 @@ groups:
         annotations:
           summary: Records are being dead-lettered at more than {{ $rules.deadLettersPerSecond }}/s.
           description: See raw_data.dead_letters (reason, stage, Kafka coordinates) for what fails to decode or validate.
+      {{- end }}
+{{- end }}
+
+{{/* The runbook signals that both Grafana's rules (grafana-dashboards/alert-rules.json, by uid)
+     and the Prometheus rules above (by alert name) evaluate. `notifications.via` keeps each
+     in one place so that a person is told once: Grafana's rule or the Prometheus one. */}}
+{{- define "ico-analytics.sharedSignals" -}}
+ico-consumer-lag: IcoDataflowConsumerLagHigh
+ico-dataflow-down: IcoDataflowDown
+ico-dead-letters-high: IcoDeadLettersRising
+{{- end }}
+
+{{/* Grafana's alert rules file: as built, or without the shared signals when Alertmanager
+     notifies them. */}}
+{{- define "ico-analytics.grafanaAlertRules" -}}
+{{- if eq .ctx.Values.notifications.via "grafana" -}}
+{{ .file }}
+{{- else -}}
+{{- $shared := include "ico-analytics.sharedSignals" .ctx | fromYaml | keys -}}
+{{- $doc := fromJson .file -}}
+{{- $groups := list -}}
+{{- range $doc.groups -}}
+{{- $kept := list -}}
+{{- range .rules -}}
+{{- if not (has .uid $shared) -}}
+{{- $kept = append $kept . -}}
+{{- end -}}
+{{- end -}}
+{{- $groups = append $groups (set . "rules" $kept) -}}
+{{- end -}}
+{{ toPrettyJson (set $doc "groups" $groups) }}
+{{- end -}}
 {{- end }}
 
 {{/* Scrape jobs for a Prometheus without the Operator: pods of this release found through the
