@@ -150,10 +150,14 @@ def serving(binary: Path, args: list[str], port: int, workdir: Path) -> Iterator
 
 
 @contextmanager
-def alertmanager(binary: Path, config: dict[str, Any], workdir: Path) -> Iterator[Server]:
+def alertmanager(
+    binary: Path, config: dict[str, Any], workdir: Path, port: int | None = None
+) -> Iterator[Server]:
+    """An Alertmanager on 127.0.0.1 (on ``port``, or a free one)."""
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "alertmanager.yml").write_text(yaml.safe_dump(config))
-    (port,) = free_ports(1)
+    if port is None:
+        (port,) = free_ports(1)
     args = [
         "--config.file=alertmanager.yml",
         f"--storage.path={workdir / 'data'}",
