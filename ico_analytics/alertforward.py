@@ -14,8 +14,10 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -76,17 +78,35 @@ def _retryable(exc: BaseException) -> bool:
     return isinstance(exc, httpx.TransportError)
 
 
+class Heartbeat:
+    """A file touched while the loop turns, waiting on Kafka or on Alertmanager alike: the
+    pod's probes read its age (an Alertmanager outage is no reason for a restart; a hung
+    process is)."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+
+    def beat(self) -> None:
+        if self.path is not None:
+            self.path.touch()
+
+
 def _post(
     client: httpx.Client,
     urls: Sequence[str],
     alerts: list[dict[str, Any]],
     stop: threading.Event,
+    heartbeat: Heartbeat,
 ) -> bool:
     """POST ``alerts`` to every Alertmanager, retrying until all accepted (True) or ``stop``
     is set (False: not committed, so sent again by the next run)."""
 
     def wait_unless_stopped(seconds: float) -> None:
-        stop.wait(seconds)
+        # In short steps, so that the heartbeat goes on during a long back-off.
+        deadline = time.monotonic() + seconds
+        while not stop.is_set() and (left := deadline - time.monotonic()) > 0:
+            heartbeat.beat()
+            stop.wait(min(left, 5.0))
 
     retrying = Retrying(
         retry=retry_if_exception(_retryable),
@@ -130,6 +150,7 @@ def forward(
     *,
     group_id: str = DEFAULT_GROUP_ID,
     resolve_after: timedelta = timedelta(hours=1),
+    heartbeat: Path | None = None,
 ) -> int:
     """Forward the ``alerts`` topic to Alertmanager until ``stop`` is set; how many sent."""
     consumer = Consumer(
@@ -142,10 +163,12 @@ def forward(
         }
     )
     sent = 0
+    beat = Heartbeat(heartbeat)
     try:
         consumer.subscribe([ALERTS_TOPIC])
         with httpx.Client(timeout=10) as client:
             while not stop.is_set():
+                beat.beat()
                 messages = consumer.consume(num_messages=BATCH_SIZE, timeout=1.0)
                 if not messages:
                     continue
@@ -158,7 +181,7 @@ def forward(
                         # Not the dataflow's format: nothing Alertmanager could be told.
                         log.error("skipped an alert message that does not parse: %s", exc)
                 if alerts:
-                    if not _post(client, alertmanager_urls, alerts, stop):
+                    if not _post(client, alertmanager_urls, alerts, stop, beat):
                         break
                     sent += len(alerts)
                 consumer.commit(asynchronous=False)

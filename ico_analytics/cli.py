@@ -252,6 +252,10 @@ def alerts_forward(
     resolve_after: Annotated[
         float, typer.Option(help="Seconds after its last POST an alert resolves.", min=1)
     ] = 3600.0,
+    heartbeat: Annotated[
+        Path | None,
+        typer.Option(help="File touched every few seconds while it runs (for probes)."),
+    ] = None,
 ) -> None:
     """Post each message of the `alerts` topic to Alertmanager as an alert, committing offsets
     once Alertmanager has accepted it; runs until SIGTERM or Ctrl-C."""
@@ -278,6 +282,7 @@ def alerts_forward(
         stop,
         group_id=group_id or DEFAULT_GROUP_ID,
         resolve_after=timedelta(seconds=resolve_after),
+        heartbeat=heartbeat,
     )
     typer.echo(f"forwarded {sent} alert(s)")
 

@@ -96,12 +96,14 @@ def test_an_anomaly_alert_reaches_the_webhook_once(helm: Helm, tmp_path: Path) -
         _produce(connection)  # the same alert again, as a replay after a crash writes it
         (am_port,) = free_ports(1)
         log = tmp_path / "forward.log"
+        heartbeat = tmp_path / "alive"
         with log.open("wb") as out:
             forwarder = subprocess.Popen(
                 [
                     str(Path(sys.executable).parent / "ico-analytics"), "alerts", "forward",
                     "--alertmanager-url", f"http://127.0.0.1:{am_port}",
                     "--bootstrap-servers", kafka.bootstrap_servers,
+                    "--heartbeat", str(heartbeat),
                 ],
                 env=os.environ.copy(),
                 stdout=out,
@@ -119,6 +121,8 @@ def test_an_anomaly_alert_reaches_the_webhook_once(helm: Helm, tmp_path: Path) -
                 assert time.monotonic() < deadline, logs()
                 time.sleep(0.5)
             assert _committed(connection) == 0, logs()
+            # Waiting on Alertmanager is not hanging: the probes' heartbeat goes on.
+            assert time.time() - heartbeat.stat().st_mtime < 6
 
             binary = alertmanager_binaries()["alertmanager"]
             with alertmanager(binary, config, tmp_path / "alertmanager", port=am_port) as am:

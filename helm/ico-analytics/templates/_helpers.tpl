@@ -456,3 +456,7 @@ random one. Call with (dict "ctx" $ "name" secretName "key" dataKey "length" n);
   resources:
     {{- toYaml .Values.migrations.resources | nindent 4 }}
 {{- end }}
+
+{{- define "ico-analytics.alertForwarderName" -}}
+{{- printf "%s-alert-forwarder" (include "ico-analytics.fullname" .) }}
+{{- end }}

@@ -56,13 +56,20 @@ ico-dataflow-down: IcoDataflowDown
 ico-dead-letters-high: IcoDeadLettersRising
 {{- end }}
 
-{{/* Grafana's alert rules file: as built, or without the shared signals when Alertmanager
-     notifies them. */}}
+{{/* Grafana's alert rules file: as built, or without the rules Alertmanager notifies: the
+     shared signals (notifications.via=alertmanager) and the anomalies, which the alert
+     forwarder brings to Alertmanager when it runs (monitoring.alertmanager.url). */}}
 {{- define "ico-analytics.grafanaAlertRules" -}}
-{{- if eq .ctx.Values.notifications.via "grafana" -}}
+{{- $shared := list -}}
+{{- if eq .ctx.Values.notifications.via "alertmanager" -}}
+{{- $shared = include "ico-analytics.sharedSignals" .ctx | fromYaml | keys -}}
+{{- end -}}
+{{- if .ctx.Values.monitoring.alertmanager.url -}}
+{{- $shared = append $shared "ico-anomaly" -}}
+{{- end -}}
+{{- if not $shared -}}
 {{ .file }}
 {{- else -}}
-{{- $shared := include "ico-analytics.sharedSignals" .ctx | fromYaml | keys -}}
 {{- $doc := fromJson .file -}}
 {{- $groups := list -}}
 {{- range $doc.groups -}}
