@@ -50,6 +50,22 @@ def _down_alert(replicas: int) -> dict[str, Any]:
     }
 
 
+SINK_STALLED_ALERT = {
+    "exp_labels": {
+        "severity": "critical",
+        **TEAM,
+        "pod": "ico-analytics-dataflow-0",
+        "step": "ico_analytics.postgres",
+    },
+    "exp_annotations": {
+        # 6 m - 120 s.
+        "summary": "The PostgreSQL sink ico_analytics.postgres of ico-analytics-dataflow-0 has "
+        "committed nothing for 4m 0s.",
+        "description": "It holds rows it cannot write; nothing new is stored. The liveness "
+        "probe restarts the process at 300 s; see its log and the database.",
+    },
+}
+
 DEAD_LETTERS_ALERT = {
     "exp_labels": {"severity": "warning", **TEAM},
     "exp_annotations": {
@@ -85,9 +101,11 @@ def test_the_runbook_rules_fire_as_written(helm: Helm, tmp_path: Path) -> None:
     assert [r["alert"] for r in rules["groups"][0]["rules"]] == [
         "IcoDataflowConsumerLagHigh",
         "IcoDataflowDown",
+        "IcoDataflowSinkStalled",
         "IcoDeadLettersRising",
     ]
     lag = 'bytewax_kafka_consumer_lag{%s, step_id="ico_analytics.input", topic="clickstream-events", partition="%d"}'
+    pending = 'ico_dataflow_sink_pending_since_seconds{%s, step="ico_analytics.%s"}'
     tests = [
         {
             "interval": "1m",
@@ -140,6 +158,27 @@ def test_the_runbook_rules_fire_as_written(helm: Helm, tmp_path: Path) -> None:
                     "eval_time": "1m",
                     "alertname": "IcoDataflowDown",
                     "exp_alerts": [_down_alert(2)],
+                },
+            ],
+        },
+        {
+            "interval": "1m",
+            # The gauge is the Unix time since which a sink worker holds uncommitted rows.
+            "input_series": [
+                # Holds rows since minute 2 (t = 120 s) and never commits again.
+                {"series": pending % (POD0, "postgres"), "values": "0 0 120x10"},
+                # Commits every minute: pending since the last commit, never stalled.
+                {"series": pending % (POD1, "postgres"), "values": "0+60x10"},
+                # Holds nothing (0): idle is not stalled, however long ago 0 is.
+                {"series": pending % (POD1, "alerts"), "values": "0x10"},
+            ],
+            "alert_rule_test": [
+                # Stalled 120 s at 4 m (not above 120), 180 s at 5 m: pending for the 1 m.
+                {"eval_time": "5m", "alertname": "IcoDataflowSinkStalled", "exp_alerts": []},
+                {
+                    "eval_time": "6m",
+                    "alertname": "IcoDataflowSinkStalled",
+                    "exp_alerts": [SINK_STALLED_ALERT],
                 },
             ],
         },
@@ -238,7 +277,7 @@ def test_scrape_configuration_loads_in_prometheus(helm: Helm, tmp_path: Path) ->
         prometheus_binaries()["promtool"], "check", "config", "prometheus.yml", cwd=tmp_path
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 3 rules found" in result.stdout + result.stderr
+    assert "SUCCESS: 4 rules found" in result.stdout + result.stderr
 
 
 @pytest.mark.parametrize(
@@ -300,6 +339,7 @@ def test_alertmanager_configuration_is_valid(
 SHARED_SIGNALS = {
     "ico-consumer-lag": "IcoDataflowConsumerLagHigh",
     "ico-dataflow-down": "IcoDataflowDown",
+    "ico-sink-stalled": "IcoDataflowSinkStalled",
     "ico-dead-letters-high": "IcoDeadLettersRising",
 }
 

@@ -35,6 +35,15 @@ groups:{{ if not $shared }} []{{ end }}
         annotations:
           summary: Fewer than {{ .Values.dataflow.replicas }} dataflow processes are up.
           description: The Bytewax cluster needs every process; with one down, nothing is processed.
+      - alert: IcoDataflowSinkStalled
+        expr: max by (pod, step) ((time() - ico_dataflow_sink_pending_since_seconds{ {{- $series -}} }) * (ico_dataflow_sink_pending_since_seconds{ {{- $series -}} } > bool 0)) > {{ $rules.sinkStalledSeconds }}
+        for: 1m
+        labels:
+          severity: critical
+          team: ico-analytics
+        annotations:
+          summary: The PostgreSQL sink {{ "{{ $labels.step }}" }} of {{ "{{ $labels.pod }}" }} has committed nothing for {{ "{{ $value | humanizeDuration }}" }}.
+          description: It holds rows it cannot write; nothing new is stored. The liveness probe restarts the process at {{ .Values.dataflow.liveness.sinkStallSeconds }} s; see its log and the database.
       - alert: IcoDeadLettersRising
         expr: sum(rate(ico_dataflow_dead_letters_total{ {{- $series -}} }[5m])) > {{ $rules.deadLettersPerSecond }}
         for: 10m
@@ -53,6 +62,7 @@ groups:{{ if not $shared }} []{{ end }}
 {{- define "ico-analytics.sharedSignals" -}}
 ico-consumer-lag: IcoDataflowConsumerLagHigh
 ico-dataflow-down: IcoDataflowDown
+ico-sink-stalled: IcoDataflowSinkStalled
 ico-dead-letters-high: IcoDeadLettersRising
 {{- end }}
 
