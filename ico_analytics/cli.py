@@ -232,6 +232,61 @@ def kpis(
     Console(width=200).print(table)
 
 
+alerts = typer.Typer(help="The dataflow's anomaly alerts.", no_args_is_help=True)
+app.add_typer(alerts, name="alerts")
+
+
+@alerts.command("forward")
+def alerts_forward(
+    alertmanager_url: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Alertmanager base URL; repeat for each instance (default "
+            "ALERTMANAGER_URL, comma-separated)."
+        ),
+    ] = None,
+    bootstrap_servers: Annotated[
+        str | None, typer.Option(help="Kafka brokers (default KAFKA_BOOTSTRAP_SERVERS).")
+    ] = None,
+    group_id: Annotated[str, typer.Option(help="Kafka consumer group.")] = "",
+    resolve_after: Annotated[
+        float, typer.Option(help="Seconds after its last POST an alert resolves.", min=1)
+    ] = 3600.0,
+    heartbeat: Annotated[
+        Path | None,
+        typer.Option(help="File touched every few seconds while it runs (for probes)."),
+    ] = None,
+) -> None:
+    """Post each message of the `alerts` topic to Alertmanager as an alert, committing offsets
+    once Alertmanager has accepted it; runs until SIGTERM or Ctrl-C."""
+    import signal
+    import threading
+
+    from ico_analytics.alertforward import DEFAULT_GROUP_ID, forward
+
+    settings = get_settings()
+    if bootstrap_servers:
+        settings = settings.model_copy(update={"kafka_bootstrap_servers": bootstrap_servers})
+    urls = alertmanager_url or [
+        u.strip() for u in settings.alertmanager_url.split(",") if u.strip()
+    ]
+    if not urls:
+        raise ConfigError("no Alertmanager: pass --alertmanager-url or set ALERTMANAGER_URL")
+    stop = threading.Event()
+    # As PID 1 of a container the process would ignore SIGTERM: stop after the current batch.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    sent = forward(
+        settings.kafka,
+        urls,
+        stop,
+        group_id=group_id or DEFAULT_GROUP_ID,
+        resolve_after=timedelta(seconds=resolve_after),
+        heartbeat=heartbeat,
+    )
+    typer.echo(f"forwarded {sent} alert(s)")
+
+
 crm = typer.Typer(help="Leads for the projects' CRMs.", no_args_is_help=True)
 app.add_typer(crm, name="crm")
 

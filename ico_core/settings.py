@@ -65,6 +65,8 @@ class Settings(BaseSettings):
     generator_metrics_port: int | None = Field(None, alias="GENERATOR_METRICS_PORT")
     # Loopback by default; a pod sets 0.0.0.0 so Prometheus can scrape it.
     metrics_bind_address: str = Field("127.0.0.1", alias="METRICS_BIND_ADDRESS")
+    # Alertmanager(s) that `alerts forward` posts the anomaly alerts to, comma-separated.
+    alertmanager_url: str = Field("", alias="ALERTMANAGER_URL")
 
     # Key of the HMAC that pseudonymises email, IP, wallet addresses and social handles before
     # storage, and from which the dead letters' sealing key is derived. The default is public:

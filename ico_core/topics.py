@@ -36,7 +36,8 @@ class Access(NamedTuple):
 _EVENT_TOPICS = tuple(t.topic for t in EventType)
 #: Least privilege per component, the contract of the KafkaUsers the chart grants: the generator
 #: writes the event topics; the dataflow reads them (assigned partitions, no consumer group) and
-#: writes dead letters and alerts.
+#: writes dead letters and alerts; the alert forwarder reads the alerts (and commits in its own
+#: consumer group, an ACL on the group rather than a topic).
 COMPONENT_ACCESS: dict[str, tuple[Access, ...]] = {
     "generator": tuple(Access(t, ("Write", "Describe")) for t in _EVENT_TOPICS),
     "dataflow": (
@@ -44,6 +45,7 @@ COMPONENT_ACCESS: dict[str, tuple[Access, ...]] = {
         Access(DEAD_LETTER_TOPIC, ("Write", "Describe")),
         Access(ALERTS_TOPIC, ("Write", "Describe")),
     ),
+    "alert-forwarder": (Access(ALERTS_TOPIC, ("Read", "Describe")),),
 }
 
 

@@ -1,8 +1,10 @@
 """Grafana alert rules: the users' runbook thresholds and the pipeline's own checks.
 
 SQL rules read the PostgreSQL data source, PromQL rules the Prometheus one; Grafana evaluates
-them every minute. Where the signal is a metric the chart's PrometheusRule carries the same rule
-for Prometheus and Alertmanager (``helm/ico-analytics/templates/monitoring.yaml``).
+them every minute. Consumer lag, dataflow down, the stalled sink and dead letters are also
+rules of the chart's PrometheusRule for Alertmanager (``helm/ico-analytics/templates/
+_monitoring.tpl``); the chart's ``notifications.via`` keeps one of the two so that a person is
+told once, and its ``ico-analytics.sharedSignals`` names these rules by the uids below.
 """
 
 from __future__ import annotations
@@ -17,13 +19,16 @@ from grafana_foundation_sdk.cog import variants
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models import alerting as alert_model
 
-from ico_analytics.dashboards.boards import DATAFLOW
+from ico_analytics.dashboards.boards import DATAFLOW, sink_stalled_seconds
 from ico_analytics.dashboards.panels import DATASOURCE_UID, PROMETHEUS_UID, Sql, prom
 
 FOLDER = "ICO analytics"
 NoData = Literal["OK", "Alerting", "NoData", "KeepLast"]
 #: The runbook's consumer-lag threshold, in records (the chart's default too).
 CONSUMER_LAG_THRESHOLD = 10_000
+#: Seconds a sink worker may hold rows without a commit (the chart's default too): past the
+#: sink's own retries (about 2 minutes), before its liveness probe restarts it (300 s).
+SINK_STALL_THRESHOLD = 120
 
 
 def _threshold(source: str, op: Literal["gt", "lt"], value: float) -> alert.Query:
@@ -79,8 +84,8 @@ def _rule(
 
 
 def alert_rules() -> list[alert.Rule]:
-    """The runbook's three (lag, dataflow down, revenue against its baseline), then the
-    pipeline's own checks on its output."""
+    """The runbook's three (lag, dataflow down, revenue against its baseline) with the stalled
+    sink, then the pipeline's own checks on its output."""
     return [
         _rule(
             "ico-consumer-lag",
@@ -109,6 +114,19 @@ def alert_rules() -> list[alert.Rule]:
             lookback_seconds=600,
             for_="1m",
             no_data="Alerting",
+            severity="critical",
+        ),
+        _rule(
+            "ico-sink-stalled",
+            "PostgreSQL sink stalled",
+            "A dataflow sink worker has held rows for more than 2 minutes without committing "
+            "any: nothing new is stored. The liveness probe restarts it at 5 minutes; see the "
+            "dataflow's log and the database.",
+            prom(sink_stalled_seconds(" by (pod, step)"), "{{pod}}/{{step}}", instant=True),
+            _threshold("A", "gt", SINK_STALL_THRESHOLD),
+            lookback_seconds=600,
+            for_="1m",
+            no_data="OK",
             severity="critical",
         ),
         _rule(

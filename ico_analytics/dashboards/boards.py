@@ -411,6 +411,14 @@ def performance() -> dashboard.Dashboard:
     )
 
 
+def sink_stalled_seconds(by: str) -> str:
+    """PromQL: seconds since which each sink worker holds uncommitted rows, the largest ``by``
+    the given labels. The gauge is a Unix time, 0 while a worker holds none: that is 0 here,
+    not ``time()``, so an idle sink is a series of zeros rather than no series."""
+    pending = f"ico_dataflow_sink_pending_since_seconds{{{DATAFLOW}}}"
+    return f"max{by} ((time() - {pending}) * ({pending} > bool 0))"
+
+
 def system() -> dashboard.Dashboard:
     """The pipeline's health from Prometheus (lag, processes, throughput, retries) and from
     PostgreSQL (freshness, connections, size)."""
@@ -458,6 +466,17 @@ def system() -> dashboard.Dashboard:
                     instant=True,
                 ),
                 "short",
+                datasource=PROMETHEUS,
+            )
+        )
+        .with_panel(
+            stat_panel(
+                "Sink stalled for",
+                "Longest time a PostgreSQL sink worker has held rows without committing any; 0 "
+                "while every one commits. Its liveness probe restarts a process stalled for "
+                "dataflow.liveness.sinkStallSeconds (300 s).",
+                prom(sink_stalled_seconds(""), "stalled", instant=True),
+                "s",
                 datasource=PROMETHEUS,
             )
         )

@@ -7,12 +7,17 @@ builds helm. No web UI assets are needed. Servers listen on 127.0.0.1 only.
 
 from __future__ import annotations
 
+import json
 import os
+import queue
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -145,10 +150,14 @@ def serving(binary: Path, args: list[str], port: int, workdir: Path) -> Iterator
 
 
 @contextmanager
-def alertmanager(binary: Path, config: dict[str, Any], workdir: Path) -> Iterator[Server]:
+def alertmanager(
+    binary: Path, config: dict[str, Any], workdir: Path, port: int | None = None
+) -> Iterator[Server]:
+    """An Alertmanager on 127.0.0.1 (on ``port``, or a free one)."""
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "alertmanager.yml").write_text(yaml.safe_dump(config))
-    (port,) = free_ports(1)
+    if port is None:
+        (port,) = free_ports(1)
     args = [
         "--config.file=alertmanager.yml",
         f"--storage.path={workdir / 'data'}",
@@ -197,3 +206,53 @@ def query(server: Server, expr: str) -> list[dict[str, Any]]:
     assert body["status"] == "success", (expr, body)
     result: list[dict[str, Any]] = body["data"]["result"]
     return result
+
+
+@contextmanager
+def http_receiver(reply: bytes = b"") -> Iterator[tuple[str, queue.Queue[dict[str, Any]]]]:
+    """An HTTP receiver on 127.0.0.1 answering each JSON POST 200 with ``reply``: its URL and
+    the bodies received. Anything but a JSON POST is answered 400, which Alertmanager logs."""
+    received: queue.Queue[dict[str, Any]] = queue.Queue()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            if self.headers.get("Content-Type", "").split(";")[0] != "application/json":
+                self.send_response(400)
+                self.end_headers()
+                return
+            received.put(json.loads(body))
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Content-Length", str(len(reply)))
+            self.end_headers()
+            self.wfile.write(reply)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/alerts", received
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def post_alerts(server: Server, alerts: list[dict[str, Any]], valid_for: float = 240) -> None:
+    """POST firing alerts to Alertmanager's v2 API as Prometheus does: ``startsAt`` now and
+    ``endsAt`` a few evaluation intervals ahead, renewed by each later POST."""
+    now = datetime.now(UTC)
+    body = [
+        {
+            "startsAt": now.isoformat(),
+            "endsAt": (now + timedelta(seconds=valid_for)).isoformat(),
+            "generatorURL": "http://prometheus.example/graph",
+            **alert,
+        }
+        for alert in alerts
+    ]
+    response = httpx.post(f"{server.url}/api/v2/alerts", json=body, timeout=10)
+    assert response.status_code == 200, response.text

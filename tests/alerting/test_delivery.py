@@ -13,12 +13,8 @@ import os
 import queue
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +32,7 @@ from tests.alerting.promlib import (
     alertmanager,
     alertmanager_binaries,
     chart_monitoring,
+    http_receiver,
     prometheus,
     prometheus_binaries,
     query,
@@ -49,31 +46,6 @@ SLOW_WRITE_SECONDS = 2.0
 STEP_TIMEOUT = 240.0
 #: Grafana's interval variables, as a dashboard over the last few minutes expands them.
 GRAFANA_INTERVALS = {"$__rate_interval": "30s", "$__range": "5m"}
-
-
-@contextmanager
-def webhook() -> Iterator[tuple[str, queue.Queue[dict[str, Any]]]]:
-    """An HTTP receiver on 127.0.0.1: its URL and the JSON bodies POSTed to it."""
-    received: queue.Queue[dict[str, Any]] = queue.Queue()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            received.put(json.loads(body))
-            self.send_response(200)
-            self.end_headers()
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}/alerts", received
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def _wait_for_alert(
@@ -137,7 +109,7 @@ def test_lag_alert_reaches_a_webhook_and_every_promql_query_has_series(
     )
     (generator_port,) = free_ports(1)
     generator: subprocess.Popen[bytes] | None = None
-    with webhook() as (hook_url, received):
+    with http_receiver() as (hook_url, received):
         # The runbook's threshold as the chart renders it; shorter waits so the test is brief
         # (promtool proves the 5 m and 1 m ones in test_rules.py). "Down" must outlast
         # Prometheus's start, which evaluates rules up to 5 s before its first scrape.
@@ -147,6 +119,7 @@ def test_lag_alert_reaches_a_webhook_and_every_promql_query_has_series(
             "monitoring.rules.dataflowDownFor=15s",
             "monitoring.alertmanager.groupWait=1s",
             f"notifications.webhook.url={hook_url}",
+            "notifications.via=alertmanager",
         )
         cluster.start(1)
         try:
@@ -252,7 +225,7 @@ def test_lag_alert_reaches_a_webhook_and_every_promql_query_has_series(
 def _every_promql_query_has_series(prom: Server) -> None:
     """Each panel target and alert query returns at least one series of finite values."""
     queries = promql_in(DASHBOARDS_DIR)
-    assert len(queries) == 10  # 8 panel targets, 2 alert rules
+    assert len(queries) == 12  # 9 panel targets, 3 alert rules
     values: dict[str, list[float]] = {}
     for q in queries:
         deadline = time.monotonic() + 60  # rate() and increase() need a few scrapes
@@ -270,5 +243,8 @@ def _every_promql_query_has_series(prom: Server) -> None:
     assert max(values["alert Kafka consumer lag above 10,000"]) > 10_000
     assert values["Events in and rows out A"][0] > 0  # read from Kafka
     assert values["Sink retries"] == [0.0]  # slow, not failing
+    # Each merge takes SLOW_WRITE_SECONDS: a sink holds rows for moments, far from stalled.
+    assert 0 <= max(values["Sink stalled for"]) < 60
+    assert 0 <= max(values["alert PostgreSQL sink stalled"]) < 60
     assert 0 <= values["Since the last snapshot"][0] < 120
     assert sum(values["Generator events per second"]) > 0

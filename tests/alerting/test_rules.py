@@ -4,6 +4,7 @@ PromQL rule as the chart renders it, ``promtool check config`` of its scrape job
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -11,13 +12,20 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.alerting.promlib import alertmanager_binaries, chart_monitoring, prometheus_binaries
-from tests.chart.chartlib import MONITORING_API, Helm
+from tests.alerting.promlib import (
+    REPO_ROOT,
+    alertmanager_binaries,
+    chart_monitoring,
+    prometheus_binaries,
+)
+from tests.chart.chartlib import MONITORING_API, Helm, Manifest
 
 DATAFLOW = 'job="dataflow", namespace="analytics"'
 POD0 = f'{DATAFLOW}, pod="ico-analytics-dataflow-0"'
 POD1 = f'{DATAFLOW}, pod="ico-analytics-dataflow-1"'
 TEAM = {"team": "ico-analytics"}
+#: The Prometheus rules of the runbook signals Grafana evaluates too are rendered only then.
+VIA_ALERTMANAGER = "notifications.via=alertmanager"
 
 
 def _lag_alert(topic: str, partition: int, threshold: int, for_: str) -> dict[str, Any]:
@@ -41,6 +49,22 @@ def _down_alert(replicas: int) -> dict[str, Any]:
         },
     }
 
+
+SINK_STALLED_ALERT = {
+    "exp_labels": {
+        "severity": "critical",
+        **TEAM,
+        "pod": "ico-analytics-dataflow-0",
+        "step": "ico_analytics.postgres",
+    },
+    "exp_annotations": {
+        # 6 m - 120 s.
+        "summary": "The PostgreSQL sink ico_analytics.postgres of ico-analytics-dataflow-0 has "
+        "committed nothing for 4m 0s.",
+        "description": "It holds rows it cannot write; nothing new is stored. The liveness "
+        "probe restarts the process at 300 s; see its log and the database.",
+    },
+}
 
 DEAD_LETTERS_ALERT = {
     "exp_labels": {"severity": "warning", **TEAM},
@@ -73,13 +97,15 @@ def _rule_tests(rules: dict[str, Any], tests: list[dict[str, Any]], tmp_path: Pa
 
 def test_the_runbook_rules_fire_as_written(helm: Helm, tmp_path: Path) -> None:
     """Defaults: lag > 10,000 for 5 m, fewer processes than replicas for 1 m, dead letters."""
-    rules, _ = chart_monitoring(helm, "dataflow.replicas=2")
+    rules, _ = chart_monitoring(helm, "dataflow.replicas=2", VIA_ALERTMANAGER)
     assert [r["alert"] for r in rules["groups"][0]["rules"]] == [
         "IcoDataflowConsumerLagHigh",
         "IcoDataflowDown",
+        "IcoDataflowSinkStalled",
         "IcoDeadLettersRising",
     ]
     lag = 'bytewax_kafka_consumer_lag{%s, step_id="ico_analytics.input", topic="clickstream-events", partition="%d"}'
+    pending = 'ico_dataflow_sink_pending_since_seconds{%s, step="ico_analytics.%s"}'
     tests = [
         {
             "interval": "1m",
@@ -137,6 +163,27 @@ def test_the_runbook_rules_fire_as_written(helm: Helm, tmp_path: Path) -> None:
         },
         {
             "interval": "1m",
+            # The gauge is the Unix time since which a sink worker holds uncommitted rows.
+            "input_series": [
+                # Holds rows since minute 2 (t = 120 s) and never commits again.
+                {"series": pending % (POD0, "postgres"), "values": "0 0 120x10"},
+                # Commits every minute: pending since the last commit, never stalled.
+                {"series": pending % (POD1, "postgres"), "values": "0+60x10"},
+                # Holds nothing (0): idle is not stalled, however long ago 0 is.
+                {"series": pending % (POD1, "alerts"), "values": "0x10"},
+            ],
+            "alert_rule_test": [
+                # Stalled 120 s at 4 m (not above 120), 180 s at 5 m: pending for the 1 m.
+                {"eval_time": "5m", "alertname": "IcoDataflowSinkStalled", "exp_alerts": []},
+                {
+                    "eval_time": "6m",
+                    "alertname": "IcoDataflowSinkStalled",
+                    "exp_alerts": [SINK_STALLED_ALERT],
+                },
+            ],
+        },
+        {
+            "interval": "1m",
             "input_series": [
                 # 2 per second against the default 1/s, for more than the rule's 10 minutes.
                 {
@@ -167,6 +214,7 @@ def test_the_runbook_rules_fire_as_written(helm: Helm, tmp_path: Path) -> None:
 def test_thresholds_and_durations_come_from_values(helm: Helm, tmp_path: Path) -> None:
     rules, _ = chart_monitoring(
         helm,
+        VIA_ALERTMANAGER,
         "monitoring.rules.consumerLagThreshold=500",
         "monitoring.rules.consumerLagFor=2m",
         "monitoring.rules.dataflowDownFor=3m",
@@ -199,7 +247,8 @@ def test_thresholds_and_durations_come_from_values(helm: Helm, tmp_path: Path) -
 
 
 def test_operator_objects_carry_the_same_rules_and_the_job_names(helm: Helm) -> None:
-    generator = ["generator.enabled=true"]  # off by default; its job is scraped when it runs
+    # The generator is off by default; its job is scraped when it runs.
+    generator = ["generator.enabled=true", VIA_ALERTMANAGER]
     plain = helm.render(set_values=generator)
     operator = helm.render(set_values=generator, api_versions=[MONITORING_API])
     (configmap,) = [d for d in plain if d["metadata"]["name"] == "ico-analytics-prometheus"]
@@ -214,7 +263,9 @@ def test_operator_objects_carry_the_same_rules_and_the_job_names(helm: Helm) -> 
 
 
 def test_scrape_configuration_loads_in_prometheus(helm: Helm, tmp_path: Path) -> None:
-    docs = helm.render(set_values=["monitoring.postgresExporterTarget=pg-exporter:9187"])
+    docs = helm.render(
+        set_values=["monitoring.postgresExporterTarget=pg-exporter:9187", VIA_ALERTMANAGER]
+    )
     (configmap,) = [d for d in docs if d["metadata"]["name"] == "ico-analytics-prometheus"]
     scrape = yaml.safe_load(configmap["data"]["scrape-configs.yaml"])
     assert scrape["scrape_configs"][-1]["static_configs"] == [{"targets": ["pg-exporter:9187"]}]
@@ -226,7 +277,7 @@ def test_scrape_configuration_loads_in_prometheus(helm: Helm, tmp_path: Path) ->
         prometheus_binaries()["promtool"], "check", "config", "prometheus.yml", cwd=tmp_path
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 3 rules found" in result.stdout + result.stderr
+    assert "SUCCESS: 4 rules found" in result.stdout + result.stderr
 
 
 @pytest.mark.parametrize(
@@ -250,6 +301,7 @@ def test_scrape_configuration_loads_in_prometheus(helm: Helm, tmp_path: Path) ->
                         "from": "alerts@ico-analytics.local",
                         "smarthost": "smtp.example.com:587",
                         "send_resolved": True,
+                        "require_tls": True,
                         "auth_username": "alerts",
                         "auth_password_file": "/etc/alertmanager/secrets/ico-notify/smtp-password",
                     }
@@ -263,6 +315,8 @@ def test_scrape_configuration_loads_in_prometheus(helm: Helm, tmp_path: Path) ->
                         "api_url_file": "/etc/alertmanager/secrets/ico-notify/slack-url",
                         "channel": "#ico-alerts",
                         "send_resolved": True,
+                        "text": "{{ range .Alerts }}{{ .Labels.severity }}: "
+                        '{{ .Annotations.summary }}{{ "\\n" }}{{ end }}',
                     }
                 ],
             },
@@ -279,3 +333,57 @@ def test_alertmanager_configuration_is_valid(
         alertmanager_binaries()["amtool"], "check-config", "alertmanager.yml", cwd=tmp_path
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+#: The runbook signals both Grafana (rule uid) and Prometheus (alert name) can evaluate.
+SHARED_SIGNALS = {
+    "ico-consumer-lag": "IcoDataflowConsumerLagHigh",
+    "ico-dataflow-down": "IcoDataflowDown",
+    "ico-sink-stalled": "IcoDataflowSinkStalled",
+    "ico-dead-letters-high": "IcoDeadLettersRising",
+}
+
+
+def _grafana_rules(docs: list[Manifest]) -> dict[str, dict[str, Any]]:
+    (alerting,) = [d for d in docs if d["metadata"]["name"] == "ico-analytics-grafana-alerting"]
+    (group,) = json.loads(alerting["data"]["alert-rules.json"])["groups"]
+    return {rule["uid"]: rule for rule in group["rules"]}
+
+
+def _prometheus_alerts(docs: list[Manifest]) -> list[str]:
+    (rule,) = [d for d in docs if d["kind"] == "PrometheusRule"]
+    return [r["alert"] for g in rule["spec"]["groups"] for r in g["rules"]]
+
+
+@pytest.mark.parametrize("via", ["grafana", "alertmanager"])
+def test_each_shared_signal_is_notified_by_one_path(helm: Helm, via: str) -> None:
+    """Grafana's lag, dataflow-down and dead-letter rules and the Prometheus ones would both
+    reach the same people: ``notifications.via`` keeps one of each."""
+    built = json.loads((REPO_ROOT / "grafana-dashboards" / "alert-rules.json").read_text())
+    (built_group,) = built["groups"]
+    built_rules = {rule["uid"]: rule for rule in built_group["rules"]}
+    assert set(SHARED_SIGNALS) <= set(built_rules)
+    operator = helm.render(set_values=[f"notifications.via={via}"], api_versions=[MONITORING_API])
+    grafana = _grafana_rules(operator)
+    prometheus = _prometheus_alerts(operator)
+    if via == "grafana":
+        assert grafana == built_rules
+        assert not set(prometheus) & set(SHARED_SIGNALS.values())
+    else:
+        assert grafana == {u: r for u, r in built_rules.items() if u not in SHARED_SIGNALS}
+        assert set(SHARED_SIGNALS.values()) <= set(prometheus)
+        # What Grafana still evaluates reads PostgreSQL: no PromQL rule is left twice.
+        assert {q["datasourceUid"] for r in grafana.values() for q in r["data"]} == {
+            "ico-postgres",
+            "__expr__",
+        }
+    # The same without the Operator, in the scrape ConfigMap's rules.yaml.
+    rules, _ = chart_monitoring(helm, f"notifications.via={via}")
+    assert [r["alert"] for g in rules["groups"] for r in g["rules"]] == [
+        a for a in prometheus if via == "alertmanager" or a not in SHARED_SIGNALS.values()
+    ]
+
+
+def test_an_unknown_notifier_is_refused(helm: Helm) -> None:
+    result = helm.template(set_values=["notifications.via=both"])
+    assert result.returncode != 0 and "via" in result.stderr

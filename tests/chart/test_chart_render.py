@@ -136,6 +136,7 @@ def test_notes_explain_port_forward_and_admin_password(helm: Helm, tmp_path: Pat
     assert "kubectl -n analytics wait kafka/ico-analytics-kafka --for=condition=Ready" in notes
     assert 'scrape jobs and rules of ConfigMap "ico-analytics-prometheus"' in notes
     assert 'Secret "ico-analytics-alertmanager", key alertmanager.yaml' in notes
+    assert "dead letters are notified by Grafana (notifications.via=grafana)" in notes
     assert "Alerts reach nobody yet" in notes
     assert (
         'Backups: CronJob "ico-analytics-backup" dumps the databases (43 2 * * * UTC) to PVC '

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from ico_analytics.alertforward import DEFAULT_GROUP_ID
 from ico_analytics.cluster import hostfile
 from ico_core.errors import ClusterError
 from ico_core.topics import COMPONENT_ACCESS
@@ -764,6 +765,59 @@ def test_notifications_reach_grafana_contact_points(rendered: dict[str, list[Man
     ]
     ports = {p["port"] for rule in policy_spec["egress"] for p in rule.get("ports", [])}
     assert {9090, 443, 587} <= ports
+
+
+def test_the_alert_forwarder_runs_only_with_an_alertmanager_url(
+    rendered: dict[str, list[Manifest]],
+) -> None:
+    name = "ico-analytics-alert-forwarder"
+    assert not [d for d in rendered["defaults"] if d["metadata"]["name"] == name]
+    docs = rendered["alert-forwarder"]
+    forwarder = container(one(docs, "Deployment", name), "alert-forwarder")
+    assert forwarder["args"] == [
+        "alerts",
+        "forward",
+        "--resolve-after=7200",
+        "--heartbeat=/tmp/alert-forwarder.alive",
+    ]
+    env = env_of(forwarder)
+    assert env["ALERTMANAGER_URL"] == "http://alertmanager-operated.monitoring:9093"
+    # Its own Kafka login: the alerts topic to read, and its consumer group to commit in.
+    assert env["KAFKA_SASL_USERNAME"] == name
+    assert env["KAFKA_SASL_PASSWORD"] == {"secretKeyRef": {"name": name, "key": "password"}}
+    acls = one(docs, "KafkaUser", name)["spec"]["authorization"]["acls"]
+    assert {
+        (acl["resource"]["type"], acl["resource"]["name"], tuple(acl["operations"])) for acl in acls
+    } == {
+        *(("topic", a.topic, a.operations) for a in COMPONENT_ACCESS["alert-forwarder"]),
+        ("group", DEFAULT_GROUP_ID, ("Read",)),
+    }
+    policy = one(docs, "NetworkPolicy", name)["spec"]
+    assert "ingress" not in policy and policy["policyTypes"] == ["Ingress", "Egress"]
+    # DNS, the Strimzi cluster's TLS listener, and Alertmanager's API anywhere.
+    dns, kafka, alertmanager = policy["egress"]
+    assert {p["port"] for p in dns["ports"]} == {53}
+    assert kafka == {
+        "to": [
+            {
+                "podSelector": {
+                    "matchLabels": {
+                        "strimzi.io/cluster": "ico-analytics-kafka",
+                        "strimzi.io/kind": "Kafka",
+                    }
+                }
+            }
+        ],
+        "ports": [{"protocol": "TCP", "port": 9093}],
+    }
+    assert alertmanager == {"ports": [{"protocol": "TCP", "port": 9093}]}
+    # Alertmanager notifies the anomalies now: Grafana's anomaly rule is left out.
+    alerting = one(docs, "ConfigMap", "ico-analytics-grafana-alerting")["data"]
+    (group,) = json.loads(alerting["alert-rules.json"])["groups"]
+    assert "ico-anomaly" not in {r["uid"] for r in group["rules"]}
+    alerting = one(rendered["defaults"], "ConfigMap", "ico-analytics-grafana-alerting")["data"]
+    (group,) = json.loads(alerting["alert-rules.json"])["groups"]
+    assert "ico-anomaly" in {r["uid"] for r in group["rules"]}
 
 
 def test_notifications_without_their_secret_are_refused(helm: Helm) -> None:

@@ -537,3 +537,7 @@ values "value" "path.of.values").
   resources:
     {{- toYaml .Values.migrations.resources | nindent 4 }}
 {{- end }}
+
+{{- define "ico-analytics.alertForwarderName" -}}
+{{- printf "%s-alert-forwarder" (include "ico-analytics.fullname" .) }}
+{{- end }}

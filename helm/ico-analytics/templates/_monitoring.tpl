@@ -10,7 +10,11 @@ job="dataflow", namespace={{ .Release.Namespace | quote }}, pod=~{{ printf "%s-[
 {{- define "ico-analytics.prometheusRuleGroups" -}}
 {{- $series := include "ico-analytics.dataflowSeries" . -}}
 {{- $rules := .Values.monitoring.rules -}}
-groups:
+{{- /* Signals Grafana evaluates too (ico-analytics.sharedSignals): here only when Alertmanager
+       is the one path that notifies them. */ -}}
+{{- $shared := eq .Values.notifications.via "alertmanager" -}}
+groups:{{ if not $shared }} []{{ end }}
+  {{- if $shared }}
   - name: ico-analytics.dataflow
     rules:
       - alert: IcoDataflowConsumerLagHigh
@@ -31,6 +35,15 @@ groups:
         annotations:
           summary: Fewer than {{ .Values.dataflow.replicas }} dataflow processes are up.
           description: The Bytewax cluster needs every process; with one down, nothing is processed.
+      - alert: IcoDataflowSinkStalled
+        expr: max by (pod, step) ((time() - ico_dataflow_sink_pending_since_seconds{ {{- $series -}} }) * (ico_dataflow_sink_pending_since_seconds{ {{- $series -}} } > bool 0)) > {{ $rules.sinkStalledSeconds }}
+        for: 1m
+        labels:
+          severity: critical
+          team: ico-analytics
+        annotations:
+          summary: The PostgreSQL sink {{ "{{ $labels.step }}" }} of {{ "{{ $labels.pod }}" }} has committed nothing for {{ "{{ $value | humanizeDuration }}" }}.
+          description: It holds rows it cannot write; nothing new is stored. The liveness probe restarts the process at {{ .Values.dataflow.liveness.sinkStallSeconds }} s; see its log and the database.
       - alert: IcoDeadLettersRising
         expr: sum(rate(ico_dataflow_dead_letters_total{ {{- $series -}} }[5m])) > {{ $rules.deadLettersPerSecond }}
         for: 10m
@@ -40,6 +53,46 @@ groups:
         annotations:
           summary: Records are being dead-lettered at more than {{ $rules.deadLettersPerSecond }}/s.
           description: See raw_data.dead_letters (reason, stage, Kafka coordinates) for what fails to decode or validate.
+      {{- end }}
+{{- end }}
+
+{{/* The runbook signals that both Grafana's rules (grafana-dashboards/alert-rules.json, by uid)
+     and the Prometheus rules above (by alert name) evaluate. `notifications.via` keeps each
+     in one place so that a person is told once: Grafana's rule or the Prometheus one. */}}
+{{- define "ico-analytics.sharedSignals" -}}
+ico-consumer-lag: IcoDataflowConsumerLagHigh
+ico-dataflow-down: IcoDataflowDown
+ico-sink-stalled: IcoDataflowSinkStalled
+ico-dead-letters-high: IcoDeadLettersRising
+{{- end }}
+
+{{/* Grafana's alert rules file: as built, or without the rules Alertmanager notifies: the
+     shared signals (notifications.via=alertmanager) and the anomalies, which the alert
+     forwarder brings to Alertmanager when it runs (monitoring.alertmanager.url). */}}
+{{- define "ico-analytics.grafanaAlertRules" -}}
+{{- $shared := list -}}
+{{- if eq .ctx.Values.notifications.via "alertmanager" -}}
+{{- $shared = include "ico-analytics.sharedSignals" .ctx | fromYaml | keys -}}
+{{- end -}}
+{{- if .ctx.Values.monitoring.alertmanager.url -}}
+{{- $shared = append $shared "ico-anomaly" -}}
+{{- end -}}
+{{- if not $shared -}}
+{{ .file }}
+{{- else -}}
+{{- $doc := fromJson .file -}}
+{{- $groups := list -}}
+{{- range $doc.groups -}}
+{{- $kept := list -}}
+{{- range .rules -}}
+{{- if not (has .uid $shared) -}}
+{{- $kept = append $kept . -}}
+{{- end -}}
+{{- end -}}
+{{- $groups = append $groups (set . "rules" $kept) -}}
+{{- end -}}
+{{ toPrettyJson (set $doc "groups" $groups) }}
+{{- end -}}
 {{- end }}
 
 {{/* Scrape jobs for a Prometheus without the Operator: pods of this release found through the
@@ -70,7 +123,7 @@ route:
   receiver: ico-analytics
   group_by: [alertname, topic, partition]
   group_wait: {{ .Values.monitoring.alertmanager.groupWait }}
-  group_interval: 5m
+  group_interval: {{ .Values.monitoring.alertmanager.groupInterval }}
   repeat_interval: {{ .Values.monitoring.alertmanager.repeatInterval }}
 receivers:
   - name: ico-analytics
@@ -81,6 +134,7 @@ receivers:
         from: {{ $n.smtp.from | quote }}
         smarthost: {{ $n.smtp.host | quote }}
         send_resolved: true
+        require_tls: {{ $n.smtp.requireTls }}
         {{- if $n.smtp.user }}
         auth_username: {{ $n.smtp.user | quote }}
         auth_password_file: {{ printf "%s/smtp-password" $secrets | quote }}
@@ -97,6 +151,8 @@ receivers:
       - api_url_file: {{ printf "%s/slack-url" $secrets | quote }}
         channel: {{ $n.slack.channel | quote }}
         send_resolved: true
+        # Alertmanager's default Slack text is empty: one line per alert with its summary.
+        text: {{ `'{{ range .Alerts }}{{ .Labels.severity }}: {{ .Annotations.summary }}{{ "\n" }}{{ end }}'` }}
     {{- end }}
 {{- end }}
 
@@ -135,6 +191,7 @@ policies:
     receiver: ico-analytics
     group_by: [grafana_folder, alertname]
     group_wait: {{ .Values.monitoring.alertmanager.groupWait }}
+    group_interval: {{ .Values.monitoring.alertmanager.groupInterval }}
     repeat_interval: {{ .Values.monitoring.alertmanager.repeatInterval }}
 {{- end }}
 
