@@ -1,24 +1,30 @@
-"""Anomalies: complete 5-minute windows judged against the 12 before them, verdicts that follow
-late changes, one alert per flip, and the whole flow against a recomputation from ground truth."""
+"""Anomalies: complete 5-minute windows judged against the hour before them and the dispersion
+of the 6 hours before them, verdicts that follow late changes, one alert per flip, old snapshots
+that still load, and the whole flow against a recomputation from ground truth."""
 
 from __future__ import annotations
 
 import itertools
 import json
 import math
+import statistics
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import bytewax.operators as op
+import pytest
 from bytewax.dataflow import Dataflow
 from bytewax.testing import TestingSink, TestingSource, run_main
 
 from dataflows.anomalies import (
     ANOMALIES_TABLE,
     BASELINE_WINDOWS,
+    DISPERSION_WINDOWS,
     METRICS,
+    MIN_HISTORY_WINDOWS,
+    MIN_PURCHASES,
     AlertMessage,
     AnomalyLogic,
     Verdict,
@@ -26,7 +32,6 @@ from dataflows.anomalies import (
     ZRule,
     alert_message,
     detect_anomalies,
-    score,
 )
 from dataflows.pipeline import build_flow
 from dataflows.records import RawRecord, TableRow
@@ -66,75 +71,141 @@ def at(index: int) -> datetime:
     return datetime.fromtimestamp((T0 + index * FIVE) / 1000, UTC)
 
 
+def _z(value: float, history: list[float], floor: float = 1.0) -> float:
+    """The documented z, written out: ``history`` newest first, the mean of its first 12, the
+    dispersion of all of it."""
+    mean, whole = sum(history[:12]) / 12, statistics.mean(history)
+    phi = max(floor, statistics.variance(history) / whole) if whole else floor
+    return 2 * (math.sqrt(value / phi + 0.375) - math.sqrt(mean / phi + 0.375)) / math.sqrt(13 / 12)
+
+
 def test_a_spike_and_a_silent_window_are_flagged_once_complete() -> None:
-    # Windows 0-37 of 100 events (10 registrations), but 300 in window 20 and none in window 35.
-    rows = [window(1, i, 300 if i == 20 else 100) for i in range(38) if i != 35]
+    # Windows 0-49 of 100 events (10 registrations), but 300 in window 30 and none in window 45.
+    rows = [window(1, i, 300 if i == 30 else 100) for i in range(50) if i != 45]
     out = run(rows)
     flagged = [(v.row.metric, v.row.window_start, v.row.direction, v.newly_flagged) for v in out]
     assert flagged == [
-        ("events", at(20), "spike", True),
-        ("registrations", at(20), "spike", True),
-        ("events", at(35), "drop", True),
+        ("events", at(30), "spike", True),
+        ("registrations", at(30), "spike", True),
+        ("events", at(45), "drop", True),
+        ("registrations", at(45), "drop", True),
     ]
-    spike, registrations, drop = (v.row for v in out)
-    # A baseline of 12 windows of 100 (stddev 0): the scale is the floor sqrt(100) = 10.
-    assert (spike.value, spike.baseline_mean, spike.baseline_stddev, spike.z_score) == (
-        300.0, 100.0, 0.0, 20.0,
-    )  # fmt: skip
-    assert registrations.z_score == (30 - 10) / math.sqrt(10)
-    # A silent window is a zero; 0 registrations against 10 is only z = -3.2, not flagged.
-    assert (drop.value, drop.z_score, drop.is_anomaly) == (0.0, -10.0, True)
-    # With the seed's 3 sigma, that registrations drop is flagged too.
-    seed_rule = run(rows, threshold=3.0)
-    assert [(v.row.metric, v.row.window_start) for v in seed_rule][2:] == [
-        ("events", at(35)),
-        ("registrations", at(35)),
+    spike, registrations, drop, _ = (v.row for v in out)
+    # 30 windows of 100 before it: no spread, so the Poisson floor (dispersion 1).
+    assert (spike.value, spike.baseline_mean, spike.baseline_stddev) == (300.0, 100.0, 0.0)
+    assert spike.z_score == pytest.approx(
+        2 * (math.sqrt(300.375) - math.sqrt(100.375)) / math.sqrt(13 / 12)
+    )
+    assert spike.z_score == pytest.approx(14.05, abs=0.01)
+    assert registrations.z_score == pytest.approx(_z(30, [10.0] * 30))
+    # The spike is in the silent window's 45 windows of history: a dispersion of 8.5.
+    history = [300.0 if i == 30 else 100.0 for i in range(44, -1, -1)]
+    assert (drop.value, drop.z_score) == (0.0, pytest.approx(_z(0, history)))
+    assert drop.z_score == pytest.approx(-5.52, abs=0.01)
+    # The windows after the spike, with it in their mean, are not flagged as drops.
+    assert not [v for v in out if at(30) < v.row.window_start < at(45)]
+
+
+def test_over_dispersed_traffic_needs_a_larger_spike() -> None:
+    # Windows alternating 50 and 150 events: a variance 25 times the mean. 300 is 4 standard
+    # deviations of that baseline (the old rule flagged it) but no anomaly; 900 is.
+    def rows(peak: int) -> list[WindowAggregateRow]:
+        return [window(1, i, peak if i == 40 else 50 + 100 * (i % 2)) for i in range(43)]
+
+    assert run(rows(300)) == []
+    out = run(rows(900))
+    assert [(v.row.metric, v.row.window_start) for v in out] == [
+        ("events", at(40)),
+        ("registrations", at(40)),
     ]
-    # Window 20's spike is in the baseline of windows 21-32: it masks a drop there.
-    masked = run([window(1, i, 300 if i == 20 else 100) for i in range(38) if i != 25])
-    assert [(v.row.metric, v.row.window_start) for v in masked][2:] == []
+    history = [50.0 + 100 * (i % 2) for i in range(39, -1, -1)]
+    assert out[0].row.z_score == pytest.approx(_z(900, history))
+    assert _z(300, history) < THRESHOLD
 
 
 def test_nothing_is_judged_without_history_or_before_it_is_complete() -> None:
-    # 12 windows of history are needed; window 13 only completes once window 15 has data.
-    assert run([window(1, i, 100) for i in range(12)] + [window(1, 12, 500)]) == []
+    # 24 windows of history are needed; window 25 only completes once window 27 has data.
+    assert run([window(1, i, 100) for i in range(24)] + [window(1, 24, 500)]) == []
     assert (
-        run([window(1, i, 100) for i in range(13)] + [window(1, 13, 900), window(1, 14, 100)]) == []
+        run([window(1, i, 100) for i in range(25)] + [window(1, 25, 900), window(1, 26, 100)]) == []
     )
-    out = run([window(1, i, 100) for i in range(13)] + [window(1, 13, 900), window(1, 15, 100)])
-    assert [(v.row.metric, v.row.window_start) for v in out][:1] == [("events", at(13))]
+    out = run([window(1, i, 100) for i in range(25)] + [window(1, 25, 900), window(1, 27, 100)])
+    assert [(v.row.metric, v.row.window_start) for v in out][:1] == [("events", at(25))]
     # Only 5-minute windows are judged; 15-minute and hourly rows are ignored.
-    hourly = [window(1, i, 100 if i != 20 else 900, length_ms=3_600_000) for i in range(25)]
+    hourly = [window(1, i, 100 if i != 30 else 900, length_ms=3_600_000) for i in range(35)]
     assert run(hourly) == []
+
+
+def _revenue_window(index: int, purchases: int, cents: int) -> WindowAggregateRow:
+    return window(1, index, 100)._replace(purchases=purchases, revenue_usd=Decimal(cents) / 100)
+
+
+def test_revenue_is_judged_against_the_spread_of_purchase_amounts() -> None:
+    # Two purchases totalling $2,000 a window: amounts alike, E[a^2] = E[a]^2, so revenue's
+    # dispersion is E[a] = $1,000; a window of $12,000 is within that noise, $15,000 beyond.
+    usual = [_revenue_window(i, 2, 200_000) for i in range(40)]
+    after = [window(1, 41, 100), window(1, 42, 100)]
+    assert run([*usual, _revenue_window(40, 2, 1_200_000), *after]) == []
+    out = run([*usual, _revenue_window(40, 2, 1_500_000), *after])
+    assert [(v.row.metric, v.row.window_start, v.row.direction) for v in out] == [
+        ("revenue_usd", at(40), "spike")
+    ]
+    assert out[0].row.z_score == pytest.approx(_z(15_000, [2000.0] * 40, floor=1000.0))
+    assert _z(12_000, [2000.0] * 40, floor=1000.0) < THRESHOLD
+    # A project expecting under one purchase a window: its revenue is not judged (a z of 12
+    # otherwise).
+    rare = [_revenue_window(i, i % 2, 100_000 * (i % 2)) for i in range(40)]
+    assert run([*rare, _revenue_window(40, 5, 5_000_000), window(1, 42, 100)]) == []
 
 
 def test_late_events_clear_a_verdict_and_alerts_follow_flips() -> None:
     logic = AnomalyLogic(changeable_windows=14, rule=ZRule(THRESHOLD), resume=None)
-    points = [WindowPoint(1, T0 + i * FIVE, (100.0, 10.0, 0.0)) for i in range(20)]
-    out, _ = logic.on_batch([*points, WindowPoint(1, T0 + 22 * FIVE, (100.0, 10.0, 0.0))])
-    # Window 20 had no row yet, window 22 makes it complete: silent, a drop.
+    points = [WindowPoint(1, T0 + i * FIVE, (100.0, 10.0, 0.0, 0.0)) for i in range(30)]
+    out, _ = logic.on_batch([*points, WindowPoint(1, T0 + 32 * FIVE, (100.0, 10.0, 0.0, 0.0))])
+    # Window 30 had no row yet, window 32 makes it complete: silent, a drop.
+    silent = _z(0, [100.0] * 30)
     assert [(v.row.metric, v.row.window_start, v.row.is_anomaly, v.newly_flagged) for v in out] == [
-        ("events", at(20), True, True)
+        ("events", at(30), True, True),
+        ("registrations", at(30), True, True),
     ]
-    (message,) = [m for m in map(alert_message, out) if m is not None]
-    assert message.key == f"1:events:{at(20).isoformat()}".encode()
+    messages = [m for m in map(alert_message, out) if m is not None]
+    assert [m.key for m in messages] == [
+        f"1:{metric}:{at(30).isoformat()}".encode() for metric in ("events", "registrations")
+    ]
+    message = messages[0]
     body = json.loads(message.value or b"")
-    assert (body["metric"], body["direction"], body["z_score"]) == ("events", "drop", -10.0)
+    assert (body["metric"], body["direction"]) == ("events", "drop")
+    assert body["z_score"] == pytest.approx(silent)
 
     resumed = AnomalyLogic(changeable_windows=14, rule=ZRule(THRESHOLD), resume=logic.snapshot())
-    # Window 20's events arrive late: the verdict is rewritten as cleared, with no alert.
-    out, _ = resumed.on_batch([WindowPoint(1, T0 + 20 * FIVE, (101.0, 10.0, 0.0))])
+    # Window 30's events arrive late: the verdicts are rewritten as cleared, with no alert.
+    out, _ = resumed.on_batch([WindowPoint(1, T0 + 30 * FIVE, (101.0, 10.0, 0.0, 0.0))])
     assert [(v.row.window_start, v.row.is_anomaly, v.newly_flagged) for v in out] == [
-        (at(20), False, False)
+        (at(30), False, False),
+        (at(30), False, False),
     ]
-    assert alert_message(out[0]) is None
+    assert [alert_message(v) for v in out] == [None, None]
     # More late events make it a spike: flagged again, a new alert; judged again while still
     # flagged, no further alert.
-    out, _ = resumed.on_batch([WindowPoint(1, T0 + 20 * FIVE, (900.0, 10.0, 0.0))])
+    out, _ = resumed.on_batch([WindowPoint(1, T0 + 30 * FIVE, (900.0, 10.0, 0.0, 0.0))])
     assert [(v.row.direction, v.newly_flagged) for v in out] == [("spike", True)]
-    out, _ = resumed.on_batch([WindowPoint(1, T0 + 20 * FIVE, (950.0, 10.0, 0.0))])
+    out, _ = resumed.on_batch([WindowPoint(1, T0 + 30 * FIVE, (950.0, 10.0, 0.0, 0.0))])
     assert [(v.row.value, v.row.is_anomaly, v.newly_flagged) for v in out] == [(950.0, True, False)]
-    assert out[0].row.z_score == score(950.0, [100.0] * 12)[2] == 85.0
+    assert out[0].row.z_score == pytest.approx(_z(950, [100.0] * 30))
+
+
+def test_a_snapshot_of_points_without_purchases_still_loads() -> None:
+    # Before revenue was judged on purchases, a point held events, registrations and revenue.
+    logic = AnomalyLogic(changeable_windows=14, rule=ZRule(THRESHOLD), resume=None)
+    logic.on_batch([WindowPoint(1, T0 + i * FIVE, (100.0, 10.0, 50.0)) for i in range(30)])
+    resumed = AnomalyLogic(changeable_windows=14, rule=ZRule(THRESHOLD), resume=logic.snapshot())
+    # New points carry purchases; the old ones count for events and registrations only.
+    new = [WindowPoint(1, T0 + i * FIVE, (100.0, 10.0, 50.0, 1.0)) for i in range(30, 34)]
+    out, _ = resumed.on_batch([*new, WindowPoint(1, T0 + 34 * FIVE, (900.0, 10.0, 50.0, 1.0))])
+    assert out == []
+    out, _ = resumed.on_batch([WindowPoint(1, T0 + 36 * FIVE, (100.0, 10.0, 50.0, 1.0))])
+    assert [(v.row.metric, v.row.window_start) for v in out] == [("events", at(34))]
+    assert out[0].row.z_score == pytest.approx(_z(900, [100.0] * 34))
 
 
 def _with_spike(events: list[GeneratedEvent], project: int, start_ms: int) -> list[GeneratedEvent]:
@@ -161,20 +232,38 @@ def _expected_flags(lines: list[dict[str, Any]]) -> set[tuple[int, str, datetime
     series: dict[int, dict[datetime, tuple[float, ...]]] = {}
     for (site, length, start), a in exp.aggregates.items():
         if length == timedelta(minutes=5):
-            values = (float(a["events"]), float(a["registrations"]), float(a["revenue_usd"]))
+            values = (
+                float(a["events"]),
+                float(a["registrations"]),
+                float(a["revenue_usd"]),
+                float(a["purchases"]),
+            )
             series.setdefault(site, {})[start] = values
     flags = set()
     five = timedelta(minutes=5)
+    zero = (0.0, 0.0, 0.0, 0.0)
     for site, windows in series.items():
         first, newest = min(windows), max(windows)
-        start = first + BASELINE_WINDOWS * five
+        start = first + MIN_HISTORY_WINDOWS * five
         while start <= newest - 2 * five:
-            past = [windows.get(start - k * five, (0.0, 0.0, 0.0)) for k in range(1, 13)]
+            # The history the project has of the 6 h before, newest first; the mean is of its
+            # first hour.
+            past = [windows.get(start - k * five, zero) for k in range(1, DISPERSION_WINDOWS + 1)]
+            past = [p for k, p in enumerate(past, 1) if start - k * five >= first]
             for i, metric in enumerate(METRICS):
-                value = windows.get(start, (0.0, 0.0, 0.0))[i]
-                mean = math.fsum(p[i] for p in past) / 12
-                std = math.sqrt(math.fsum((p[i] - mean) ** 2 for p in past) / 12)
-                if abs(value - mean) / max(std, math.sqrt(mean), 1.0) >= THRESHOLD:
+                floor = 1.0
+                if metric == "revenue_usd":
+                    purchases = sum(p[3] for p in past)
+                    baseline = past[:BASELINE_WINDOWS]
+                    expected = sum(p[3] for p in baseline) / BASELINE_WINDOWS
+                    if not purchases or expected < MIN_PURCHASES:
+                        continue
+                    amount = sum(p[2] for p in past) / purchases
+                    pairs = sum(p[3] * (p[3] - 1) for p in past)
+                    squares = sum(p[2] ** 2 for p in past)
+                    floor = max((squares - amount**2 * pairs) / purchases, amount**2) / amount
+                value = windows.get(start, zero)[i]
+                if abs(_z(value, [p[i] for p in past], floor)) >= THRESHOLD:
                     flags.add((site, metric, start))
             start += five
     return flags
@@ -184,10 +273,10 @@ def test_flow_flags_an_injected_spike_and_matches_the_recomputation() -> None:
     start_ms = 1_750_000_000_000 - 1_750_000_000_000 % FIVE
     generated = list(
         itertools.islice(
-            EventGenerator(seed=3, start_time_ms=start_ms, events_per_minute=500), 45_000
+            EventGenerator(seed=3, start_time_ms=start_ms, events_per_minute=500), 70_000
         )
     )
-    spike_at = start_ms + 60 * 60_000  # an hour in: a full baseline behind it
+    spike_at = start_ms + 125 * 60_000  # past the 2 h of history the rule needs
     events = _with_spike(generated, project=7, start_ms=spike_at)
     codec = Codec(LocalSchemas())
     records = [

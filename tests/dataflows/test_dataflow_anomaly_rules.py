@@ -1,6 +1,6 @@
 """The anomalies the users asked for, end to end: each kind the generator injects is flagged on
-the right project, metric and time; two clean days raise no conversion-rate, country-mix or
-24-hour revenue flag; the verdicts are the same from the windows shuffled and replayed."""
+the right project, metric and time; clean traffic (two days at 60 events/min, four hours at 500)
+raises no flag of any rule; the verdicts are the same from the windows shuffled and replayed."""
 
 from __future__ import annotations
 
@@ -76,28 +76,31 @@ def _at(ms: int) -> datetime:
 
 
 @pytest.mark.parametrize(
-    ("kind", "size", "metric", "minutes"),
+    ("kind", "size", "metrics", "minutes"),
     [
-        (AnomalyKind.TRAFFIC_SPIKE, 3.0, "events", 15),
-        (AnomalyKind.CONVERSION_DROP, 1.0, "conversion_rate", 60),
-        (AnomalyKind.COUNTRY_SHIFT, 0.5, "country_mix", 60),
+        # Four times the sessions: more events and sign-ups, not a new conversion rate.
+        (AnomalyKind.TRAFFIC_SPIKE, 3.0, ("events", "registrations"), 15),
+        (AnomalyKind.CONVERSION_DROP, 1.0, ("conversion_rate",), 60),
+        (AnomalyKind.COUNTRY_SHIFT, 0.5, ("country_mix",), 60),
     ],
 )
 def test_an_injected_window_anomaly_is_flagged_on_its_project_metric_and_time(
-    kind: AnomalyKind, size: float, metric: str, minutes: int
+    kind: AnomalyKind, size: float, metrics: tuple[str, ...], minutes: int
 ) -> None:
-    start = START_MS + 90 * 60_000
-    final, _ = _run(500, 3.0, (Injection(3, kind, start, size),))
+    # Events, registrations and revenue are judged after 2 h of history.
+    start = START_MS + 150 * 60_000
+    final, _ = _run(500, 3.5, (Injection(3, kind, start, size),))
     flagged = _flagged(final)
-    during = {
-        key
-        for key in flagged
-        if key[1] == metric and _at(start) <= key[2] < _at(start + minutes * 60_000)
-    }
-    assert during, flagged
-    assert {key[0] for key in during} == {3}
-    # Nothing of that metric on the project before it.
-    assert not {key for key in flagged if key[:2] == (3, metric) and key[2] < _at(start)}
+    for metric in metrics:
+        during = {
+            key
+            for key in flagged
+            if key[1] == metric and _at(start) <= key[2] < _at(start + minutes * 60_000)
+        }
+        assert during, (metric, flagged)
+        assert {key[0] for key in during} == {3}
+        # Nothing of that metric on the project before it.
+        assert not {key for key in flagged if key[:2] == (3, metric) and key[2] < _at(start)}
 
 
 def test_an_injected_revenue_drop_is_flagged_by_the_24_hour_rule() -> None:
@@ -116,11 +119,23 @@ def test_an_injected_revenue_drop_is_flagged_by_the_24_hour_rule() -> None:
     assert _detect([*shuffled, *windows]) == _flagged(final)
 
 
-def test_a_clean_day_raises_none_of_the_new_rules() -> None:
-    # 50 hours: the 5-minute rules judge two days, the 24-hour rule the last three hours.
+def test_a_clean_day_raises_nothing() -> None:
+    # 50 hours: the 5-minute rules judge two days (~12,000 windows per metric, in which the
+    # old events, registrations and revenue rule flagged 133, 21 and 613), the 24-hour rule
+    # the last three hours.
     final, _ = _run(60, 50.0)
     # Rows are written for flagged windows and for those cleared later: none at all.
-    assert not {key for key in final if key[1] in ("conversion_rate", "country_mix", "revenue_24h")}
+    assert not final
+
+
+def test_clean_busy_traffic_raises_nothing() -> None:
+    # 500 events/min: 12 times the counts per window, and sessions still bursty (the old rule
+    # flagged 5 events, 1 registrations and 11 revenue windows in these 4 hours).
+    final, windows = _run(500, 4.0)
+    assert not final
+    # The hours judged: every project has windows after its 2 h of history.
+    judged = {row.ico_website_id for row in windows if row.window_start >= _at(START_MS + 3 * HOUR)}
+    assert len(judged) == 20
 
 
 def _shuffled(windows: list[WindowAggregateRow], rng: random.Random) -> list[WindowAggregateRow]:
@@ -156,11 +171,16 @@ def _detect(rows: list[WindowAggregateRow]) -> set[Key]:
 
 def test_verdicts_converge_whatever_order_the_windows_come_in() -> None:
     start = START_MS + 90 * 60_000
+    spike = START_MS + 130 * 60_000  # after the 2 h of history events are judged on
     injections = (
         Injection(3, AnomalyKind.COUNTRY_SHIFT, start, 0.5),
         Injection(13, AnomalyKind.CONVERSION_DROP, start, 1.0),
+        Injection(6, AnomalyKind.TRAFFIC_SPIKE, spike, 3.0),
     )
     final, windows = _run(500, 3.0, injections)
+    assert {(6, "events"), (3, "country_mix"), (13, "conversion_rate")} <= {
+        key[:2] for key in _flagged(final)
+    }
     # The final rows, in order, give the flow's verdicts; the rows as emitted (early partial
     # ones first), shuffled within the lateness horizon, give the same.
     last: dict[Any, WindowAggregateRow] = {}
