@@ -53,7 +53,9 @@ COPIED = (
     "analytics.anomalies",
     "analytics.sessions",
     "analytics.leads",
-    "analytics.minute_counts",  # derived from the raw rows, which are copied as they are
+    # derived from the raw rows, which are copied as they are: the copies' are the same
+    "analytics.minute_counts",
+    "analytics.page_load_histograms",
 )
 _OFFSETS_PER_COPY = 10_000_000_000  # dead letters' Kafka offsets, kept unique per copy
 
@@ -162,6 +164,7 @@ def _time_column(columns: list[tuple[str, str]]) -> str:
         "registered_at",
         "received_at",
         "minute",
+        "period_start",
     ):
         if candidate in names:
             return candidate

@@ -4,8 +4,7 @@
 WITH counts AS (
     SELECT minute AS t, timed_views AS timed, slow_views AS slow
     FROM analytics.minute_counts
-    WHERE minute >= date_bin('1 minute', $__timeFrom()::timestamptz - interval '1 microsecond',
-                             timestamptz '2000-01-01') + interval '1 minute'
+    WHERE minute >= analytics.period_after($__timeFrom(), '1 minute')
       AND minute < date_bin('1 minute', $__timeTo()::timestamptz, timestamptz '2000-01-01')
       AND ico_website_id IN ($project)
     UNION ALL
@@ -13,12 +12,11 @@ WITH counts AS (
            (page_load_time > 3)::integer
     FROM raw_data.clickstream_events
     WHERE event_type = 'page_view' AND page_load_time IS NOT NULL
-      AND $__timeFilter("timestamp") AND ico_website_id IN ($project)
-      AND ("timestamp" < date_bin('1 minute', $__timeFrom()::timestamptz
-                                      - interval '1 microsecond', timestamptz '2000-01-01')
-                         + interval '1 minute'
-           OR "timestamp" >= date_bin('1 minute', $__timeTo()::timestamptz,
-                                      timestamptz '2000-01-01'))
+      AND (("timestamp" >= $__timeFrom()
+            AND "timestamp" < analytics.period_after($__timeFrom(), '1 minute'))
+           OR ("timestamp" >= date_bin('1 minute', $__timeTo()::timestamptz,
+                                       timestamptz '2000-01-01')
+               AND "timestamp" <= $__timeTo())) AND ico_website_id IN ($project)
 )
 SELECT t AS "time", 100.0 * sum(slow) / sum(timed) AS "Slow pages"
 FROM counts

@@ -4,37 +4,33 @@
 WITH counts AS (
     SELECT minute AS t, clickstream AS c, registrations AS r, conversions AS v
     FROM analytics.minute_counts
-    WHERE minute >= date_bin('1 minute', $__timeFrom()::timestamptz - interval '1 microsecond',
-                             timestamptz '2000-01-01') + interval '1 minute'
+    WHERE minute >= analytics.period_after($__timeFrom(), '1 minute')
       AND minute < date_bin('1 minute', $__timeTo()::timestamptz, timestamptz '2000-01-01')
       AND ico_website_id IN ($project)
     UNION ALL
     SELECT date_bin('1 minute', "timestamp", timestamptz '2000-01-01'), 1, 0, 0
     FROM raw_data.clickstream_events
-    WHERE $__timeFilter("timestamp") AND ico_website_id IN ($project)
-      AND ("timestamp" < date_bin('1 minute', $__timeFrom()::timestamptz
-                                      - interval '1 microsecond', timestamptz '2000-01-01')
-                         + interval '1 minute'
-           OR "timestamp" >= date_bin('1 minute', $__timeTo()::timestamptz,
-                                      timestamptz '2000-01-01'))
+    WHERE (("timestamp" >= $__timeFrom()
+            AND "timestamp" < analytics.period_after($__timeFrom(), '1 minute'))
+           OR ("timestamp" >= date_bin('1 minute', $__timeTo()::timestamptz,
+                                       timestamptz '2000-01-01')
+               AND "timestamp" <= $__timeTo())) AND ico_website_id IN ($project)
     UNION ALL
     SELECT date_bin('1 minute', "timestamp", timestamptz '2000-01-01'), 0, 1, 0
     FROM raw_data.user_registrations
-    WHERE $__timeFilter("timestamp") AND ico_website_id IN ($project)
-      AND ("timestamp" < date_bin('1 minute', $__timeFrom()::timestamptz
-                                      - interval '1 microsecond', timestamptz '2000-01-01')
-                         + interval '1 minute'
-           OR "timestamp" >= date_bin('1 minute', $__timeTo()::timestamptz,
-                                      timestamptz '2000-01-01'))
+    WHERE (("timestamp" >= $__timeFrom()
+            AND "timestamp" < analytics.period_after($__timeFrom(), '1 minute'))
+           OR ("timestamp" >= date_bin('1 minute', $__timeTo()::timestamptz,
+                                       timestamptz '2000-01-01')
+               AND "timestamp" <= $__timeTo())) AND ico_website_id IN ($project)
     UNION ALL
     SELECT date_bin('1 minute', "timestamp", timestamptz '2000-01-01'), 0, 0, 1
     FROM raw_data.conversions
-    WHERE $__timeFilter("timestamp") AND ico_website_id IN ($project)
-      AND ("timestamp" < date_bin('1 minute', $__timeFrom()::timestamptz
-                                      - interval '1 microsecond', timestamptz '2000-01-01')
-                         + interval '1 minute'
-           OR "timestamp" >= date_bin('1 minute', $__timeTo()::timestamptz,
-                                      timestamptz '2000-01-01'))
+    WHERE (("timestamp" >= $__timeFrom()
+            AND "timestamp" < analytics.period_after($__timeFrom(), '1 minute'))
+           OR ("timestamp" >= date_bin('1 minute', $__timeTo()::timestamptz,
+                                       timestamptz '2000-01-01')
+               AND "timestamp" <= $__timeTo())) AND ico_website_id IN ($project)
 ), minutes AS (
     SELECT t, sum(c) AS c, sum(r) AS r, sum(v) AS v FROM counts GROUP BY t
 )
