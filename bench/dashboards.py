@@ -53,6 +53,9 @@ COPIED = (
     "analytics.anomalies",
     "analytics.sessions",
     "analytics.leads",
+    # derived from the raw rows, which are copied as they are: the copies' are the same
+    "analytics.minute_counts",
+    "analytics.page_load_histograms",
 )
 _OFFSETS_PER_COPY = 10_000_000_000  # dead letters' Kafka offsets, kept unique per copy
 
@@ -154,7 +157,15 @@ def _copy_days_back(url: str, start: datetime, days: int) -> None:
 def _time_column(columns: list[tuple[str, str]]) -> str:
     """The column saying when a row happened: the copies are of the last day only."""
     names = [c for c, _ in columns]
-    for candidate in ("timestamp", "window_start", "session_start", "registered_at", "received_at"):
+    for candidate in (
+        "timestamp",
+        "window_start",
+        "session_start",
+        "registered_at",
+        "received_at",
+        "minute",
+        "period_start",
+    ):
         if candidate in names:
             return candidate
     raise ValueError(f"no time column among {names}")

@@ -40,6 +40,7 @@ from typing import Any, NamedTuple
 
 import psycopg
 
+from dataflows import rollups
 from dataflows.enrich import CLICKSTREAM_TABLE, CONVERSIONS_TABLE, REGISTRATIONS_TABLE
 from ico_core.db import query
 
@@ -75,31 +76,35 @@ def touched_by(by_table: Mapping[str, Sequence[NamedTuple]]) -> dict[str, Any] |
 
 
 def touch(cur: psycopg.Cursor[Any], by_table: Mapping[str, Sequence[NamedTuple]]) -> None:
-    """Record, in the sink's transaction, the sessions its rows belong to."""
+    """Record, in the sink's transaction, the sessions (and minutes, ``dataflows.rollups``) its
+    rows belong to."""
     touched = touched_by(by_table)
     if touched is not None:
         cur.execute(query("sessions/touch"), touched)
+    rollups.touch(cur, by_table)
 
 
 def refresh(conn: psycopg.Connection[Any], *, wait: bool, limit: int = CLAIM_BATCHES) -> int:
-    """Claim up to ``limit`` touched batches and recompute their sessions, in one transaction.
+    """Claim up to ``limit`` touched batches and recompute their sessions (and the minute counts
+    of the minutes touched, ``dataflows.rollups``), in one transaction.
 
-    Returns how many session ids were recomputed: 0 when no batch was waiting, or when another
-    refresher is at work and ``wait`` is false.
+    Returns how many session ids and minutes were recomputed: 0 when no batch was waiting, or
+    when another refresher is at work and ``wait`` is false.
     """
     with conn.transaction(), conn.cursor() as cur:
         lock = cur.execute(query("sessions/lock"), {"wait": wait, "key": REFRESH_LOCK_KEY})
         if not lock.fetchone()[0]:  # type: ignore[index]
             return 0
+        minutes = rollups.refresh(cur)
         # Everything stays in the server: the claimed ids never travel through Python.
         cur.execute(query("sessions/prepare"))
         claimed = cur.execute(query("sessions/claim"), {"limit": limit}).rowcount
         if not claimed:
-            return 0
+            return minutes
         cur.execute(query("sessions/delete"))
         lo, hi = cur.execute(query("sessions/bounds")).fetchone()  # type: ignore[misc]
         cur.execute(query("sessions/insert"), {"lo": lo, "hi": hi})
-    return claimed
+    return claimed + minutes
 
 
 def refresh_all(conn: psycopg.Connection[Any], *, wait: bool = True) -> int:

@@ -236,6 +236,51 @@ def _close(a: float | None, b: float | None) -> bool:
     return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
 
 
+#: (minute, project, kind counts, timed and slow page views) of the raw tables, which the checks
+#: above compare with the ground truth, against the minute counts and the page load histograms'
+#: minute rows per project (dataflows/rollups.py): the rows that differ.
+_ROLLUPS_VS_RAW = """
+WITH raw AS (
+    SELECT date_bin('1 minute', "timestamp", '2000-01-01') AS minute, ico_website_id,
+           count(*) AS clickstream, 0 AS registrations, 0 AS conversions,
+           count(*) FILTER (WHERE event_type = 'page_view' AND page_load_time IS NOT NULL)
+               AS timed,
+           count(*) FILTER (WHERE event_type = 'page_view' AND page_load_time > 3) AS slow
+    FROM raw_data.clickstream_events GROUP BY 1, 2
+    UNION ALL
+    SELECT date_bin('1 minute', "timestamp", '2000-01-01'), ico_website_id, 0, count(*), 0, 0, 0
+    FROM raw_data.user_registrations GROUP BY 1, 2
+    UNION ALL
+    SELECT date_bin('1 minute', "timestamp", '2000-01-01'), ico_website_id, 0, 0, count(*), 0, 0
+    FROM raw_data.conversions GROUP BY 1, 2
+), want AS (
+    SELECT minute, ico_website_id, sum(clickstream) AS c, sum(registrations) AS r,
+           sum(conversions) AS v, sum(timed) AS timed, sum(slow) AS slow
+    FROM raw GROUP BY 1, 2
+), got AS (
+    SELECT m.minute, m.ico_website_id, m.clickstream AS c, m.registrations AS r,
+           m.conversions AS v, coalesce(h.views, 0) AS timed, coalesce(h.slow_views, 0) AS slow,
+           m.timed_views, m.slow_views
+    FROM analytics.minute_counts m
+    LEFT JOIN analytics.page_load_histograms h
+      ON h.period = '1 minute' AND h.dimension = 'project' AND h.period_start = m.minute
+     AND h.ico_website_id = m.ico_website_id
+)
+SELECT coalesce(w.minute, g.minute), coalesce(w.ico_website_id, g.ico_website_id)
+FROM want w FULL JOIN got g ON g.minute = w.minute AND g.ico_website_id = w.ico_website_id
+WHERE (w.c, w.r, w.v, w.timed, w.slow, w.timed, w.slow)
+      IS DISTINCT FROM (g.c, g.r, g.v, g.timed, g.slow, g.timed_views, g.slow_views)
+ORDER BY 1, 2
+"""
+
+
+def _compare_rollups(conn: psycopg.Connection[Any]) -> list[str]:
+    wrong = conn.execute(_ROLLUPS_VS_RAW).fetchall()
+    if not wrong:
+        return []
+    return [f"rollups: {len(wrong)} (minute, project) rows differ from raw, first {wrong[0]}"]
+
+
 def compare_database(url: str, exp: Expected, crm_key: bytes | None = None) -> list[str]:
     """Every difference between the database and the expectation, as readable lines; with
     ``crm_key`` (CRM_EMAIL_KEY) the leads' emails are opened and compared too."""
@@ -282,6 +327,7 @@ def compare_database(url: str, exp: Expected, crm_key: bytes | None = None) -> l
                 f"SELECT session_id::text, session_start, {SESSION_COLUMNS} FROM analytics.sessions"
             ).fetchall()
         }
+        problems += _compare_rollups(conn)
     problems += _compare_sessions(got_sessions, exp.sessions, sources)
     problems += compare_leads(url, exp, sources, crm_key)
     if set(got_aggs) != set(exp.aggregates):

@@ -27,6 +27,8 @@ from ico_analytics.dashboards.panels import (
 
 SALES = "Purchases are presale participations and token purchases."
 SLOW = "Slow: a page view that took more than 3 s to load."
+#: Panels that read the minute counts (dataflows.rollups): whole minutes lag by the refresh.
+LAG = " A minute's whole count shows up to 30 s (the refresh interval) after it is stored."
 #: The dataflow's scrape job: the chart's scrape configuration and its PodMonitor (jobLabel)
 #: both name it so, which is what lets the panels work with either.
 DATAFLOW = 'job="dataflow"'
@@ -64,7 +66,7 @@ def realtime() -> dashboard.Dashboard:
         .with_panel(
             timeseries_panel(
                 "Events per second",
-                "Stored events per second by kind, averaged over each minute of event time.",
+                f"Stored events per second by kind, averaged over each minute of event time.{LAG}",
                 Sql("realtime/events_per_second", "time_series"),
                 "reqps",
             )
@@ -378,7 +380,7 @@ def performance() -> dashboard.Dashboard:
         .with_panel(
             timeseries_panel(
                 "Slow pages",
-                f"Share of page views per minute of event time. {SLOW}",
+                f"Share of page views per minute of event time. {SLOW}{LAG}",
                 Sql("performance/slow_pages", "time_series"),
                 "percent",
             )
@@ -568,7 +570,7 @@ def system() -> dashboard.Dashboard:
         .with_panel(
             timeseries_panel(
                 "Stored events per minute",
-                "By minute of event time and kind.",
+                f"By minute of event time and kind.{LAG}",
                 Sql("system/stored_per_minute", "time_series"),
                 "short",
             )

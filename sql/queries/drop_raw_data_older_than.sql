@@ -1,6 +1,7 @@
 -- Retention of raw data: the daily partitions (and DEFAULT-partition rows) of UTC days before
 -- today - %(days)s, the dead letters that arrived before then, the sessions that started
--- before then (sessions are derived from the raw events) and the leads registered before then
+-- before then, the minute counts and page load histograms of before then (all derived from the
+-- raw events) and the leads registered before then
 -- (a lead is a registration, emails included). Returns the partitions dropped and the dead
 -- letters deleted.
 WITH dead AS (
@@ -11,6 +12,14 @@ WITH dead AS (
 sessions AS (
     DELETE FROM analytics.sessions
     WHERE session_start < (now() AT TIME ZONE 'UTC')::date - %(days)s
+),
+minutes AS (
+    DELETE FROM analytics.minute_counts
+    WHERE minute < (now() AT TIME ZONE 'UTC')::date - %(days)s
+),
+load_times AS (
+    DELETE FROM analytics.page_load_histograms
+    WHERE period_start < (now() AT TIME ZONE 'UTC')::date - %(days)s
 ),
 leads AS (
     DELETE FROM analytics.leads

@@ -56,6 +56,9 @@ EVENTS = 20_000
 SEED = 77
 PURCHASES = {"presale_participate", "token_purchase"}
 SOURCES = {"organic", "social", "referral", "paid", "email", "direct"}
+#: How far a percentile of the page load histograms may be from the exact one (migration 0018):
+#: each value is estimated by the geometric middle of its bucket, 5 % wide.
+LOAD_TIME_REL_ERROR = math.sqrt(1.05) - 1
 UIDS = ["ico-realtime", "ico-business", "ico-geography", "ico-performance", "ico-system"]
 
 
@@ -774,7 +777,8 @@ def test_performance_panels_match_the_ground_truth(
         for row in rows:
             values = loads[row[column]]
             for q, col in ((0.5, "p50"), (0.95, "p95"), (0.99, "p99")):
-                assert math.isclose(row[col], _percentile_cont(values, q), rel_tol=1e-9)
+                exact = _percentile_cont(values, q)
+                assert abs(row[col] - exact) <= LOAD_TIME_REL_ERROR * exact, (title, row, col)
             assert row["Page views"] == len(values)
             slow = 100 * sum(v > 3 for v in values) / len(values)
             assert float(row["Slow share"]) == pytest.approx(slow)

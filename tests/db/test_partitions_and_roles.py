@@ -119,6 +119,8 @@ def test_grafana_reader_can_read_but_not_write(migrated_database_url: str) -> No
             "analytics.experiment_results",
             "analytics.cohort_retention",
             "analytics.lead_summary",
+            "analytics.minute_counts",
+            "analytics.page_load_histograms",
             "analytics.later",
             "processed_data.ico_websites",
             "raw_data.clickstream_events",
@@ -138,6 +140,10 @@ def test_grafana_reader_can_read_but_not_write(migrated_database_url: str) -> No
         conn.execute("SET ROLE grafana_reader")
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute("SELECT * FROM analytics.sessions_touched")
+        conn.rollback()
+        conn.execute("SET ROLE grafana_reader")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("SELECT * FROM analytics.minutes_touched")
 
 
 def test_grafana_reader_never_reads_personal_data(migrated_database_url: str) -> None:
@@ -196,6 +202,16 @@ def test_maintain_creates_partitions_ahead_and_applies_retention(
                 " 'basic', true, '\\x01')",
                 (received,),
             )
+            conn.execute(
+                "INSERT INTO analytics.minute_counts VALUES"
+                " (date_bin('1 minute', %s, '2000-01-01'), 1, 1, 0, 0, 0, 0)",
+                (received,),
+            )
+            conn.execute(
+                "INSERT INTO analytics.page_load_histograms VALUES"
+                " (date_bin('1 hour', %s, '2000-01-01'), '1 hour', 1, 'project', '', 1, 0, 1)",
+                (received,),
+            )
 
     def maintain(*options: str) -> str:
         args = ["maintain", "--database-url", migrated_database_url, *options]
@@ -220,7 +236,12 @@ def test_maintain_creates_partitions_ahead_and_applies_retention(
             "SELECT ico_website_id, day, sessions, bounces, events FROM analytics.daily_project_kpis"
         ).fetchall()
         leads = conn.execute("SELECT registered_at FROM analytics.leads").fetchall()
+        rollups = conn.execute(
+            "SELECT (SELECT array_agg(minute) FROM analytics.minute_counts),"
+            " (SELECT array_agg(period_start) FROM analytics.page_load_histograms)"
+        ).fetchone()
     assert left == [(1,)]
+    assert rollups == ([_midday(today)], [_midday(today)])
     assert sessions == [(_midday(today),)]
     assert leads == [(_midday(today),)]
     assert kpis == [(1, today, 1, 1, 0)]
