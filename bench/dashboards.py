@@ -43,7 +43,8 @@ RANGES: tuple[tuple[str, float, list[int] | None], ...] = (
     ("24 h, 1 project", 24, [1]),
 )
 #: What the dataflow writes, copied day by day; ids that name an event or a session are
-#: renamed per copy (user ids kept: the same people come back on other days).
+#: renamed per copy (user ids kept: the same people come back on other days). The sessions'
+#: hourly rollups are copied with them: a copied hour holds the copies of its sessions.
 COPIED = (
     "raw_data.clickstream_events",
     "raw_data.user_registrations",
@@ -52,6 +53,9 @@ COPIED = (
     "analytics.window_aggregates",
     "analytics.anomalies",
     "analytics.sessions",
+    "analytics.sessions_hourly",
+    "analytics.sessions_geo_hourly",
+    "analytics.registrations_geo_hourly",
     "analytics.leads",
 )
 _OFFSETS_PER_COPY = 10_000_000_000  # dead letters' Kafka offsets, kept unique per copy
@@ -154,7 +158,8 @@ def _copy_days_back(url: str, start: datetime, days: int) -> None:
 def _time_column(columns: list[tuple[str, str]]) -> str:
     """The column saying when a row happened: the copies are of the last day only."""
     names = [c for c, _ in columns]
-    for candidate in ("timestamp", "window_start", "session_start", "registered_at", "received_at"):
+    candidates = ("timestamp", "window_start", "session_start", "hour", "registered_at", "received_at")
+    for candidate in candidates:
         if candidate in names:
             return candidate
     raise ValueError(f"no time column among {names}")

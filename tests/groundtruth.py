@@ -282,6 +282,7 @@ def compare_database(url: str, exp: Expected, crm_key: bytes | None = None) -> l
                 f"SELECT session_id::text, session_start, {SESSION_COLUMNS} FROM analytics.sessions"
             ).fetchall()
         }
+        problems += rollup_differences(conn)
     problems += _compare_sessions(got_sessions, exp.sessions, sources)
     problems += compare_leads(url, exp, sources, crm_key)
     if set(got_aggs) != set(exp.aggregates):
@@ -427,6 +428,42 @@ def compare_leads(
     return problems
 
 
+_HOUR = "date_bin('1 hour', {}, timestamptz '2000-01-01 00:00+00')"
+#: Each hourly rollup of the sessions (migration 0019), and its rows regrouped from scratch:
+#: the sessions (proven against the ground truth by ``compare_database``) or the raw
+#: registrations, grouped by the hour they started or happened in.
+SESSION_ROLLUPS = {
+    "analytics.sessions_hourly": (
+        f"SELECT ico_website_id, {_HOUR.format('session_start')}, device_type, traffic_source,"
+        " count(*), count(*) FILTER (WHERE bounce), sum(page_views),"
+        " count(*) FILTER (WHERE signed_up), count(*) FILTER (WHERE wallet_connected),"
+        " count(*) FILTER (WHERE purchased), sum(purchases), sum(revenue_usd)"
+        " FROM analytics.sessions GROUP BY 1, 2, 3, 4"
+    ),
+    "analytics.sessions_geo_hourly": (
+        f"SELECT ico_website_id, {_HOUR.format('session_start')}, country, region, count(*),"
+        " sum(revenue_usd) FROM analytics.sessions GROUP BY 1, 2, 3, 4"
+    ),
+    "analytics.registrations_geo_hourly": (
+        f"SELECT ico_website_id, {_HOUR.format('timestamp')}, country, region, count(*)"
+        " FROM raw_data.user_registrations GROUP BY 1, 2, 3, 4"
+    ),
+}
+
+
+def rollup_differences(conn: psycopg.Connection[Any]) -> list[str]:
+    """Every rollup whose rows differ from its rows regrouped from scratch, as readable lines."""
+    problems = []
+    for table, regrouped in SESSION_ROLLUPS.items():
+        row = conn.execute(
+            f"SELECT (SELECT count(*) FROM (TABLE {table} EXCEPT ALL ({regrouped})) extra),"
+            f" (SELECT count(*) FROM (({regrouped}) EXCEPT ALL TABLE {table}) missing)"
+        ).fetchone()
+        if row != (0, 0):
+            problems.append(f"{table}: {row} rows (extra, missing) against the regrouped rows")
+    return problems
+
+
 def snapshot_database(url: str) -> dict[str, list[tuple[Any, ...]]]:
     """Every row of every table the pipeline writes, sorted: equal snapshots mean no change."""
     tables = [
@@ -434,6 +471,7 @@ def snapshot_database(url: str) -> dict[str, list[tuple[Any, ...]]]:
         "raw_data.dead_letters",
         "analytics.window_aggregates",
         "analytics.sessions",
+        *SESSION_ROLLUPS,
         "analytics.leads",
     ]
     with psycopg.connect(url) as conn:

@@ -13,6 +13,7 @@ import psycopg
 from dataflows.records import TableRow
 from dataflows.sessions import refresh_all
 from dataflows.sinks import PostgresSink
+from tests.groundtruth import rollup_differences
 from tests.sinks.test_postgres_sink import FAST_RETRY, NOW, click, conversion, registration
 
 T0 = NOW.replace(microsecond=0) - timedelta(days=1)
@@ -139,6 +140,61 @@ def test_replaying_a_batch_changes_nothing(migrated_database_url: str) -> None:
     assert len(before) == 1 and before[0]["events"] == 6 and before[0]["bounce"] is False
 
 
+def _rollups(url: str) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[str]]:
+    """The sessions' and the places' hourly rollups, and how they differ from a regrouping."""
+    with psycopg.connect(url) as conn:
+        hourly = conn.execute(
+            "SELECT hour, device_type, sessions, bounces, page_views, signed_up,"
+            " wallet_connected, purchased, purchases, revenue_usd"
+            " FROM analytics.sessions_hourly ORDER BY hour, device_type"
+        ).fetchall()
+        places = conn.execute(
+            "SELECT 'sessions', hour, country, sessions, revenue_usd FROM analytics.sessions_geo_hourly"
+            " UNION ALL SELECT 'registrations', hour, country, registrations, NULL"
+            " FROM analytics.registrations_geo_hourly ORDER BY 1, 2, 3"
+        ).fetchall()
+        return hourly, places, rollup_differences(conn)
+
+
+def test_replayed_and_late_events_keep_the_hourly_rollups_regrouped(
+    migrated_database_url: str,
+) -> None:
+    """A late event that joins a session of the next hour to one of this hour empties that
+    hour's rollup row; replaying the batches changes nothing."""
+    url, sid, other = migrated_database_url, str(uuid.uuid4()), str(uuid.uuid4())
+    at = T0.replace(minute=50, second=0)  # ten minutes before an hour ends
+    h0, h1 = at.replace(minute=0), at.replace(minute=0) + 60 * MIN
+    first = [
+        *(click(session_id=sid, timestamp=at + m * MIN) for m in (0, 5, 40, 50)),  # gap 35
+        conversion(session_id=sid, timestamp=at + 45 * MIN, ico_website_id=1),
+        registration(session_id=sid, timestamp=at + 50 * MIN, ico_website_id=1),
+        click(session_id=other, timestamp=at + 35 * MIN, device_type="mobile"),
+    ]
+    _store(url, first)
+    hourly, places, differences = _rollups(url)
+    assert differences == []
+    paid = Decimal("1234.56")
+    assert hourly == [
+        (h0, "desktop", 1, 0, 2, 0, 0, 0, 0, Decimal(0)),
+        (h1, "desktop", 1, 0, 2, 1, 0, 1, 1, paid),
+        (h1, "mobile", 1, 1, 1, 0, 0, 0, 0, Decimal(0)),
+    ]
+
+    late = [click(session_id=sid, timestamp=at + 20 * MIN)]  # gaps 15 and 20: one session
+    _store(url, late, first, late)
+    hourly, places, differences = _rollups(url)
+    assert differences == []
+    assert hourly == [
+        (h0, "desktop", 1, 0, 5, 1, 0, 1, 1, paid),
+        (h1, "mobile", 1, 1, 1, 0, 0, 0, 0, Decimal(0)),
+    ]
+    assert places == [
+        ("registrations", h1, "SG", 1, None),
+        ("sessions", h0, "CH", 1, paid),
+        ("sessions", h1, "CH", 1, Decimal(0)),
+    ]
+
+
 def test_two_workers_and_refreshers_racing_on_the_same_sessions_end_exact(
     migrated_database_url: str,
 ) -> None:
@@ -174,6 +230,7 @@ def test_two_workers_and_refreshers_racing_on_the_same_sessions_end_exact(
     assert failures == []
     with psycopg.connect(url) as conn:
         assert refresh_all(conn) == 0  # nothing was left behind
+        assert rollup_differences(conn) == []
     for sid in sids:
         assert _spans(url, sid) == [
             (T0, T0 + 44 * MIN, 12),

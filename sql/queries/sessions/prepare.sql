@@ -7,3 +7,11 @@ CREATE TEMP TABLE IF NOT EXISTS sessions_refresh (
     read_from   timestamptz NOT NULL,
     read_to     timestamptz NOT NULL
 ) ON COMMIT DELETE ROWS
+;
+-- The (project, hour) rows of the rollups (migration 0019) that this refresh's deleted and
+-- inserted sessions, and the registrations of its session ids, fall in: recomputed at its end.
+CREATE TEMP TABLE IF NOT EXISTS sessions_refresh_hours (
+    ico_website_id  integer NOT NULL,
+    hour            timestamptz NOT NULL,
+    PRIMARY KEY (ico_website_id, hour)
+) ON COMMIT DELETE ROWS
