@@ -18,9 +18,10 @@ keeps nothing:
    once more when the sink closes) claims touched batches (one refresher at a time, under an advisory lock),
    deletes their sessions' stored rows near the touched range and recomputes them from the raw
    events (``sql/queries/sessions/*.sql``), in one transaction. In the same transaction it
-   recomputes the hourly rollups the dashboards read (``analytics.sessions_hourly``,
-   ``sessions_geo_hourly``, ``registrations_geo_hourly``) for every (project, hour) whose
-   sessions it deleted or inserted or whose registrations it saw (``sessions/rollup``).
+   recomputes the rollups the dashboards read (``analytics.sessions_rollup``,
+   ``sessions_geo_rollup``, ``registrations_geo_rollup``): the rows of every (project, hour)
+   whose sessions it deleted or inserted or whose registrations it read, then of their days
+   (``sessions/rollup``).
 
 Exact under replay (a replayed event is the same raw row, its session is recomputed to the same
 values) and under any lateness (a late event touches its session again, which is recomputed

@@ -428,25 +428,32 @@ def compare_leads(
     return problems
 
 
-_HOUR = "date_bin('1 hour', {}, timestamptz '2000-01-01 00:00+00')"
-#: Each hourly rollup of the sessions (migration 0019), and its rows regrouped from scratch:
-#: the sessions (proven against the ground truth by ``compare_database``) or the raw
-#: registrations, grouped by the hour they started or happened in.
+def _by_hour_and_day(columns: str, source: str, at: str) -> str:
+    """``columns`` of ``source`` per project, hour of ``at`` and dimensions (the first two of
+    ``columns``), then per project, UTC day and dimensions: the rows of a rollup."""
+    return " UNION ALL ".join(
+        f"SELECT ico_website_id, interval '1 {span}',"
+        f" date_bin('1 {span}', {at}, timestamptz '2000-01-01 00:00+00'), {columns}"
+        f" FROM {source} GROUP BY 1, 3, 4, 5"
+        for span in ("hour", "day")
+    )
+
+
+#: Each rollup of the sessions (migration 0019), and its rows regrouped from scratch: the
+#: sessions (proven against the ground truth by ``compare_database``) or the raw registrations.
 SESSION_ROLLUPS = {
-    "analytics.sessions_hourly": (
-        f"SELECT ico_website_id, {_HOUR.format('session_start')}, device_type, traffic_source,"
-        " count(*), count(*) FILTER (WHERE bounce), sum(page_views),"
+    "analytics.sessions_rollup": _by_hour_and_day(
+        "device_type, traffic_source, count(*), count(*) FILTER (WHERE bounce), sum(page_views),"
         " count(*) FILTER (WHERE signed_up), count(*) FILTER (WHERE wallet_connected),"
-        " count(*) FILTER (WHERE purchased), sum(purchases), sum(revenue_usd)"
-        " FROM analytics.sessions GROUP BY 1, 2, 3, 4"
+        " count(*) FILTER (WHERE purchased), sum(purchases), sum(revenue_usd)",
+        "analytics.sessions",
+        "session_start",
     ),
-    "analytics.sessions_geo_hourly": (
-        f"SELECT ico_website_id, {_HOUR.format('session_start')}, country, region, count(*),"
-        " sum(revenue_usd) FROM analytics.sessions GROUP BY 1, 2, 3, 4"
+    "analytics.sessions_geo_rollup": _by_hour_and_day(
+        "country, region, count(*), sum(revenue_usd)", "analytics.sessions", "session_start"
     ),
-    "analytics.registrations_geo_hourly": (
-        f"SELECT ico_website_id, {_HOUR.format('timestamp')}, country, region, count(*)"
-        " FROM raw_data.user_registrations GROUP BY 1, 2, 3, 4"
+    "analytics.registrations_geo_rollup": _by_hour_and_day(
+        "country, region, count(*)", "raw_data.user_registrations", '"timestamp"'
     ),
 }
 

@@ -1,6 +1,6 @@
 -- Retention of raw data: the daily partitions (and DEFAULT-partition rows) of UTC days before
 -- today - %(days)s, the dead letters that arrived before then, the sessions that started
--- before then (sessions are derived from the raw events) with their hourly rollups, and the
+-- before then (sessions are derived from the raw events) with their rollups, and the
 -- leads registered before then (a lead is a registration, emails included). Returns the
 -- partitions dropped and the dead letters deleted.
 WITH dead AS (
@@ -12,17 +12,17 @@ sessions AS (
     DELETE FROM analytics.sessions
     WHERE session_start < (now() AT TIME ZONE 'UTC')::date - %(days)s
 ),
-sessions_hourly AS (
-    DELETE FROM analytics.sessions_hourly
-    WHERE hour < (now() AT TIME ZONE 'UTC')::date - %(days)s
+sessions_rollup AS (
+    DELETE FROM analytics.sessions_rollup
+    WHERE span_start < (now() AT TIME ZONE 'UTC')::date - %(days)s
 ),
-sessions_geo_hourly AS (
-    DELETE FROM analytics.sessions_geo_hourly
-    WHERE hour < (now() AT TIME ZONE 'UTC')::date - %(days)s
+sessions_geo_rollup AS (
+    DELETE FROM analytics.sessions_geo_rollup
+    WHERE span_start < (now() AT TIME ZONE 'UTC')::date - %(days)s
 ),
-registrations_geo_hourly AS (
-    DELETE FROM analytics.registrations_geo_hourly
-    WHERE hour < (now() AT TIME ZONE 'UTC')::date - %(days)s
+registrations_geo_rollup AS (
+    DELETE FROM analytics.registrations_geo_rollup
+    WHERE span_start < (now() AT TIME ZONE 'UTC')::date - %(days)s
 ),
 leads AS (
     DELETE FROM analytics.leads

@@ -119,6 +119,9 @@ def test_grafana_reader_can_read_but_not_write(migrated_database_url: str) -> No
             "analytics.experiment_results",
             "analytics.cohort_retention",
             "analytics.lead_summary",
+            "analytics.sessions_rollup",
+            "analytics.sessions_geo_rollup",
+            "analytics.registrations_geo_rollup",
             "analytics.later",
             "processed_data.ico_websites",
             "raw_data.clickstream_events",
@@ -166,6 +169,14 @@ def test_grafana_reader_never_reads_personal_data(migrated_database_url: str) ->
                 conn.execute(statement)
 
 
+ROLLUP_ROWS = (
+    "INSERT INTO analytics.sessions_rollup VALUES (1, '1 hour', %s, 'desktop', 'direct', 1, 1, 1,"
+    " 0, 0, 0, 0, 0)",
+    "INSERT INTO analytics.sessions_geo_rollup VALUES (1, '1 hour', %s, 'CH', 'Europe', 1, 0)",
+    "INSERT INTO analytics.registrations_geo_rollup VALUES (1, '1 hour', %s, 'CH', 'Europe', 1)",
+)
+
+
 def test_maintain_creates_partitions_ahead_and_applies_retention(
     migrated_database_url: str,
 ) -> None:
@@ -196,6 +207,9 @@ def test_maintain_creates_partitions_ahead_and_applies_retention(
                 " 'basic', true, '\\x01')",
                 (received,),
             )
+            # The sessions' hourly rollups (their rows, as the refresher would have made them).
+            for rollup in ROLLUP_ROWS:
+                conn.execute(rollup, (received,))
 
     def maintain(*options: str) -> str:
         args = ["maintain", "--database-url", migrated_database_url, *options]
@@ -220,7 +234,13 @@ def test_maintain_creates_partitions_ahead_and_applies_retention(
             "SELECT ico_website_id, day, sessions, bounces, events FROM analytics.daily_project_kpis"
         ).fetchall()
         leads = conn.execute("SELECT registered_at FROM analytics.leads").fetchall()
+        hours = conn.execute(
+            "SELECT span_start FROM analytics.sessions_rollup UNION ALL"
+            " SELECT span_start FROM analytics.sessions_geo_rollup UNION ALL"
+            " SELECT span_start FROM analytics.registrations_geo_rollup"
+        ).fetchall()
     assert left == [(1,)]
+    assert hours == [(_midday(today),)] * 3
     assert sessions == [(_midday(today),)]
     assert leads == [(_midday(today),)]
     assert kpis == [(1, today, 1, 1, 0)]

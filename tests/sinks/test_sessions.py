@@ -141,22 +141,25 @@ def test_replaying_a_batch_changes_nothing(migrated_database_url: str) -> None:
 
 
 def _rollups(url: str) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[str]]:
-    """The sessions' and the places' hourly rollups, and how they differ from a regrouping."""
+    """The sessions' and the places' hour rows, and how the rollups (hours and days) differ
+    from a regrouping."""
     with psycopg.connect(url) as conn:
         hourly = conn.execute(
-            "SELECT hour, device_type, sessions, bounces, page_views, signed_up,"
-            " wallet_connected, purchased, purchases, revenue_usd"
-            " FROM analytics.sessions_hourly ORDER BY hour, device_type"
+            "SELECT span_start, device_type, sessions, bounces, page_views, signed_up,"
+            " wallet_connected, purchased, purchases, revenue_usd FROM analytics.sessions_rollup"
+            " WHERE span = interval '1 hour' ORDER BY span_start, device_type"
         ).fetchall()
         places = conn.execute(
-            "SELECT 'sessions', hour, country, sessions, revenue_usd FROM analytics.sessions_geo_hourly"
-            " UNION ALL SELECT 'registrations', hour, country, registrations, NULL"
-            " FROM analytics.registrations_geo_hourly ORDER BY 1, 2, 3"
+            "SELECT 'sessions', span_start, country, sessions, revenue_usd"
+            " FROM analytics.sessions_geo_rollup WHERE span = interval '1 hour'"
+            " UNION ALL SELECT 'registrations', span_start, country, registrations, NULL"
+            " FROM analytics.registrations_geo_rollup WHERE span = interval '1 hour'"
+            " ORDER BY 1, 2, 3"
         ).fetchall()
         return hourly, places, rollup_differences(conn)
 
 
-def test_replayed_and_late_events_keep_the_hourly_rollups_regrouped(
+def test_replayed_and_late_events_keep_the_rollups_regrouped(
     migrated_database_url: str,
 ) -> None:
     """A late event that joins a session of the next hour to one of this hour empties that
@@ -236,3 +239,72 @@ def test_two_workers_and_refreshers_racing_on_the_same_sessions_end_exact(
             (T0, T0 + 44 * MIN, 12),
             (T0 + 89 * MIN, T0 + 89 * MIN, 1),
         ]
+
+
+#: Each rollup reader (migration 0019) and the same grouping done on the exact rows.
+BETWEEN = (
+    (
+        "SELECT ico_website_id, device_type, traffic_source, sum(sessions), sum(bounces),"
+        " sum(page_views), sum(signed_up), sum(wallet_connected), sum(purchased),"
+        " sum(purchases), sum(revenue_usd)"
+        " FROM analytics.sessions_rollup_between(%(a)s, %(b)s) GROUP BY 1, 2, 3",
+        "SELECT ico_website_id, device_type, traffic_source, count(*),"
+        " count(*) FILTER (WHERE bounce), sum(page_views), count(*) FILTER (WHERE signed_up),"
+        " count(*) FILTER (WHERE wallet_connected), count(*) FILTER (WHERE purchased),"
+        " sum(purchases), sum(revenue_usd) FROM analytics.sessions"
+        " WHERE session_start BETWEEN %(a)s AND %(b)s GROUP BY 1, 2, 3",
+    ),
+    (
+        "SELECT ico_website_id, country, region, sum(sessions), sum(revenue_usd)"
+        " FROM analytics.sessions_geo_rollup_between(%(a)s, %(b)s) GROUP BY 1, 2, 3",
+        "SELECT ico_website_id, country, region, count(*), sum(revenue_usd)"
+        " FROM analytics.sessions WHERE session_start BETWEEN %(a)s AND %(b)s GROUP BY 1, 2, 3",
+    ),
+    (
+        "SELECT ico_website_id, country, region, sum(registrations)"
+        " FROM analytics.registrations_geo_rollup_between(%(a)s, %(b)s) GROUP BY 1, 2, 3",
+        "SELECT ico_website_id, country, region, count(*) FROM raw_data.user_registrations"
+        ' WHERE "timestamp" BETWEEN %(a)s AND %(b)s GROUP BY 1, 2, 3',
+    ),
+)
+
+
+def test_rollup_readers_count_any_range_as_the_exact_rows(migrated_database_url: str) -> None:
+    """Whole days, whole hours and the partial hours at either end add up to the sessions (and
+    registrations) of the range, both ends included, whether it is aligned on hours or not."""
+    url = migrated_database_url
+    midnight = T0.replace(hour=0, minute=0, second=0)
+    # A session every 37 minutes for 3 days, some exactly on an hour or on midnight; every
+    # third one signs up, every fifth one buys.
+    starts = [midnight - timedelta(days=2) + 37 * MIN * i for i in range(3 * 24 * 60 // 37)]
+    starts += [midnight, midnight - timedelta(days=1), midnight + 60 * MIN]
+    rows: list[TableRow] = []
+    for i, at in enumerate(starts):
+        sid = str(uuid.uuid4())
+        device = ("desktop", "mobile", "tablet")[i % 3]
+        rows.append(
+            click(session_id=sid, timestamp=at, device_type=device, ico_website_id=1 + i % 2)
+        )
+        if i % 3 == 0:
+            rows.append(registration(session_id=sid, timestamp=at, ico_website_id=1 + i % 2))
+        if i % 5 == 0:
+            rows.append(conversion(session_id=sid, timestamp=at + MIN, ico_website_id=1 + i % 2))
+    _store(url, rows)
+    ranges = [
+        (midnight - timedelta(days=1), midnight),  # a whole day, and the session at its end
+        (midnight - timedelta(days=2), midnight + timedelta(days=1)),
+        (midnight - timedelta(days=1, minutes=10), midnight + 130 * MIN),
+        (midnight - timedelta(days=2) + 7 * MIN, midnight + timedelta(hours=20, minutes=3)),
+        (midnight + 10 * MIN, midnight + 50 * MIN),  # within one hour
+        (midnight - 10 * MIN, midnight + 10 * MIN),  # across midnight
+        (midnight + 60 * MIN, midnight + 60 * MIN),  # one instant, with a session on it
+        (midnight - timedelta(hours=5), midnight - timedelta(hours=2)),  # whole hours only
+    ]
+    with psycopg.connect(url) as conn:
+        assert rollup_differences(conn) == []
+        for a, b in ranges:
+            for i, (rollup, exact) in enumerate(BETWEEN):
+                got = sorted(conn.execute(rollup, {"a": a, "b": b}).fetchall(), key=repr)
+                want = sorted(conn.execute(exact, {"a": a, "b": b}).fetchall(), key=repr)
+                assert got == want, (a, b, rollup)
+                assert want or i == 2, (a, b)  # every range holds sessions

@@ -2,9 +2,9 @@
 -- 5-minute windows starting in it for the rest; raise progress is the range's revenue against
 -- the project's target raise.
 WITH visits AS (
-    -- From the hourly rollup (and the sessions of the partial hours at the range's ends).
+    -- From the rollup of whole days and hours, and the sessions of the partial hours at the ends.
     SELECT ico_website_id, sum(sessions) AS sessions
-    FROM analytics.sessions_hourly_between($__timeFrom()::timestamptz, $__timeTo()::timestamptz)
+    FROM analytics.sessions_rollup_between($__timeFrom()::timestamptz, $__timeTo()::timestamptz)
     WHERE ico_website_id IN ($project)
     GROUP BY ico_website_id
 ), windows AS (

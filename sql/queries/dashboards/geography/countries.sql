@@ -3,8 +3,8 @@
 -- where and when it started (the country of its first page event); a registration where and
 -- when it happened.
 WITH sessions AS (
-    -- The hourly rollup (and the sessions of the partial hours at the ends) over both periods
-    -- and over the range: the period before is their difference.
+    -- The rollup of whole days and hours, and the sessions of the partial hours at the ends,
+    -- over both periods and over the range: the period before is their difference.
     SELECT s.country, s.region,
            sum(s.sessions) FILTER (WHERE s.cur) AS cur,
            sum(s.sessions) FILTER (WHERE NOT s.cur)
@@ -13,11 +13,11 @@ WITH sessions AS (
            sum(s.revenue_usd) FILTER (WHERE NOT s.cur)
                - coalesce(sum(s.revenue_usd) FILTER (WHERE s.cur), 0) AS revenue_before
     FROM (
-        SELECT *, false AS cur FROM analytics.sessions_geo_hourly_between(
+        SELECT *, false AS cur FROM analytics.sessions_geo_rollup_between(
             $__timeFrom()::timestamptz - ($__timeTo()::timestamptz - $__timeFrom()::timestamptz),
             $__timeTo()::timestamptz)
         UNION ALL
-        SELECT *, true FROM analytics.sessions_geo_hourly_between(
+        SELECT *, true FROM analytics.sessions_geo_rollup_between(
             $__timeFrom()::timestamptz, $__timeTo()::timestamptz)
     ) s
     WHERE s.ico_website_id IN ($project) AND s.country IS NOT NULL
@@ -29,11 +29,11 @@ WITH sessions AS (
            sum(r.registrations) FILTER (WHERE NOT r.cur)
                - coalesce(sum(r.registrations) FILTER (WHERE r.cur), 0) AS prev
     FROM (
-        SELECT *, false AS cur FROM analytics.registrations_geo_hourly_between(
+        SELECT *, false AS cur FROM analytics.registrations_geo_rollup_between(
             $__timeFrom()::timestamptz - ($__timeTo()::timestamptz - $__timeFrom()::timestamptz),
             $__timeTo()::timestamptz)
         UNION ALL
-        SELECT *, true FROM analytics.registrations_geo_hourly_between(
+        SELECT *, true FROM analytics.registrations_geo_rollup_between(
             $__timeFrom()::timestamptz, $__timeTo()::timestamptz)
     ) r
     WHERE r.ico_website_id IN ($project)
