@@ -4,7 +4,8 @@ The embedded pipeline stores the day of seeded traffic ending on the last whole 
 ``events_per_minute`` (1,000 by default: 1.44 M events a day), then the day is copied to each of the ``days - 1`` days
 before it, shifted in time with new event and session ids (``INSERT … SELECT`` inside
 PostgreSQL: a week is ~10 M events in minutes rather than the pipeline's quarter hour a day),
-and the daily KPIs are refreshed as ``maintain`` would. Every panel, variable and alert-rule
+the sessions' rollups are recomputed for every hour as the sessions refresher would, and the
+daily KPIs are refreshed as ``maintain`` would. Every panel, variable and alert-rule
 query of ``grafana-dashboards/`` then runs as Grafana would, as the read-only Grafana role, over
 the last 1 hour, 24 hours and 7 days for all projects and over 24 hours for one project; each
 is run ``RUNS`` times after a warm-up and the p95 is reported (a dashboard refresh sees warm
@@ -29,7 +30,7 @@ from dataflows.sinks import PostgresSink
 from dataflows.sources import EmbeddedSource
 from ico_analytics.dashboards import DASHBOARDS_DIR
 from ico_analytics.dashboards.preview import queries_in, run_queries
-from ico_core.db import refresh_kpis
+from ico_core.db import query, refresh_kpis
 from ico_core.settings import Settings
 
 SEED = 23
@@ -151,7 +152,24 @@ def _copy_days_back(url: str, start: datetime, days: int) -> None:
                     "until": until,
                 },
             )
+    _rollup_all(url)
+    with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE")  # as autovacuum would have by the time anyone looks
+
+
+def _rollup_all(url: str) -> None:
+    """The sessions' rollups of every hour (and day) stored, copies included, recomputed as the
+    sessions refresher does for the hours it touches."""
+    with psycopg.connect(url) as conn:  # one transaction: the working tables live in it
+        conn.execute(query("sessions/prepare"), prepare=False)
+        conn.execute(
+            "INSERT INTO pg_temp.sessions_refresh_hours"
+            " SELECT ico_website_id, date_bin('1 hour', session_start, timestamptz '2000-01-01 00:00+00')"
+            " FROM analytics.sessions"
+            " UNION SELECT ico_website_id, date_bin('1 hour', \"timestamp\", timestamptz '2000-01-01 00:00+00')"
+            " FROM raw_data.user_registrations"
+        )
+        conn.execute(query("sessions/rollup"), prepare=False)
 
 
 def _time_column(columns: list[tuple[str, str]]) -> str:

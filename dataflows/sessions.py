@@ -17,7 +17,11 @@ keeps nothing:
 2. A ``SessionRefresher`` (a thread per sink partition, every ``SESSIONS_REFRESH_SECONDS``, and
    once more when the sink closes) claims touched batches (one refresher at a time, under an advisory lock),
    deletes their sessions' stored rows near the touched range and recomputes them from the raw
-   events (``sql/queries/sessions/*.sql``), in one transaction.
+   events (``sql/queries/sessions/*.sql``), in one transaction. In the same transaction it
+   recomputes the rollups the dashboards read (``analytics.sessions_rollup``,
+   ``sessions_geo_rollup``, ``registrations_geo_rollup``): the rows of every (project, hour)
+   whose sessions it deleted or inserted or whose registrations it read, then of their days
+   (``sessions/rollup``).
 
 Exact under replay (a replayed event is the same raw row, its session is recomputed to the same
 values) and under any lateness (a late event touches its session again, which is recomputed
@@ -97,13 +101,14 @@ def refresh(conn: psycopg.Connection[Any], *, wait: bool, limit: int = CLAIM_BAT
             return 0
         minutes = rollups.refresh(cur)
         # Everything stays in the server: the claimed ids never travel through Python.
-        cur.execute(query("sessions/prepare"))
+        cur.execute(query("sessions/prepare"), prepare=False)  # two statements
         claimed = cur.execute(query("sessions/claim"), {"limit": limit}).rowcount
         if not claimed:
             return minutes
         cur.execute(query("sessions/delete"))
         lo, hi = cur.execute(query("sessions/bounds")).fetchone()  # type: ignore[misc]
         cur.execute(query("sessions/insert"), {"lo": lo, "hi": hi})
+        cur.execute(query("sessions/rollup"), prepare=False)  # several statements
     return claimed + minutes
 
 

@@ -239,7 +239,7 @@ def _close(a: float | None, b: float | None) -> bool:
 #: (minute, project, kind counts, timed and slow page views) of the raw tables, which the checks
 #: above compare with the ground truth, against the minute counts and the page load histograms'
 #: minute rows per project (dataflows/rollups.py): the rows that differ.
-_ROLLUPS_VS_RAW = """
+_MINUTE_ROLLUPS_VS_RAW = """
 WITH raw AS (
     SELECT date_bin('1 minute', "timestamp", '2000-01-01') AS minute, ico_website_id,
            count(*) AS clickstream, 0 AS registrations, 0 AS conversions,
@@ -274,8 +274,8 @@ ORDER BY 1, 2
 """
 
 
-def _compare_rollups(conn: psycopg.Connection[Any]) -> list[str]:
-    wrong = conn.execute(_ROLLUPS_VS_RAW).fetchall()
+def minute_rollup_differences(conn: psycopg.Connection[Any]) -> list[str]:
+    wrong = conn.execute(_MINUTE_ROLLUPS_VS_RAW).fetchall()
     if not wrong:
         return []
     return [f"rollups: {len(wrong)} (minute, project) rows differ from raw, first {wrong[0]}"]
@@ -327,7 +327,8 @@ def compare_database(url: str, exp: Expected, crm_key: bytes | None = None) -> l
                 f"SELECT session_id::text, session_start, {SESSION_COLUMNS} FROM analytics.sessions"
             ).fetchall()
         }
-        problems += _compare_rollups(conn)
+        problems += minute_rollup_differences(conn)
+        problems += session_rollup_differences(conn)
     problems += _compare_sessions(got_sessions, exp.sessions, sources)
     problems += compare_leads(url, exp, sources, crm_key)
     if set(got_aggs) != set(exp.aggregates):
@@ -473,6 +474,49 @@ def compare_leads(
     return problems
 
 
+def _by_hour_and_day(columns: str, source: str, at: str) -> str:
+    """``columns`` of ``source`` per project, hour of ``at`` and dimensions (the first two of
+    ``columns``), then per project, UTC day and dimensions: the rows of a rollup."""
+    return " UNION ALL ".join(
+        f"SELECT ico_website_id, interval '1 {span}',"
+        f" date_bin('1 {span}', {at}, timestamptz '2000-01-01 00:00+00'), {columns}"
+        f" FROM {source} GROUP BY 1, 3, 4, 5"
+        for span in ("hour", "day")
+    )
+
+
+#: Each rollup of the sessions (migration 0019), and its rows regrouped from scratch: the
+#: sessions (proven against the ground truth by ``compare_database``) or the raw registrations.
+SESSION_ROLLUPS = {
+    "analytics.sessions_rollup": _by_hour_and_day(
+        "device_type, traffic_source, count(*), count(*) FILTER (WHERE bounce), sum(page_views),"
+        " count(*) FILTER (WHERE signed_up), count(*) FILTER (WHERE wallet_connected),"
+        " count(*) FILTER (WHERE purchased), sum(purchases), sum(revenue_usd)",
+        "analytics.sessions",
+        "session_start",
+    ),
+    "analytics.sessions_geo_rollup": _by_hour_and_day(
+        "country, region, count(*), sum(revenue_usd)", "analytics.sessions", "session_start"
+    ),
+    "analytics.registrations_geo_rollup": _by_hour_and_day(
+        "country, region, count(*)", "raw_data.user_registrations", '"timestamp"'
+    ),
+}
+
+
+def session_rollup_differences(conn: psycopg.Connection[Any]) -> list[str]:
+    """Every rollup whose rows differ from its rows regrouped from scratch, as readable lines."""
+    problems = []
+    for table, regrouped in SESSION_ROLLUPS.items():
+        row = conn.execute(
+            f"SELECT (SELECT count(*) FROM (TABLE {table} EXCEPT ALL ({regrouped})) extra),"
+            f" (SELECT count(*) FROM (({regrouped}) EXCEPT ALL TABLE {table}) missing)"
+        ).fetchone()
+        if row != (0, 0):
+            problems.append(f"{table}: {row} rows (extra, missing) against the regrouped rows")
+    return problems
+
+
 def snapshot_database(url: str) -> dict[str, list[tuple[Any, ...]]]:
     """Every row of every table the pipeline writes, sorted: equal snapshots mean no change."""
     tables = [
@@ -480,6 +524,7 @@ def snapshot_database(url: str) -> dict[str, list[tuple[Any, ...]]]:
         "raw_data.dead_letters",
         "analytics.window_aggregates",
         "analytics.sessions",
+        *SESSION_ROLLUPS,
         "analytics.leads",
     ]
     with psycopg.connect(url) as conn:

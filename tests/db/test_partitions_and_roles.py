@@ -121,6 +121,9 @@ def test_grafana_reader_can_read_but_not_write(migrated_database_url: str) -> No
             "analytics.lead_summary",
             "analytics.minute_counts",
             "analytics.page_load_histograms",
+            "analytics.sessions_rollup",
+            "analytics.sessions_geo_rollup",
+            "analytics.registrations_geo_rollup",
             "analytics.later",
             "processed_data.ico_websites",
             "raw_data.clickstream_events",
@@ -172,6 +175,14 @@ def test_grafana_reader_never_reads_personal_data(migrated_database_url: str) ->
                 conn.execute(statement)
 
 
+ROLLUP_ROWS = (
+    "INSERT INTO analytics.sessions_rollup VALUES (1, '1 hour', %s, 'desktop', 'direct', 1, 1, 1,"
+    " 0, 0, 0, 0, 0)",
+    "INSERT INTO analytics.sessions_geo_rollup VALUES (1, '1 hour', %s, 'CH', 'Europe', 1, 0)",
+    "INSERT INTO analytics.registrations_geo_rollup VALUES (1, '1 hour', %s, 'CH', 'Europe', 1)",
+)
+
+
 def test_maintain_creates_partitions_ahead_and_applies_retention(
     migrated_database_url: str,
 ) -> None:
@@ -212,6 +223,9 @@ def test_maintain_creates_partitions_ahead_and_applies_retention(
                 " (date_bin('1 hour', %s, '2000-01-01'), '1 hour', 1, 'project', '', 1, 0, 1)",
                 (received,),
             )
+            # The sessions' hourly rollups (their rows, as the refresher would have made them).
+            for rollup in ROLLUP_ROWS:
+                conn.execute(rollup, (received,))
 
     def maintain(*options: str) -> str:
         args = ["maintain", "--database-url", migrated_database_url, *options]
@@ -240,7 +254,13 @@ def test_maintain_creates_partitions_ahead_and_applies_retention(
             "SELECT (SELECT array_agg(minute) FROM analytics.minute_counts),"
             " (SELECT array_agg(period_start) FROM analytics.page_load_histograms)"
         ).fetchone()
+        hours = conn.execute(
+            "SELECT span_start FROM analytics.sessions_rollup UNION ALL"
+            " SELECT span_start FROM analytics.sessions_geo_rollup UNION ALL"
+            " SELECT span_start FROM analytics.registrations_geo_rollup"
+        ).fetchall()
     assert left == [(1,)]
+    assert hours == [(_midday(today),)] * 3
     assert rollups == ([_midday(today)], [_midday(today)])
     assert sessions == [(_midday(today),)]
     assert leads == [(_midday(today),)]

@@ -13,6 +13,7 @@ import psycopg
 from dataflows.records import TableRow
 from dataflows.sessions import refresh_all
 from dataflows.sinks import PostgresSink
+from tests.groundtruth import session_rollup_differences
 from tests.sinks.test_postgres_sink import FAST_RETRY, NOW, click, conversion, registration
 
 T0 = NOW.replace(microsecond=0) - timedelta(days=1)
@@ -139,6 +140,64 @@ def test_replaying_a_batch_changes_nothing(migrated_database_url: str) -> None:
     assert len(before) == 1 and before[0]["events"] == 6 and before[0]["bounce"] is False
 
 
+def _rollups(url: str) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[str]]:
+    """The sessions' and the places' hour rows, and how the rollups (hours and days) differ
+    from a regrouping."""
+    with psycopg.connect(url) as conn:
+        hourly = conn.execute(
+            "SELECT span_start, device_type, sessions, bounces, page_views, signed_up,"
+            " wallet_connected, purchased, purchases, revenue_usd FROM analytics.sessions_rollup"
+            " WHERE span = interval '1 hour' ORDER BY span_start, device_type"
+        ).fetchall()
+        places = conn.execute(
+            "SELECT 'sessions', span_start, country, sessions, revenue_usd"
+            " FROM analytics.sessions_geo_rollup WHERE span = interval '1 hour'"
+            " UNION ALL SELECT 'registrations', span_start, country, registrations, NULL"
+            " FROM analytics.registrations_geo_rollup WHERE span = interval '1 hour'"
+            " ORDER BY 1, 2, 3"
+        ).fetchall()
+        return hourly, places, session_rollup_differences(conn)
+
+
+def test_replayed_and_late_events_keep_the_rollups_regrouped(
+    migrated_database_url: str,
+) -> None:
+    """A late event that joins a session of the next hour to one of this hour empties that
+    hour's rollup row; replaying the batches changes nothing."""
+    url, sid, other = migrated_database_url, str(uuid.uuid4()), str(uuid.uuid4())
+    at = T0.replace(minute=50, second=0)  # ten minutes before an hour ends
+    h0, h1 = at.replace(minute=0), at.replace(minute=0) + 60 * MIN
+    first = [
+        *(click(session_id=sid, timestamp=at + m * MIN) for m in (0, 5, 40, 50)),  # gap 35
+        conversion(session_id=sid, timestamp=at + 45 * MIN, ico_website_id=1),
+        registration(session_id=sid, timestamp=at + 50 * MIN, ico_website_id=1),
+        click(session_id=other, timestamp=at + 35 * MIN, device_type="mobile"),
+    ]
+    _store(url, first)
+    hourly, places, differences = _rollups(url)
+    assert differences == []
+    paid = Decimal("1234.56")
+    assert hourly == [
+        (h0, "desktop", 1, 0, 2, 0, 0, 0, 0, Decimal(0)),
+        (h1, "desktop", 1, 0, 2, 1, 0, 1, 1, paid),
+        (h1, "mobile", 1, 1, 1, 0, 0, 0, 0, Decimal(0)),
+    ]
+
+    late = [click(session_id=sid, timestamp=at + 20 * MIN)]  # gaps 15 and 20: one session
+    _store(url, late, first, late)
+    hourly, places, differences = _rollups(url)
+    assert differences == []
+    assert hourly == [
+        (h0, "desktop", 1, 0, 5, 1, 0, 1, 1, paid),
+        (h1, "mobile", 1, 1, 1, 0, 0, 0, 0, Decimal(0)),
+    ]
+    assert places == [
+        ("registrations", h1, "SG", 1, None),
+        ("sessions", h0, "CH", 1, paid),
+        ("sessions", h1, "CH", 1, Decimal(0)),
+    ]
+
+
 def test_two_workers_and_refreshers_racing_on_the_same_sessions_end_exact(
     migrated_database_url: str,
 ) -> None:
@@ -174,8 +233,78 @@ def test_two_workers_and_refreshers_racing_on_the_same_sessions_end_exact(
     assert failures == []
     with psycopg.connect(url) as conn:
         assert refresh_all(conn) == 0  # nothing was left behind
+        assert session_rollup_differences(conn) == []
     for sid in sids:
         assert _spans(url, sid) == [
             (T0, T0 + 44 * MIN, 12),
             (T0 + 89 * MIN, T0 + 89 * MIN, 1),
         ]
+
+
+#: Each rollup reader (migration 0019) and the same grouping done on the exact rows.
+BETWEEN = (
+    (
+        "SELECT ico_website_id, device_type, traffic_source, sum(sessions), sum(bounces),"
+        " sum(page_views), sum(signed_up), sum(wallet_connected), sum(purchased),"
+        " sum(purchases), sum(revenue_usd)"
+        " FROM analytics.sessions_rollup_between(%(a)s, %(b)s) GROUP BY 1, 2, 3",
+        "SELECT ico_website_id, device_type, traffic_source, count(*),"
+        " count(*) FILTER (WHERE bounce), sum(page_views), count(*) FILTER (WHERE signed_up),"
+        " count(*) FILTER (WHERE wallet_connected), count(*) FILTER (WHERE purchased),"
+        " sum(purchases), sum(revenue_usd) FROM analytics.sessions"
+        " WHERE session_start BETWEEN %(a)s AND %(b)s GROUP BY 1, 2, 3",
+    ),
+    (
+        "SELECT ico_website_id, country, region, sum(sessions), sum(revenue_usd)"
+        " FROM analytics.sessions_geo_rollup_between(%(a)s, %(b)s) GROUP BY 1, 2, 3",
+        "SELECT ico_website_id, country, region, count(*), sum(revenue_usd)"
+        " FROM analytics.sessions WHERE session_start BETWEEN %(a)s AND %(b)s GROUP BY 1, 2, 3",
+    ),
+    (
+        "SELECT ico_website_id, country, region, sum(registrations)"
+        " FROM analytics.registrations_geo_rollup_between(%(a)s, %(b)s) GROUP BY 1, 2, 3",
+        "SELECT ico_website_id, country, region, count(*) FROM raw_data.user_registrations"
+        ' WHERE "timestamp" BETWEEN %(a)s AND %(b)s GROUP BY 1, 2, 3',
+    ),
+)
+
+
+def test_rollup_readers_count_any_range_as_the_exact_rows(migrated_database_url: str) -> None:
+    """Whole days, whole hours and the partial hours at either end add up to the sessions (and
+    registrations) of the range, both ends included, whether it is aligned on hours or not."""
+    url = migrated_database_url
+    midnight = T0.replace(hour=0, minute=0, second=0)
+    # A session every 37 minutes for 3 days, some exactly on an hour or on midnight; every
+    # third one signs up, every fifth one buys.
+    starts = [midnight - timedelta(days=2) + 37 * MIN * i for i in range(3 * 24 * 60 // 37)]
+    starts += [midnight, midnight - timedelta(days=1), midnight + 60 * MIN]
+    rows: list[TableRow] = []
+    for i, at in enumerate(starts):
+        sid = str(uuid.uuid4())
+        device = ("desktop", "mobile", "tablet")[i % 3]
+        rows.append(
+            click(session_id=sid, timestamp=at, device_type=device, ico_website_id=1 + i % 2)
+        )
+        if i % 3 == 0:
+            rows.append(registration(session_id=sid, timestamp=at, ico_website_id=1 + i % 2))
+        if i % 5 == 0:
+            rows.append(conversion(session_id=sid, timestamp=at + MIN, ico_website_id=1 + i % 2))
+    _store(url, rows)
+    ranges = [
+        (midnight - timedelta(days=1), midnight),  # a whole day, and the session at its end
+        (midnight - timedelta(days=2), midnight + timedelta(days=1)),
+        (midnight - timedelta(days=1, minutes=10), midnight + 130 * MIN),
+        (midnight - timedelta(days=2) + 7 * MIN, midnight + timedelta(hours=20, minutes=3)),
+        (midnight + 10 * MIN, midnight + 50 * MIN),  # within one hour
+        (midnight - 10 * MIN, midnight + 10 * MIN),  # across midnight
+        (midnight + 60 * MIN, midnight + 60 * MIN),  # one instant, with a session on it
+        (midnight - timedelta(hours=5), midnight - timedelta(hours=2)),  # whole hours only
+    ]
+    with psycopg.connect(url) as conn:
+        assert session_rollup_differences(conn) == []
+        for a, b in ranges:
+            for i, (rollup, exact) in enumerate(BETWEEN):
+                got = sorted(conn.execute(rollup, {"a": a, "b": b}).fetchall(), key=repr)
+                want = sorted(conn.execute(exact, {"a": a, "b": b}).fetchall(), key=repr)
+                assert got == want, (a, b, rollup)
+                assert want or i == 2, (a, b)  # every range holds sessions

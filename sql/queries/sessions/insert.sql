@@ -2,7 +2,8 @@
 -- within each one's read range. %(lo)s and %(hi)s bound all ranges, so
 -- only the partitions they cover are planned. A session is a run of a session id's events with
 -- no gap over 30 minutes, cut every 24 hours from its first event; ties in time are ordered by
--- event id.
+-- event id. The hours the new sessions started in, and those of the sessions' registrations,
+-- are noted for the rollups.
 WITH events AS (
     -- LATERAL: one index range scan per session (session_id, "timestamp"), whatever share of
     -- the partition the touched sessions are.
@@ -99,17 +100,28 @@ sessions AS (
            g.pages[1] AS entry_page,
            g.pages[cardinality(g.pages)] AS exit_page
     FROM grouped g
+),
+stored AS (
+    INSERT INTO analytics.sessions (
+        session_id, session_start, session_end, ico_website_id, user_id, duration_seconds, events,
+        page_views, bounce, entry_page, exit_page, traffic_source, utm_source, utm_medium,
+        utm_campaign, device_type, country, region, signed_up, wallet_connected, purchased,
+        purchases, revenue_usd, seconds_to_wallet, seconds_to_purchase
+    )
+    SELECT s.session_id, s.session_start, s.session_end, s.ico_website_id, s.user_id,
+           s.duration_seconds, s.events, s.page_views, s.page_views = 1, s.entry_page, s.exit_page,
+           s.traffic_source, s.utm_source, s.utm_medium, s.utm_campaign, s.device_type, s.country,
+           s.region, s.signed_up, s.wallet_connected, s.purchases > 0, s.purchases,
+           s.revenue_usd,
+           s.seconds_to_wallet, s.seconds_to_purchase
+    FROM sessions s
+    RETURNING ico_website_id, session_start
 )
-INSERT INTO analytics.sessions (
-    session_id, session_start, session_end, ico_website_id, user_id, duration_seconds, events,
-    page_views, bounce, entry_page, exit_page, traffic_source, utm_source, utm_medium,
-    utm_campaign, device_type, country, region, signed_up, wallet_connected, purchased,
-    purchases, revenue_usd, seconds_to_wallet, seconds_to_purchase
-)
-SELECT s.session_id, s.session_start, s.session_end, s.ico_website_id, s.user_id,
-       s.duration_seconds, s.events, s.page_views, s.page_views = 1, s.entry_page, s.exit_page,
-       s.traffic_source, s.utm_source, s.utm_medium, s.utm_campaign, s.device_type, s.country,
-       s.region, s.signed_up, s.wallet_connected, s.purchases > 0, s.purchases,
-       s.revenue_usd,
-       s.seconds_to_wallet, s.seconds_to_purchase
-FROM sessions s
+INSERT INTO pg_temp.sessions_refresh_hours (ico_website_id, hour)
+SELECT ico_website_id, date_bin('1 hour', session_start, timestamptz '2000-01-01 00:00+00')
+FROM stored
+UNION
+SELECT ico_website_id, date_bin('1 hour', ts, timestamptz '2000-01-01 00:00+00')
+FROM events
+WHERE registration
+ON CONFLICT DO NOTHING

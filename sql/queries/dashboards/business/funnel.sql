@@ -2,12 +2,13 @@
 -- session: visit, registration, wallet connection, purchase (presale or sale), with each
 -- step's conversion rate from the step before and from the visit.
 WITH reached AS (
-    SELECT count(*) AS visited,
-           count(*) FILTER (WHERE signed_up) AS registered,
-           count(*) FILTER (WHERE wallet_connected) AS wallet,
-           count(*) FILTER (WHERE purchased) AS bought
-    FROM analytics.sessions
-    WHERE $__timeFilter(session_start) AND ico_website_id IN ($project)
+    -- From the rollup of whole days and hours, and the sessions of the partial hours at the ends.
+    SELECT coalesce(sum(sessions), 0) AS visited,
+           coalesce(sum(signed_up), 0) AS registered,
+           coalesce(sum(wallet_connected), 0) AS wallet,
+           coalesce(sum(purchased), 0) AS bought
+    FROM analytics.sessions_rollup_between($__timeFrom()::timestamptz, $__timeTo()::timestamptz)
+    WHERE ico_website_id IN ($project)
 ), steps AS (
     SELECT v.step, v.stage, v.sessions
     FROM reached r

@@ -1,7 +1,8 @@
 -- Sessions started in the range by the traffic source they arrived from (UTM tags and
 -- referrer of their first page event, set by the dataflow).
-SELECT coalesce(traffic_source, 'unknown') AS "Source", count(*) AS "Sessions"
-FROM analytics.sessions
-WHERE $__timeFilter(session_start) AND ico_website_id IN ($project)
+-- From the rollup of whole days and hours, and the sessions of the partial hours at the ends.
+SELECT coalesce(traffic_source, 'unknown') AS "Source", sum(sessions) AS "Sessions"
+FROM analytics.sessions_rollup_between($__timeFrom()::timestamptz, $__timeTo()::timestamptz)
+WHERE ico_website_id IN ($project)
 GROUP BY 1
 ORDER BY 2 DESC, 1

@@ -2,25 +2,42 @@
 -- length just before it (shift in percent). A session, and the revenue of its purchases, count
 -- where and when it started (the region of its first page event); a registration where and
 -- when it happened.
-WITH period AS (
-    SELECT $__timeFrom()::timestamptz AS t0, $__timeTo()::timestamptz AS t1,
-           $__timeFrom()::timestamptz - ($__timeTo()::timestamptz - $__timeFrom()::timestamptz) AS p0
-), sessions AS (
+WITH sessions AS (
+    -- The rollup of whole days and hours, and the sessions of the partial hours at the ends,
+    -- over both periods and over the range: the period before is their difference.
     SELECT s.region,
-           count(*) FILTER (WHERE s.session_start >= p.t0) AS cur,
-           count(*) FILTER (WHERE s.session_start < p.t0) AS prev,
-           coalesce(sum(s.revenue_usd) FILTER (WHERE s.session_start >= p.t0), 0) AS revenue,
-           coalesce(sum(s.revenue_usd) FILTER (WHERE s.session_start < p.t0), 0) AS revenue_before
-    FROM analytics.sessions s, period p
-    WHERE s.session_start >= p.p0 AND s.session_start <= p.t1 AND s.ico_website_id IN ($project)
-      AND s.region IS NOT NULL
+           sum(s.sessions) FILTER (WHERE s.cur) AS cur,
+           sum(s.sessions) FILTER (WHERE NOT s.cur)
+               - coalesce(sum(s.sessions) FILTER (WHERE s.cur), 0) AS prev,
+           coalesce(sum(s.revenue_usd) FILTER (WHERE s.cur), 0) AS revenue,
+           sum(s.revenue_usd) FILTER (WHERE NOT s.cur)
+               - coalesce(sum(s.revenue_usd) FILTER (WHERE s.cur), 0) AS revenue_before
+    FROM (
+        SELECT *, false AS cur FROM analytics.sessions_geo_rollup_between(
+            $__timeFrom()::timestamptz - ($__timeTo()::timestamptz - $__timeFrom()::timestamptz),
+            $__timeTo()::timestamptz)
+        UNION ALL
+        SELECT *, true FROM analytics.sessions_geo_rollup_between(
+            $__timeFrom()::timestamptz, $__timeTo()::timestamptz)
+    ) s
+    WHERE s.ico_website_id IN ($project) AND s.region IS NOT NULL
     GROUP BY s.region
 ), signups AS (
-    SELECT r.region, count(*) FILTER (WHERE r."timestamp" >= p.t0) AS cur,
-           count(*) FILTER (WHERE r."timestamp" < p.t0) AS prev
-    FROM raw_data.user_registrations r, period p
-    WHERE r."timestamp" >= p.p0 AND r."timestamp" <= p.t1 AND r.ico_website_id IN ($project)
-    GROUP BY region
+    -- The same, of the registrations.
+    SELECT r.region,
+           coalesce(sum(r.registrations) FILTER (WHERE r.cur), 0) AS cur,
+           sum(r.registrations) FILTER (WHERE NOT r.cur)
+               - coalesce(sum(r.registrations) FILTER (WHERE r.cur), 0) AS prev
+    FROM (
+        SELECT *, false AS cur FROM analytics.registrations_geo_rollup_between(
+            $__timeFrom()::timestamptz - ($__timeTo()::timestamptz - $__timeFrom()::timestamptz),
+            $__timeTo()::timestamptz)
+        UNION ALL
+        SELECT *, true FROM analytics.registrations_geo_rollup_between(
+            $__timeFrom()::timestamptz, $__timeTo()::timestamptz)
+    ) r
+    WHERE r.ico_website_id IN ($project)
+    GROUP BY r.region
 )
 SELECT region AS "Region",
        coalesce(s.cur, 0) AS "Sessions",
