@@ -114,7 +114,7 @@ def refresh(conn: psycopg.Connection[Any], *, wait: bool, limit: int = CLAIM_BAT
 
 def refresh_all(conn: psycopg.Connection[Any], *, wait: bool = True) -> int:
     """Refresh until no committed touched batch is left (or, without ``wait``, until another
-    refresher is at work); returns the session ids recomputed."""
+    refresher is at work); returns the session ids and minutes recomputed."""
     total = 0
     while claimed := refresh(conn, wait=wait):
         total += claimed

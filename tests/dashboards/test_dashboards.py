@@ -154,6 +154,7 @@ def test_five_linked_dashboards_read_the_provisioned_datasources() -> None:
     assert [q.title for q in promql_in(DASHBOARDS_DIR) if q.title.startswith("alert ")] == [
         "alert Kafka consumer lag above 10,000",
         "alert Dataflow down",
+        "alert PostgreSQL sink stalled",
     ]
     geo = json.loads(build_files()["ico-geography.json"])
     (geomap,) = [p for p in geo["panels"] if p["type"] == "geomap"]
