@@ -37,7 +37,9 @@ ALERTMANAGER_VERSION = "v0.31.1"
 BUILD_TIMEOUT = 3600.0
 
 
-def go_install(name: str, module: str, version: str, commands: list[str]) -> dict[str, Path]:
+def go_install(
+    name: str, module: str, version: str, commands: list[str], tags: str = ""
+) -> dict[str, Path]:
     """``go install module/cmd/<c>@version`` for each command, once: ``.cache/<name>/<version>``."""
     cache = REPO_ROOT / ".cache"
     bin_dir = cache / name / version
@@ -59,7 +61,10 @@ def go_install(name: str, module: str, version: str, commands: list[str]) -> dic
     }
     began = time.monotonic()
     result = subprocess.run(
-        ["nice", "-n", "10", "go", "install", *(f"{module}/cmd/{c}@{version}" for c in commands)],
+        [
+            *("nice", "-n", "10", "go", "install", f"-tags={tags}"),
+            *(f"{module}/cmd/{c}@{version}" for c in commands),
+        ],
         env=env,
         capture_output=True,
         text=True,
@@ -78,6 +83,9 @@ def prometheus_binaries() -> dict[str, Path]:
         "github.com/prometheus/prometheus",
         PROMETHEUS_VERSION,
         ["prometheus", "promtool"],
+        # Static targets and the chart's kubernetes_sd_configs are all the tests use: leaving
+        # out the cloud service discoveries halves a cold build (3.1 min against 6.6 here).
+        tags="remove_all_sd,enable_kubernetes_sd",
     )
 
 
