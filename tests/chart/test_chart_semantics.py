@@ -725,6 +725,25 @@ def test_dashboards_and_alert_rules_go_to_their_provisioning(helm: Helm, tmp_pat
     }
 
 
+def test_grafana_restarts_when_its_provisioning_changes(helm: Helm) -> None:
+    """Grafana reads provisioning only at start-up: its pod annotation hashes every file it
+    provisions, the alerting ones (rules as the chart filters them, contact points) included."""
+
+    def checksum(*set_values: str) -> str:
+        grafana = one(helm.render(set_values=set_values), "Deployment", "ico-analytics-grafana")
+        annotations = pod_template(grafana)["metadata"]["annotations"]
+        return str(annotations["checksum/provisioning"])
+
+    base = checksum()
+    assert checksum("generator.eventsPerMinute=999") == base  # not Grafana's
+    changed = {
+        "alert rules left to Alertmanager": checksum("notifications.via=alertmanager"),
+        "a contact point": checksum("notifications.webhook.url=https://hooks.example.com/ico"),
+        "the datasource": checksum("monitoring.prometheus.url=http://prometheus.monitoring:9090"),
+    }
+    assert len({base, *changed.values()}) == 1 + len(changed), changed
+
+
 def test_prometheus_datasource_url_is_configurable(helm: Helm) -> None:
     url = "http://kube-prometheus-stack-prometheus.monitoring:9090"
     docs = helm.render(set_values=[f"monitoring.prometheus.url={url}"])

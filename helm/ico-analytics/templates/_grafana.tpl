@@ -43,3 +43,16 @@ dashboards.yaml: |
       options:
         path: /var/lib/grafana-dashboards
 {{- end }}
+
+{{/* Grafana alerting provisioning (ConfigMap data): the alert rules with the chart's thresholds
+and, when notifications are configured, the contact points. Also hashed into the pod annotations. */}}
+{{- define "ico-analytics.grafanaAlerting" -}}
+{{- with .Files.Get "dashboards/alert-rules.json" }}
+alert-rules.json: |
+  {{- include "ico-analytics.grafanaAlertRules" (dict "ctx" $ "file" .) | nindent 2 }}
+{{- end }}
+{{- if include "ico-analytics.notificationsConfigured" . }}
+notifications.yaml: |
+  {{- include "ico-analytics.grafanaNotifications" . | nindent 2 }}
+{{- end }}
+{{- end }}
