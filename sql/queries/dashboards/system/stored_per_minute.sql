@@ -1,37 +1,11 @@
--- Stored events per minute of event time, by kind. The whole minutes of the range come from
--- the minute counts (refreshed every 30 s), the partial minutes at its ends from the raw
--- events: the same answer as counting the raw events of the range.
-WITH counts AS (
-    SELECT minute AS t, clickstream AS c, registrations AS r, conversions AS v
-    FROM analytics.minute_counts
-    WHERE minute >= analytics.period_after($__timeFrom(), '1 minute')
-      AND minute < date_bin('1 minute', $__timeTo()::timestamptz, timestamptz '2000-01-01')
-    UNION ALL
-    SELECT date_bin('1 minute', "timestamp", timestamptz '2000-01-01'), 1, 0, 0
-    FROM raw_data.clickstream_events
-    WHERE (("timestamp" >= $__timeFrom()
-            AND "timestamp" < analytics.period_after($__timeFrom(), '1 minute'))
-           OR ("timestamp" >= date_bin('1 minute', $__timeTo()::timestamptz,
-                                       timestamptz '2000-01-01')
-               AND "timestamp" <= $__timeTo()))
-    UNION ALL
-    SELECT date_bin('1 minute', "timestamp", timestamptz '2000-01-01'), 0, 1, 0
-    FROM raw_data.user_registrations
-    WHERE (("timestamp" >= $__timeFrom()
-            AND "timestamp" < analytics.period_after($__timeFrom(), '1 minute'))
-           OR ("timestamp" >= date_bin('1 minute', $__timeTo()::timestamptz,
-                                       timestamptz '2000-01-01')
-               AND "timestamp" <= $__timeTo()))
-    UNION ALL
-    SELECT date_bin('1 minute', "timestamp", timestamptz '2000-01-01'), 0, 0, 1
-    FROM raw_data.conversions
-    WHERE (("timestamp" >= $__timeFrom()
-            AND "timestamp" < analytics.period_after($__timeFrom(), '1 minute'))
-           OR ("timestamp" >= date_bin('1 minute', $__timeTo()::timestamptz,
-                                       timestamptz '2000-01-01')
-               AND "timestamp" <= $__timeTo()))
-), minutes AS (
-    SELECT t, sum(c) AS c, sum(r) AS r, sum(v) AS v FROM counts GROUP BY t
+-- Stored events per minute of event time, by kind, over every project: the minute counts
+-- (refreshed every 30 s) with the partial minutes at the range's ends counted from the raw
+-- events, the same answer as counting the raw events of the range (migration 0018).
+WITH minutes AS (
+    SELECT minute AS t, sum(clickstream) AS c, sum(registrations) AS r, sum(conversions) AS v
+    FROM analytics.minute_counts_in($__timeFrom(), $__timeTo(),
+                                    ARRAY(SELECT id FROM processed_data.ico_websites))
+    GROUP BY 1
 )
 SELECT m.t AS "time", k.metric, k.n AS value
 FROM minutes m
