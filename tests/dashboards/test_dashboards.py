@@ -45,9 +45,12 @@ from ico_core.projects import load_projects
 from tests.embedded import generated, run_into
 from tests.groundtruth import (
     BAD_FAULTS,
+    LEAD_TIERS,
     _percentile_cont,
     compare_experiments,
     expected_from,
+    expected_lead_summary,
+    expected_user_conversion,
     read_jsonl,
     valid_records,
 )
@@ -321,6 +324,78 @@ def test_experiments_panel_shows_the_proven_results(
             assert float(row["Difference from"]) == pytest.approx(100 * low)
         else:
             assert row["Lift"] is None and row["Difference from"] is None
+
+
+def test_lead_and_conversion_panels_match_the_ground_truth(
+    filled: Filled, results: dict[str, QueryResult]
+) -> None:
+    names = _project_names(filled.url)
+    exp = expected_from(filled.lines)
+    days = {filled.time_from.date() + timedelta(days=n) for n in range(3)}
+    days = {d for d in days if d <= filled.time_to.date()}  # the UTC days touching the range
+    with psycopg.connect(filled.url) as conn:
+        # The dataflow's source of each stored page event (its rules are tested on their own).
+        sources = dict(
+            conn.execute("SELECT event_id::text, traffic_source FROM raw_data.clickstream_events")
+        )
+    leads: dict[tuple[int, str], Counter[str]] = defaultdict(Counter)
+    for (site, day, source), counts in expected_lead_summary(exp, sources).items():
+        if day in days and source != "all":
+            leads[(site, source)].update(
+                {
+                    k: counts[k]
+                    for k in ("registrations", "kyc_completed", "consenting", *LEAD_TIERS)
+                }
+            )
+    got = _rows(results["Leads"])
+    assert [(r["Project"], r["Source"], r["Leads"]) for r in got] == [
+        (names[site - 1], source, c["registrations"])
+        for (site, source), c in sorted(
+            leads.items(), key=lambda i: (i[0][0], -i[1]["registrations"], i[0][1])
+        )
+    ]
+    assert sum(r["Leads"] for r in got) == len(exp.registrations)
+    assert {r["Source"] for r in got} <= SOURCES | {"unknown"} and len(
+        {r["Source"] for r in got}
+    ) > 2
+    for row in got:
+        want = leads[(names.index(row["Project"]) + 1, row["Source"])]
+        n = want["registrations"]
+        for column, key in (
+            ("KYC completed", "kyc_completed"),
+            ("Consenting", "consenting"),
+            ("Basic tier", "basic"),
+            ("Advanced tier", "advanced"),
+            ("Premium tier", "premium"),
+        ):
+            assert float(row[column]) == pytest.approx(100 * want[key] / n), (row, column)
+
+    today = datetime.now(UTC).date()
+    conversion = {
+        key: c for key, c in expected_user_conversion(filled.lines, today).items() if key[1] in days
+    }
+    got = _rows(results["Time to convert"])
+    assert [(r["Sign-up day"], r["Project"]) for r in got] == [
+        (day, names[site - 1])
+        for site, day in sorted(conversion, key=lambda k: (-k[1].toordinal(), k[0]))
+    ]
+    for row in got:
+        want = conversion[(names.index(row["Project"]) + 1, row["Sign-up day"])]
+        users = want["signed_up_users"]
+        assert row["Signed up"] == users
+        assert float(row["Bought within 1 day"]) == pytest.approx(
+            100 * want["purchased_within_1d"] / users
+        )
+        assert float(row["Bought within 7 days"]) == pytest.approx(
+            100 * want["purchased_within_7d"] / users
+        )
+        assert row["Median hours"] == pytest.approx(want["median_hours_to_purchase"])
+        assert row["p90 hours"] == pytest.approx(want["p90_hours_to_purchase"])
+        # The data is minutes old: no sign-up day has had its 7 days yet.
+        assert row["Window"] == "open" and want["open_window"]
+    # Users do buy after signing up, so the rates and hours are not vacuous.
+    assert sum(c["purchased_within_7d"] for c in conversion.values()) > 10
+    assert sum(row["Median hours"] is not None for row in got) > 5
 
 
 def test_leaderboard_and_audience_match_the_ground_truth(
