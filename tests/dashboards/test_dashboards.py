@@ -11,7 +11,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -56,6 +56,7 @@ from tests.groundtruth import (
 )
 
 EVENTS = 20_000
+WEEKS_EVENTS = 30_000
 SEED = 77
 PURCHASES = {"presale_participate", "token_purchase"}
 SOURCES = {"organic", "social", "referral", "paid", "email", "direct"}
@@ -326,21 +327,29 @@ def test_experiments_panel_shows_the_proven_results(
             assert row["Lift"] is None and row["Difference from"] is None
 
 
-def test_lead_and_conversion_panels_match_the_ground_truth(
-    filled: Filled, results: dict[str, QueryResult]
-) -> None:
-    names = _project_names(filled.url)
-    exp = expected_from(filled.lines)
-    days = {filled.time_from.date() + timedelta(days=n) for n in range(3)}
-    days = {d for d in days if d <= filled.time_to.date()}  # the UTC days touching the range
-    with psycopg.connect(filled.url) as conn:
+def _check_leads_and_conversion(
+    url: str,
+    lines: list[dict[str, Any]],
+    results: dict[str, QueryResult],
+    time_from: datetime,
+    time_to: datetime,
+    projects: set[int],
+) -> tuple[dict[tuple[int, str], Counter[str]], dict[tuple[int, date], dict[str, Any]]]:
+    """The Leads and Time to convert panels' rows against the recomputation for the UTC days
+    touching the range and the ``projects``; returns what was expected, for further checks."""
+    names = _project_names(url)
+    days = {
+        time_from.date() + timedelta(days=n)
+        for n in range((time_to.date() - time_from.date()).days + 1)
+    }
+    with psycopg.connect(url) as conn:
         # The dataflow's source of each stored page event (its rules are tested on their own).
         sources = dict(
             conn.execute("SELECT event_id::text, traffic_source FROM raw_data.clickstream_events")
         )
     leads: dict[tuple[int, str], Counter[str]] = defaultdict(Counter)
-    for (site, day, source), counts in expected_lead_summary(exp, sources).items():
-        if day in days and source != "all":
+    for (site, day, source), counts in expected_lead_summary(expected_from(lines), sources).items():
+        if day in days and site in projects and source != "all":
             leads[(site, source)].update(
                 {
                     k: counts[k]
@@ -354,13 +363,8 @@ def test_lead_and_conversion_panels_match_the_ground_truth(
             leads.items(), key=lambda i: (i[0][0], -i[1]["registrations"], i[0][1])
         )
     ]
-    assert sum(r["Leads"] for r in got) == len(exp.registrations)
-    assert {r["Source"] for r in got} <= SOURCES | {"unknown"} and len(
-        {r["Source"] for r in got}
-    ) > 2
     for row in got:
         want = leads[(names.index(row["Project"]) + 1, row["Source"])]
-        n = want["registrations"]
         for column, key in (
             ("KYC completed", "kyc_completed"),
             ("Consenting", "consenting"),
@@ -368,11 +372,15 @@ def test_lead_and_conversion_panels_match_the_ground_truth(
             ("Advanced tier", "advanced"),
             ("Premium tier", "premium"),
         ):
-            assert float(row[column]) == pytest.approx(100 * want[key] / n), (row, column)
+            assert float(row[column]) == pytest.approx(100 * want[key] / want["registrations"]), (
+                row,
+                column,
+            )
 
-    today = datetime.now(UTC).date()
     conversion = {
-        key: c for key, c in expected_user_conversion(filled.lines, today).items() if key[1] in days
+        key: c
+        for key, c in expected_user_conversion(lines, datetime.now(UTC).date()).items()
+        if key[1] in days and key[0] in projects
     }
     got = _rows(results["Time to convert"])
     assert [(r["Sign-up day"], r["Project"]) for r in got] == [
@@ -391,11 +399,74 @@ def test_lead_and_conversion_panels_match_the_ground_truth(
         )
         assert row["Median hours"] == pytest.approx(want["median_hours_to_purchase"])
         assert row["p90 hours"] == pytest.approx(want["p90_hours_to_purchase"])
-        # The data is minutes old: no sign-up day has had its 7 days yet.
-        assert row["Window"] == "open" and want["open_window"]
+        assert row["Window"] == ("open" if want["open_window"] else "closed")
+    return leads, conversion
+
+
+def test_lead_and_conversion_panels_match_the_ground_truth(
+    filled: Filled, results: dict[str, QueryResult]
+) -> None:
+    leads, conversion = _check_leads_and_conversion(
+        filled.url, filled.lines, results, filled.time_from, filled.time_to, set(range(1, 21))
+    )
+    assert sum(c["registrations"] for c in leads.values()) == len(
+        expected_from(filled.lines).registrations
+    )
+    assert {source for _, source in leads} <= SOURCES | {"unknown"}
+    assert len({source for _, source in leads}) > 2
+    # The data is minutes old: every sign-up day's 7 days are still open.
+    assert conversion and all(c["open_window"] for c in conversion.values())
     # Users do buy after signing up, so the rates and hours are not vacuous.
     assert sum(c["purchased_within_7d"] for c in conversion.values()) > 10
-    assert sum(row["Median hours"] is not None for row in got) > 5
+    assert sum(c["median_hours_to_purchase"] is not None for c in conversion.values()) > 5
+
+
+@pytest.fixture(scope="module")
+def weeks(
+    postgres_server: LocalPostgres, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Filled]:
+    """30,000 seeded events with faults at one per simulated minute (three weeks) up to a day
+    ago: sign-up days whose 7 days are over and others still open, purchases days after."""
+    name = "dashboards_weeks"
+    with psycopg.connect(postgres_server.url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    url = postgres_server.url_for(name)
+    migrate(url)
+    start_ms = (int(time.time()) - 22 * 86_400) * 1000
+    truth = tmp_path_factory.mktemp("weeks") / "truth.jsonl"
+    run_into(url, generated(WEEKS_EVENTS, SEED, start_ms), truth, simulated_events_per_minute=1)
+    now = datetime.fromtimestamp(int(time.time()), UTC)
+    yield Filled(url, read_jsonl(truth), now - timedelta(days=22), now, time.time())
+    with psycopg.connect(postgres_server.url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def test_lead_and_conversion_panels_filter_days_and_projects_over_weeks(weeks: Filled) -> None:
+    queries = [q for q in queries_in(DASHBOARDS_DIR) if q.title in ("Leads", "Time to convert")]
+    # From noon 15 days ago to noon 4 days ago: whole days on either side stay out.
+    time_from = (weeks.time_to - timedelta(days=15)).replace(hour=12, minute=0, second=0)
+    time_to = time_from + timedelta(days=11)
+    projects = {2, 5, 11}
+    run = run_queries(
+        weeks.url, queries, time_from=time_from, time_to=time_to, projects=sorted(projects)
+    )
+    leads, conversion = _check_leads_and_conversion(
+        weeks.url,
+        weeks.lines,
+        {r.query.title: r for r in run},
+        time_from,
+        time_to,
+        projects,
+    )
+    assert {site for site, _ in leads} == projects
+    # The filter had something to leave out: sign-up days before and after the range.
+    signed_up_days = {day for _, day in expected_user_conversion(weeks.lines, time_to.date())}
+    assert min(signed_up_days) < time_from.date() and max(signed_up_days) > time_to.date()
+    assert len({day for _, day in conversion}) >= 10
+    # Days whose 7 days are over and days still open, each said so.
+    assert {c["open_window"] for c in conversion.values()} == {True, False}
+    # Some of these users bought days after signing up: the 1-day and 7-day rates differ.
+    assert sum(c["purchased_within_7d"] - c["purchased_within_1d"] for c in conversion.values()) > 0
 
 
 def test_leaderboard_and_audience_match_the_ground_truth(
