@@ -312,8 +312,8 @@ def business() -> dashboard.Dashboard:
                 columns={
                     "Bought within 1 day": ("percent", 1),
                     "Bought within 7 days": ("percent", 1),
-                    "Median hours": ("none", 1),
-                    "p90 hours": ("none", 1),
+                    "Median hours": ("none", 2),
+                    "p90 hours": ("none", 2),
                 },
             ).height(10)
         )
