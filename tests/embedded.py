@@ -25,11 +25,21 @@ def generated(events: int, seed: int, start_ms: int) -> Settings:
     )
 
 
-def run_into(url: str, settings: Settings, jsonl: Path | None = None) -> None:
-    """Run the flow to the end of the generated events; ``jsonl`` receives every event."""
+def run_into(
+    url: str,
+    settings: Settings,
+    jsonl: Path | None = None,
+    *,
+    simulated_events_per_minute: int | None = None,
+) -> None:
+    """Run the flow to the end of the generated events; ``jsonl`` receives every event;
+    ``simulated_events_per_minute`` stamps them at another rate than the generator's."""
     if jsonl is None:
-        run_main(build_flow(EmbeddedSource(settings), PostgresSink(url), settings=settings))
+        source = EmbeddedSource(settings, simulated_events_per_minute=simulated_events_per_minute)
+        run_main(build_flow(source, PostgresSink(url), settings=settings))
         return
     with JsonlWriter(jsonl) as writer:
-        source = EmbeddedSource(settings, tap=writer.write)
+        source = EmbeddedSource(
+            settings, tap=writer.write, simulated_events_per_minute=simulated_events_per_minute
+        )
         run_main(build_flow(source, PostgresSink(url), settings=settings))

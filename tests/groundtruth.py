@@ -10,7 +10,7 @@ import json
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -389,6 +389,105 @@ def _sign_up_sources(exp: Expected, sources: dict[str, str]) -> dict[str, str]:
     return found
 
 
+def expected_lead_summary(
+    exp: Expected, sources: dict[str, str]
+) -> dict[tuple[int, Any, str], dict[str, Any]]:
+    """``analytics.lead_summary`` counted by hand: per (project, UTC day, traffic source of the
+    sign-up session, or 'all'), the registrations, KYC completed, consenting, each tier, and
+    their shares. ``sources``: clickstream event id -> its stored traffic source."""
+    groups: dict[tuple[int, Any, str], list[dict[str, Any]]] = {}
+    sign_up_sources = _sign_up_sources(exp, sources)
+    for registration_id, r in exp.registrations.items():
+        day = _ms(r["timestamp"]).date()
+        for source in ("all", sign_up_sources[registration_id]):
+            groups.setdefault((r["ico_website_id"], day, source), []).append(r)
+    summary = {}
+    for key, rows in groups.items():
+        n = len(rows)
+        tiers = {t: sum(r["verification_tier"] == t for r in rows) for t in LEAD_TIERS}
+        kyc = sum(r["kyc_completed"] for r in rows)
+        consenting = sum(r["consent_marketing"] for r in rows)
+        summary[key] = {
+            "registrations": n,
+            "kyc_completed": kyc,
+            "consenting": consenting,
+            **tiers,
+            "kyc_rate": kyc / n,
+            "consent_rate": consenting / n,
+            **{f"{t}_share": tiers[t] / n for t in LEAD_TIERS},
+        }
+    return summary
+
+
+def first_sign_ups(valid: Iterable[tuple[str, Any]]) -> dict[tuple[int, str], int]:
+    """(project, user id) -> the epoch milliseconds of the user's first registration there."""
+    signed_up: dict[tuple[int, str], int] = {}
+    for kind, r in valid:
+        if kind == "registration":
+            key = (r["ico_website_id"], r["user_id"])
+            signed_up[key] = min(signed_up.get(key, r["timestamp"]), r["timestamp"])
+    return signed_up
+
+
+def expected_user_conversion(
+    lines: Iterable[dict[str, Any]], today: date
+) -> dict[tuple[int, date], dict[str, Any]]:
+    """``analytics.user_conversion`` counted by hand: per (project, UTC day of the first
+    sign-up), the users, those whose first wallet connection and first purchase at or after
+    signing up came within 1 and 7 days, the 7-day purchase rate, the median and p90 hours to
+    that purchase (of those within 7 days, None if none), and whether on ``today`` the day's 7
+    days are still open (``open_window``)."""
+    valid, _ = valid_records(lines)
+    signed_up = first_sign_ups(valid)
+    firsts: dict[tuple[int, str], dict[str, int]] = {}
+    for kind, r in valid:
+        if kind != "conversion":
+            continue
+        key = (r["ico_website_id"], r["user_id"])
+        if key not in signed_up or r["timestamp"] < signed_up[key]:
+            continue
+        if r["conversion_type"] == "wallet_connect":
+            step = "wallet"
+        elif r["conversion_type"] in PURCHASES:
+            step = "purchase"
+        else:
+            continue
+        at = firsts.setdefault(key, {})
+        at[step] = min(at.get(step, r["timestamp"]), r["timestamp"])
+    day_ms = 86_400_000
+    cells: dict[tuple[int, date], list[Any]] = {}
+    for key, ts in signed_up.items():
+        cell = cells.setdefault((key[0], _ms(ts).date()), [0, 0, 0, 0, 0, []])
+        got_at = firsts.get(key, {})
+        cell[0] += 1
+        for i, (step, window) in enumerate(
+            (
+                ("wallet", day_ms),
+                ("wallet", 7 * day_ms),
+                ("purchase", day_ms),
+                ("purchase", 7 * day_ms),
+            ),
+            start=1,
+        ):
+            cell[i] += step in got_at and got_at[step] - ts < window
+        if "purchase" in got_at and got_at["purchase"] - ts < 7 * day_ms:
+            cell[5].append((got_at["purchase"] - ts) / 3_600_000)
+    return {
+        (site, day): {
+            "signed_up_users": users,
+            "wallet_within_1d": w1,
+            "wallet_within_7d": w7,
+            "purchased_within_1d": p1,
+            "purchased_within_7d": p7,
+            "purchase_rate_7d": p7 / users,
+            "median_hours_to_purchase": _percentile_cont(hours, 0.5) if hours else None,
+            "p90_hours_to_purchase": _percentile_cont(hours, 0.9) if hours else None,
+            "open_window": day > today - timedelta(days=7),
+        }
+        for (site, day), (users, w1, w7, p1, p7, hours) in cells.items()
+    }
+
+
 def compare_leads(
     url: str, exp: Expected, sources: dict[str, str], crm_key: bytes | None
 ) -> list[str]:
@@ -413,18 +512,10 @@ def compare_leads(
             f"leads: {len(set(leads) - set(exp.registrations))} unexpected, "
             f"{len(set(exp.registrations) - set(leads))} missing of {len(exp.registrations)}"
         )
-    groups: dict[tuple[int, Any, str], list[dict[str, Any]]] = {}
     # The pipeline's opener checks what the pipeline sealed; the expectation is the generator's.
     sealer = None if crm_key is None else EmailSealer(crm_key)
-    sign_up_sources = _sign_up_sources(exp, sources)
     for registration_id, r in exp.registrations.items():
         at = _ms(r["timestamp"])
-        source = sign_up_sources[registration_id]
-        for key in (
-            (r["ico_website_id"], at.date(), "all"),
-            (r["ico_website_id"], at.date(), source),
-        ):
-            groups.setdefault(key, []).append(r)
         got = leads.get(registration_id)
         if got is None:
             continue
@@ -446,21 +537,7 @@ def compare_leads(
             email = sealer.open(registration_id, bytes(sealed)).decode()
             if email != r["email"]:
                 problems.append(f"lead {registration_id}: email {email!r}, expected {r['email']!r}")
-    want_summary = {}
-    for key, rows in groups.items():
-        n = len(rows)
-        tiers = {t: sum(r["verification_tier"] == t for r in rows) for t in LEAD_TIERS}
-        kyc = sum(r["kyc_completed"] for r in rows)
-        consenting = sum(r["consent_marketing"] for r in rows)
-        want_summary[key] = {
-            "registrations": n,
-            "kyc_completed": kyc,
-            "consenting": consenting,
-            **tiers,
-            "kyc_rate": kyc / n,
-            "consent_rate": consenting / n,
-            **{f"{t}_share": tiers[t] / n for t in LEAD_TIERS},
-        }
+    want_summary = expected_lead_summary(exp, sources)
     if set(summary) != set(want_summary):
         problems.append(
             f"lead_summary: groups {sorted(set(summary) ^ set(want_summary), key=repr)[:5]} differ"

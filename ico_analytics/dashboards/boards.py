@@ -282,6 +282,41 @@ def business() -> dashboard.Dashboard:
                 span=24,
             )
         )
+        .with_row(dashboard.Row("Leads and conversion"))
+        .with_panel(
+            table_panel(
+                "Leads",
+                "Registrations per project and traffic source of the session they signed up in, "
+                "over the whole UTC days touching the range: the share that completed KYC, "
+                "consented to marketing, and of each verification tier.",
+                Sql("business/leads"),
+                span=12,
+                columns={
+                    "KYC completed": ("percent", 1),
+                    "Consenting": ("percent", 1),
+                    "Basic tier": ("percent", 1),
+                    "Advanced tier": ("percent", 1),
+                    "Premium tier": ("percent", 1),
+                },
+            ).height(10)
+        )
+        .with_panel(
+            table_panel(
+                "Time to convert",
+                "Users per project and UTC sign-up day touching the range whose first purchase "
+                "came within 1 and 7 days of signing up, in any later visit, and the median and "
+                "p90 hours to it. A day under 7 days old is still filling: its window is open "
+                "and its figures are not final.",
+                Sql("business/time_to_convert"),
+                span=12,
+                columns={
+                    "Bought within 1 day": ("percent", 1),
+                    "Bought within 7 days": ("percent", 1),
+                    "Median hours": ("none", 2),
+                    "p90 hours": ("none", 2),
+                },
+            ).height(10)
+        )
     )
 
 

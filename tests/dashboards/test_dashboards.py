@@ -11,7 +11,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -45,14 +45,18 @@ from ico_core.projects import load_projects
 from tests.embedded import generated, run_into
 from tests.groundtruth import (
     BAD_FAULTS,
+    LEAD_TIERS,
     _percentile_cont,
     compare_experiments,
     expected_from,
+    expected_lead_summary,
+    expected_user_conversion,
     read_jsonl,
     valid_records,
 )
 
 EVENTS = 20_000
+WEEKS_EVENTS = 30_000
 SEED = 77
 PURCHASES = {"presale_participate", "token_purchase"}
 SOURCES = {"organic", "social", "referral", "paid", "email", "direct"}
@@ -321,6 +325,148 @@ def test_experiments_panel_shows_the_proven_results(
             assert float(row["Difference from"]) == pytest.approx(100 * low)
         else:
             assert row["Lift"] is None and row["Difference from"] is None
+
+
+def _check_leads_and_conversion(
+    url: str,
+    lines: list[dict[str, Any]],
+    results: dict[str, QueryResult],
+    time_from: datetime,
+    time_to: datetime,
+    projects: set[int],
+) -> tuple[dict[tuple[int, str], Counter[str]], dict[tuple[int, date], dict[str, Any]]]:
+    """The Leads and Time to convert panels' rows against the recomputation for the UTC days
+    touching the range and the ``projects``; returns what was expected, for further checks."""
+    names = _project_names(url)
+    days = {
+        time_from.date() + timedelta(days=n)
+        for n in range((time_to.date() - time_from.date()).days + 1)
+    }
+    with psycopg.connect(url) as conn:
+        # The dataflow's source of each stored page event (its rules are tested on their own).
+        sources = dict(
+            conn.execute("SELECT event_id::text, traffic_source FROM raw_data.clickstream_events")
+        )
+    leads: dict[tuple[int, str], Counter[str]] = defaultdict(Counter)
+    for (site, day, source), counts in expected_lead_summary(expected_from(lines), sources).items():
+        if day in days and site in projects and source != "all":
+            leads[(site, source)].update(
+                {
+                    k: counts[k]
+                    for k in ("registrations", "kyc_completed", "consenting", *LEAD_TIERS)
+                }
+            )
+    got = _rows(results["Leads"])
+    assert [(r["Project"], r["Source"], r["Leads"]) for r in got] == [
+        (names[site - 1], source, c["registrations"])
+        for (site, source), c in sorted(
+            leads.items(), key=lambda i: (i[0][0], -i[1]["registrations"], i[0][1])
+        )
+    ]
+    for row in got:
+        want = leads[(names.index(row["Project"]) + 1, row["Source"])]
+        for column, key in (
+            ("KYC completed", "kyc_completed"),
+            ("Consenting", "consenting"),
+            ("Basic tier", "basic"),
+            ("Advanced tier", "advanced"),
+            ("Premium tier", "premium"),
+        ):
+            assert float(row[column]) == pytest.approx(100 * want[key] / want["registrations"]), (
+                row,
+                column,
+            )
+
+    conversion = {
+        key: c
+        for key, c in expected_user_conversion(lines, datetime.now(UTC).date()).items()
+        if key[1] in days and key[0] in projects
+    }
+    got = _rows(results["Time to convert"])
+    assert [(r["Sign-up day"], r["Project"]) for r in got] == [
+        (day, names[site - 1])
+        for site, day in sorted(conversion, key=lambda k: (-k[1].toordinal(), k[0]))
+    ]
+    for row in got:
+        want = conversion[(names.index(row["Project"]) + 1, row["Sign-up day"])]
+        users = want["signed_up_users"]
+        assert row["Signed up"] == users
+        assert float(row["Bought within 1 day"]) == pytest.approx(
+            100 * want["purchased_within_1d"] / users
+        )
+        assert float(row["Bought within 7 days"]) == pytest.approx(
+            100 * want["purchased_within_7d"] / users
+        )
+        assert row["Median hours"] == pytest.approx(want["median_hours_to_purchase"])
+        assert row["p90 hours"] == pytest.approx(want["p90_hours_to_purchase"])
+        assert row["Window"] == ("open" if want["open_window"] else "closed")
+    return leads, conversion
+
+
+def test_lead_and_conversion_panels_match_the_ground_truth(
+    filled: Filled, results: dict[str, QueryResult]
+) -> None:
+    leads, conversion = _check_leads_and_conversion(
+        filled.url, filled.lines, results, filled.time_from, filled.time_to, set(range(1, 21))
+    )
+    assert sum(c["registrations"] for c in leads.values()) == len(
+        expected_from(filled.lines).registrations
+    )
+    assert {source for _, source in leads} <= SOURCES | {"unknown"}
+    assert len({source for _, source in leads}) > 2
+    # The data is minutes old: every sign-up day's 7 days are still open.
+    assert conversion and all(c["open_window"] for c in conversion.values())
+    # Users do buy after signing up, so the rates and hours are not vacuous.
+    assert sum(c["purchased_within_7d"] for c in conversion.values()) > 10
+    assert sum(c["median_hours_to_purchase"] is not None for c in conversion.values()) > 5
+
+
+@pytest.fixture(scope="module")
+def weeks(
+    postgres_server: LocalPostgres, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Filled]:
+    """30,000 seeded events with faults at one per simulated minute (three weeks) up to a day
+    ago: sign-up days whose 7 days are over and others still open, purchases days after."""
+    name = "dashboards_weeks"
+    with psycopg.connect(postgres_server.url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    url = postgres_server.url_for(name)
+    migrate(url)
+    start_ms = (int(time.time()) - 22 * 86_400) * 1000
+    truth = tmp_path_factory.mktemp("weeks") / "truth.jsonl"
+    run_into(url, generated(WEEKS_EVENTS, SEED, start_ms), truth, simulated_events_per_minute=1)
+    now = datetime.fromtimestamp(int(time.time()), UTC)
+    yield Filled(url, read_jsonl(truth), now - timedelta(days=22), now, time.time())
+    with psycopg.connect(postgres_server.url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def test_lead_and_conversion_panels_filter_days_and_projects_over_weeks(weeks: Filled) -> None:
+    queries = [q for q in queries_in(DASHBOARDS_DIR) if q.title in ("Leads", "Time to convert")]
+    # From noon 15 days ago to noon 4 days ago: whole days on either side stay out.
+    time_from = (weeks.time_to - timedelta(days=15)).replace(hour=12, minute=0, second=0)
+    time_to = time_from + timedelta(days=11)
+    projects = {2, 5, 11}
+    run = run_queries(
+        weeks.url, queries, time_from=time_from, time_to=time_to, projects=sorted(projects)
+    )
+    leads, conversion = _check_leads_and_conversion(
+        weeks.url,
+        weeks.lines,
+        {r.query.title: r for r in run},
+        time_from,
+        time_to,
+        projects,
+    )
+    assert {site for site, _ in leads} == projects
+    # The filter had something to leave out: sign-up days before and after the range.
+    signed_up_days = {day for _, day in expected_user_conversion(weeks.lines, time_to.date())}
+    assert min(signed_up_days) < time_from.date() and max(signed_up_days) > time_to.date()
+    assert len({day for _, day in conversion}) >= 10
+    # Days whose 7 days are over and days still open, each said so.
+    assert {c["open_window"] for c in conversion.values()} == {True, False}
+    # Some of these users bought days after signing up: the 1-day and 7-day rates differ.
+    assert sum(c["purchased_within_7d"] - c["purchased_within_1d"] for c in conversion.values()) > 0
 
 
 def test_leaderboard_and_audience_match_the_ground_truth(
