@@ -1,7 +1,7 @@
 """The five dashboards: real-time, business KPIs, geography, performance, system health.
 
-Each one links to the others (keeping the time range and the project picker). The experiments
-panel the users asked for on the business dashboard waits for its analytics table.
+Each one links to the others (keeping the time range and the project picker). Panel queries
+are named files under ``sql/queries/dashboards/<board>/``.
 """
 
 from __future__ import annotations
