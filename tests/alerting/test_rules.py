@@ -460,10 +460,21 @@ def test_the_alert_forwarder_rule_fires_when_it_stalls_or_is_down(
         },
         {
             "interval": "1m",
+            # Holds nothing (0) all along: idle is not stalled, however long ago 0 is.
             "input_series": [
-                # Holds nothing (0) however long: idle is not stalled.
                 {"series": pending, "values": "0x20"},
-                # Its target goes down at minute 2; another release's forwarder is not ours.
+                {"series": up, "values": "1x20"},
+            ],
+            "alert_rule_test": [
+                {"eval_time": "20m", "alertname": "IcoAlertForwarderFailing", "exp_alerts": []},
+            ],
+        },
+        {
+            "interval": "1m",
+            "input_series": [
+                # Its target goes down at minute 2 (no more samples of its gauges); another
+                # release's forwarder is not ours.
+                {"series": pending, "values": "0 0"},
                 {"series": up, "values": "1 1 0x20"},
                 {"series": up.replace('"analytics"', '"elsewhere"'), "values": "1x20"},
             ],
