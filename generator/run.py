@@ -9,8 +9,6 @@ from collections.abc import Iterable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
 
-from prometheus_client import CollectorRegistry, start_http_server
-
 from generator.metrics import GeneratorMetrics
 from generator.model import EventGenerator, GeneratedEvent, JsonlWriter, paced
 from generator.producer import produce
@@ -18,6 +16,7 @@ from ico_core.codec import Codec, RegistrySchemas
 from ico_core.errors import ConfigError
 from ico_core.injections import Injection
 from ico_core.kafka import KafkaConnection
+from ico_core.metrics import serve_registry
 from ico_core.topics import ensure_topics
 
 # Simulated rates of an unpaced run (events per minute): realistic traffic, not the CPU's pace.
@@ -56,9 +55,7 @@ def _observed(
 
 def serve_metrics(port: int, address: str, websites_count: int) -> GeneratorMetrics:
     """Serve the generator's Prometheus metrics on ``address:port`` from a thread."""
-    registry = CollectorRegistry()
-    start_http_server(port, addr=address, registry=registry)
-    return GeneratorMetrics(registry, websites_count)
+    return GeneratorMetrics(serve_registry(port, address), websites_count)
 
 
 def run_generate(

@@ -7,6 +7,9 @@ message to Alertmanager's v2 API as an alert labelled with that key's parts, so 
 message is the same alert to Alertmanager, which notifies once per ``repeat_interval``. Offsets
 are committed only once every Alertmanager given has accepted the batch: a crash re-sends,
 it never loses.
+
+Its Prometheus metrics (``ForwarderMetrics``) tell a forwarder that delivers from one that is
+stuck: what is held uncommitted and since when, the last commit, and failed POSTs.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from typing import Any
 
 import httpx
 from confluent_kafka import Consumer, KafkaException, Message
+from prometheus_client import CollectorRegistry, Counter, Gauge
 from tenacity import RetryError, Retrying, retry_if_exception, wait_exponential
 
 from ico_core.events import ALERTS_TOPIC
@@ -70,6 +74,56 @@ def alertmanager_alert(value: bytes, now: datetime, resolve_after: timedelta) ->
     }
 
 
+class ForwarderMetrics:
+    """The forwarder's counters and gauges, on ``registry`` (the CLI serves one with
+    ``--metrics-port``; without it they go nowhere)."""
+
+    def __init__(self, registry: CollectorRegistry, alertmanager_urls: Sequence[str]) -> None:
+        self.forwarded = Counter(
+            "ico_alert_forwarder_alerts_forwarded",
+            "Alerts every Alertmanager accepted",
+            registry=registry,
+        )
+        self.skipped = Counter(
+            "ico_alert_forwarder_messages_skipped",
+            "Messages of the alerts topic that do not decode as an alert, skipped",
+            registry=registry,
+        )
+        self.post_failures = Counter(
+            "ico_alert_forwarder_post_failures",
+            "POSTs of a batch that an Alertmanager did not accept (each is retried)",
+            ["alertmanager"],
+            registry=registry,
+        )
+        self.pending = Gauge(
+            "ico_alert_forwarder_pending_messages",
+            "Messages consumed and not yet committed",
+            registry=registry,
+        )
+        self.pending_since = Gauge(
+            "ico_alert_forwarder_pending_since_seconds",
+            "Unix time since which the oldest uncommitted message is held; 0: none held",
+            registry=registry,
+        )
+        self.last_commit = Gauge(
+            "ico_alert_forwarder_last_commit_timestamp_seconds",
+            "Unix time of the last offset commit; 0: none yet",
+            registry=registry,
+        )
+        # Every Alertmanager's series exists from the start: rate() needs the 0 before a failure.
+        for url in alertmanager_urls:
+            self.post_failures.labels(url)
+
+    def consumed(self, messages: int) -> None:
+        self.pending.set(messages)
+        self.pending_since.set_to_current_time()
+
+    def committed(self) -> None:
+        self.pending.set(0)
+        self.pending_since.set(0)
+        self.last_commit.set_to_current_time()
+
+
 def _retryable(exc: BaseException) -> bool:
     """Alertmanager down or overloaded: wait and re-send. A 4xx is a message it will never
     take: the process stops rather than skip it silently or retry forever."""
@@ -97,6 +151,7 @@ def _post(
     alerts: list[dict[str, Any]],
     stop: threading.Event,
     heartbeat: Heartbeat,
+    metrics: ForwarderMetrics,
 ) -> bool:
     """POST ``alerts`` to every Alertmanager, retrying until all accepted (True) or ``stop``
     is set (False: not committed, so sent again by the next run)."""
@@ -124,8 +179,12 @@ def _post(
                 # Each instance of an Alertmanager cluster must get every alert (they share
                 # notifications, not alerts); one that accepted already deduplicates re-sends.
                 for url in urls:
-                    response = client.post(f"{url.rstrip('/')}/api/v2/alerts", json=alerts)
-                    response.raise_for_status()
+                    try:
+                        response = client.post(f"{url.rstrip('/')}/api/v2/alerts", json=alerts)
+                        response.raise_for_status()
+                    except httpx.HTTPError:
+                        metrics.post_failures.labels(url).inc()
+                        raise
     except RetryError:
         return False
     return True
@@ -148,6 +207,7 @@ def forward(
     alertmanager_urls: Sequence[str],
     stop: threading.Event,
     *,
+    metrics: ForwarderMetrics,
     group_id: str = DEFAULT_GROUP_ID,
     resolve_after: timedelta = timedelta(hours=1),
     heartbeat: Path | None = None,
@@ -172,19 +232,26 @@ def forward(
                 messages = consumer.consume(num_messages=BATCH_SIZE, timeout=1.0)
                 if not messages:
                     continue
+                metrics.consumed(len(messages))
                 now = datetime.now(UTC)
                 alerts = []
-                for value in _values(messages):
+                values = _values(messages)
+                # A message without a value (a tombstone) carries no alert either.
+                metrics.skipped.inc(len(messages) - len(values))
+                for value in values:
                     try:
                         alerts.append(alertmanager_alert(value, now, resolve_after))
                     except (ValueError, KeyError, TypeError) as exc:
                         # Not the dataflow's format: nothing Alertmanager could be told.
                         log.error("skipped an alert message that does not parse: %s", exc)
+                        metrics.skipped.inc()
                 if alerts:
-                    if not _post(client, alertmanager_urls, alerts, stop, beat):
+                    if not _post(client, alertmanager_urls, alerts, stop, beat, metrics):
                         break
                     sent += len(alerts)
+                    metrics.forwarded.inc(len(alerts))
                 consumer.commit(asynchronous=False)
+                metrics.committed()
     finally:
         consumer.close()
     return sent

@@ -256,13 +256,22 @@ def alerts_forward(
         Path | None,
         typer.Option(help="File touched every few seconds while it runs (for probes)."),
     ] = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            help="Serve Prometheus metrics on this port (default ALERT_FORWARDER_METRICS_PORT)."
+        ),
+    ] = None,
 ) -> None:
     """Post each message of the `alerts` topic to Alertmanager as an alert, committing offsets
     once Alertmanager has accepted it; runs until SIGTERM or Ctrl-C."""
     import signal
     import threading
 
-    from ico_analytics.alertforward import DEFAULT_GROUP_ID, forward
+    from prometheus_client import CollectorRegistry
+
+    from ico_analytics.alertforward import DEFAULT_GROUP_ID, ForwarderMetrics, forward
+    from ico_core.metrics import serve_registry
 
     settings = get_settings()
     if bootstrap_servers:
@@ -272,6 +281,10 @@ def alerts_forward(
     ]
     if not urls:
         raise ConfigError("no Alertmanager: pass --alertmanager-url or set ALERTMANAGER_URL")
+    port = metrics_port if metrics_port is not None else settings.alert_forwarder_metrics_port
+    registry = (
+        CollectorRegistry() if port is None else serve_registry(port, settings.metrics_bind_address)
+    )
     stop = threading.Event()
     # As PID 1 of a container the process would ignore SIGTERM: stop after the current batch.
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -283,6 +296,7 @@ def alerts_forward(
         group_id=group_id or DEFAULT_GROUP_ID,
         resolve_after=timedelta(seconds=resolve_after),
         heartbeat=heartbeat,
+        metrics=ForwarderMetrics(registry, urls),
     )
     typer.echo(f"forwarded {sent} alert(s)")
 

@@ -63,6 +63,8 @@ class Settings(BaseSettings):
     # Prometheus endpoint of `ico-analytics generate` (None: off). The dataflow's metrics are
     # Bytewax's own /metrics (BYTEWAX_DATAFLOW_API_ENABLED, port 3030).
     generator_metrics_port: int | None = Field(None, alias="GENERATOR_METRICS_PORT")
+    # Prometheus endpoint of `ico-analytics alerts forward` (None: off).
+    alert_forwarder_metrics_port: int | None = Field(None, alias="ALERT_FORWARDER_METRICS_PORT")
     # Loopback by default; a pod sets 0.0.0.0 so Prometheus can scrape it.
     metrics_bind_address: str = Field("127.0.0.1", alias="METRICS_BIND_ADDRESS")
     # Alertmanager(s) that `alerts forward` posts the anomaly alerts to, comma-separated.

@@ -12,7 +12,10 @@ def test_environment_names_and_defaults(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv("EVENTS_PER_MINUTE", "750")
     monkeypatch.setenv("DATA_QUALITY_ISSUES", "false")
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+    monkeypatch.setenv("ALERT_FORWARDER_METRICS_PORT", "9101")
     settings = Settings()
+    assert settings.alert_forwarder_metrics_port == 9101
+    assert settings.generator_metrics_port is None
     assert settings.events_per_minute == 750
     assert settings.data_quality_issues is False
     assert settings.ico_websites_count == 20

@@ -2,7 +2,8 @@
 ``alerts`` topic of a local broker reaches a webhook through a real Alertmanager configured by
 the chart, once, although the message is produced twice and again after the first commit (the
 dataflow's replays), and the consumer group's offsets move only once Alertmanager is up and has
-accepted the alerts."""
+accepted the alerts. Its /metrics say so all along: POST failures while Alertmanager is down,
+the batch held and since when, then what was forwarded and committed."""
 
 from __future__ import annotations
 
@@ -16,8 +17,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
+from prometheus_client.parser import text_string_to_metric_families
 
 from dataflows.anomalies import AnomalyRow, Verdict, alert_message
 from ico_analytics.alertforward import DEFAULT_GROUP_ID
@@ -53,13 +56,24 @@ ROW = AnomalyRow(
 )
 
 
-def _produce(connection: KafkaConnection) -> None:
-    """The dataflow's alert for ``ROW``, as its Kafka sink writes it."""
+def _produce(connection: KafkaConnection, value: bytes | None = None) -> None:
+    """The dataflow's alert for ``ROW``, as its Kafka sink writes it (or ``value`` instead)."""
     message = alert_message(Verdict(ROW, newly_flagged=True))
     assert message is not None
     producer = Producer(connection.client_config())
-    producer.produce(ALERTS_TOPIC, key=message.key, value=message.value)
+    producer.produce(ALERTS_TOPIC, key=message.key, value=value or message.value)
     assert producer.flush(30) == 0
+
+
+def _metrics(url: str) -> dict[str, float]:
+    """The forwarder's samples, by name and the ``alertmanager`` label where there is one."""
+    text = httpx.get(url, timeout=5).text
+    return {
+        sample.name + "".join(f"[{v}]" for v in sample.labels.values()): sample.value
+        for family in text_string_to_metric_families(text)
+        if family.name.startswith("ico_alert_forwarder_")
+        for sample in family.samples
+    }
 
 
 def _committed(connection: KafkaConnection) -> int:
@@ -94,18 +108,22 @@ def test_an_anomaly_alert_reaches_the_webhook_once(helm: Helm, tmp_path: Path) -
         )
         _produce(connection)
         _produce(connection)  # the same alert again, as a replay after a crash writes it
-        (am_port,) = free_ports(1)
+        am_port, metrics_port = free_ports(2)
+        am_url = f"http://127.0.0.1:{am_port}"
+        metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
+        failures = f"ico_alert_forwarder_post_failures_total[{am_url}]"
         log = tmp_path / "forward.log"
         heartbeat = tmp_path / "alive"
         with log.open("wb") as out:
             forwarder = subprocess.Popen(
                 [
                     str(Path(sys.executable).parent / "ico-analytics"), "alerts", "forward",
-                    "--alertmanager-url", f"http://127.0.0.1:{am_port}",
+                    "--alertmanager-url", am_url,
                     "--bootstrap-servers", kafka.bootstrap_servers,
                     "--heartbeat", str(heartbeat),
+                    "--metrics-port", str(metrics_port),
                 ],
-                env=os.environ.copy(),
+                env={**os.environ, "METRICS_BIND_ADDRESS": "127.0.0.1"},
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )  # fmt: skip
@@ -123,6 +141,21 @@ def test_an_anomaly_alert_reaches_the_webhook_once(helm: Helm, tmp_path: Path) -
             assert _committed(connection) == 0, logs()
             # Waiting on Alertmanager is not hanging: the probes' heartbeat goes on.
             assert time.time() - heartbeat.stat().st_mtime < 6
+            # Its metrics tell: both messages held (one batch) since they were consumed, each
+            # attempt refused, nothing forwarded or committed.
+            stuck = _metrics(metrics_url)
+            assert stuck[failures] >= 2, stuck
+            assert stuck["ico_alert_forwarder_pending_messages"] == 2, stuck
+            held_since = stuck["ico_alert_forwarder_pending_since_seconds"]
+            assert 0 < time.time() - held_since < TIMEOUT, stuck
+            assert stuck["ico_alert_forwarder_alerts_forwarded_total"] == 0, stuck
+            assert stuck["ico_alert_forwarder_last_commit_timestamp_seconds"] == 0, stuck
+            assert stuck["ico_alert_forwarder_messages_skipped_total"] == 0, stuck
+            # Still held, since the same time, while Alertmanager stays down.
+            time.sleep(2)
+            later = _metrics(metrics_url)
+            assert later["ico_alert_forwarder_pending_since_seconds"] == held_since, later
+            assert later[failures] >= stuck[failures], later
 
             binary = alertmanager_binaries()["alertmanager"]
             with alertmanager(binary, config, tmp_path / "alertmanager", port=am_port) as am:
@@ -146,12 +179,28 @@ def test_an_anomaly_alert_reaches_the_webhook_once(helm: Helm, tmp_path: Path) -
                 )
                 assert alert["startsAt"].startswith("2026-12-01T10:10:00")
                 _wait_committed(connection, 2, logs)
+                delivered = _metrics(metrics_url)
+                assert delivered["ico_alert_forwarder_alerts_forwarded_total"] == 2, delivered
+                assert delivered["ico_alert_forwarder_pending_messages"] == 0, delivered
+                assert delivered["ico_alert_forwarder_pending_since_seconds"] == 0, delivered
+                committed_at = delivered["ico_alert_forwarder_last_commit_timestamp_seconds"]
+                assert held_since < committed_at <= time.time(), delivered
 
                 # Replayed after the commit: forwarded again, and still nobody is told twice.
                 _produce(connection)
                 _wait_committed(connection, 3, logs)
+                # A message that is no alert is skipped, and committed all the same.
+                _produce(connection, b"not an alert")
+                _wait_committed(connection, 4, logs)
                 time.sleep(QUIET_SECONDS)
                 assert received.qsize() == 0, received.get()
+                done = _metrics(metrics_url)
+                assert done["ico_alert_forwarder_alerts_forwarded_total"] == 3, done
+                assert done["ico_alert_forwarder_messages_skipped_total"] == 1, done
+                assert done["ico_alert_forwarder_pending_messages"] == 0, done
+                assert done["ico_alert_forwarder_last_commit_timestamp_seconds"] > committed_at
+                # Alertmanager took every batch since it came up: no failure since.
+                assert done[failures] == delivered[failures], done
         finally:
             forwarder.send_signal(signal.SIGTERM)
             try:

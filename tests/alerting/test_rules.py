@@ -26,6 +26,12 @@ POD1 = f'{DATAFLOW}, pod="ico-analytics-dataflow-1"'
 TEAM = {"team": "ico-analytics"}
 #: The Prometheus rules of the runbook signals Grafana evaluates too are rendered only then.
 VIA_ALERTMANAGER = "notifications.via=alertmanager"
+#: The alert forwarder runs, and its rule is rendered, when it has an Alertmanager.
+FORWARDER_URL = "monitoring.alertmanager.url=http://alertmanager-operated.monitoring:9093"
+FORWARDER = (
+    'job="alert-forwarder", namespace="analytics", '
+    'pod="ico-analytics-alert-forwarder-5d8f7c9b4-x2k9p"'
+)
 
 
 def _lag_alert(topic: str, partition: int, threshold: int, for_: str) -> dict[str, Any]:
@@ -264,10 +270,19 @@ def test_operator_objects_carry_the_same_rules_and_the_job_names(helm: Helm) -> 
 
 def test_scrape_configuration_loads_in_prometheus(helm: Helm, tmp_path: Path) -> None:
     docs = helm.render(
-        set_values=["monitoring.postgresExporterTarget=pg-exporter:9187", VIA_ALERTMANAGER]
+        set_values=[
+            "monitoring.postgresExporterTarget=pg-exporter:9187",
+            VIA_ALERTMANAGER,
+            FORWARDER_URL,
+        ]
     )
     (configmap,) = [d for d in docs if d["metadata"]["name"] == "ico-analytics-prometheus"]
     scrape = yaml.safe_load(configmap["data"]["scrape-configs.yaml"])
+    assert [j["job_name"] for j in scrape["scrape_configs"]] == [
+        "dataflow",
+        "alert-forwarder",
+        "postgres",
+    ]
     assert scrape["scrape_configs"][-1]["static_configs"] == [{"targets": ["pg-exporter:9187"]}]
     (tmp_path / "rules.yaml").write_text(configmap["data"]["rules.yaml"])
     (tmp_path / "prometheus.yml").write_text(
@@ -277,7 +292,8 @@ def test_scrape_configuration_loads_in_prometheus(helm: Helm, tmp_path: Path) ->
         prometheus_binaries()["promtool"], "check", "config", "prometheus.yml", cwd=tmp_path
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 4 rules found" in result.stdout + result.stderr
+    # The four runbook signals and IcoAlertForwarderFailing.
+    assert "SUCCESS: 5 rules found" in result.stdout + result.stderr
 
 
 @pytest.mark.parametrize(
@@ -387,3 +403,131 @@ def test_each_shared_signal_is_notified_by_one_path(helm: Helm, via: str) -> Non
 def test_an_unknown_notifier_is_refused(helm: Helm) -> None:
     result = helm.template(set_values=["notifications.via=both"])
     assert result.returncode != 0 and "via" in result.stderr
+
+
+def _forwarder_alert(stalled_seconds: int, for_: str) -> dict[str, Any]:
+    return {
+        "exp_labels": {"severity": "critical", **TEAM},
+        "exp_annotations": {
+            "summary": "The alert forwarder is stuck or down; anomalies reach no one.",
+            "description": f"For {for_} it has held alerts that no Alertmanager accepted for "
+            f"more than {stalled_seconds} s, or it has not been up. "
+            "ico_alert_forwarder_post_failures_total names the Alertmanager that refuses; see "
+            "the log of Deployment ico-analytics-alert-forwarder.",
+        },
+    }
+
+
+def test_the_alert_forwarder_rule_fires_when_it_stalls_or_is_down(
+    helm: Helm, tmp_path: Path
+) -> None:
+    """Defaults: held uncommitted for more than 60 s, or not up, for 5 m. Rendered whenever the
+    forwarder runs, also when Grafana notifies the shared signals."""
+    rules, _ = chart_monitoring(helm, FORWARDER_URL)
+    assert [r["alert"] for g in rules["groups"] for r in g["rules"]] == ["IcoAlertForwarderFailing"]
+    pending = f"ico_alert_forwarder_pending_since_seconds{{{FORWARDER}}}"
+    up = f"up{{{FORWARDER}}}"
+    tests = [
+        {
+            "interval": "1m",
+            # The gauge is the Unix time since which the oldest uncommitted message is held.
+            "input_series": [
+                # Holds a batch since minute 2 (t = 120 s) that no Alertmanager takes.
+                {"series": pending, "values": "0 0 120x20"},
+                {"series": up, "values": "1x20"},
+            ],
+            "alert_rule_test": [
+                # 60 s held at 3 m (not above 60), 120 s at 4 m: pending from 4 m for 5 m.
+                {"eval_time": "8m", "alertname": "IcoAlertForwarderFailing", "exp_alerts": []},
+                {
+                    "eval_time": "9m",
+                    "alertname": "IcoAlertForwarderFailing",
+                    "exp_alerts": [_forwarder_alert(60, "5m")],
+                },
+            ],
+        },
+        {
+            "interval": "1m",
+            "input_series": [
+                # Commits every batch: what it holds is never older than 30 s.
+                {"series": pending, "values": "0 30+60x20"},
+                {"series": up, "values": "1x20"},
+            ],
+            "alert_rule_test": [
+                {"eval_time": "10m", "alertname": "IcoAlertForwarderFailing", "exp_alerts": []},
+                {"eval_time": "20m", "alertname": "IcoAlertForwarderFailing", "exp_alerts": []},
+            ],
+        },
+        {
+            "interval": "1m",
+            # Holds nothing (0) all along: idle is not stalled, however long ago 0 is.
+            "input_series": [
+                {"series": pending, "values": "0x20"},
+                {"series": up, "values": "1x20"},
+            ],
+            "alert_rule_test": [
+                {"eval_time": "20m", "alertname": "IcoAlertForwarderFailing", "exp_alerts": []},
+            ],
+        },
+        {
+            "interval": "1m",
+            "input_series": [
+                # Its target goes down at minute 2 (no more samples of its gauges); another
+                # release's forwarder is not ours.
+                {"series": pending, "values": "0 0"},
+                {"series": up, "values": "1 1 0x20"},
+                {"series": up.replace('"analytics"', '"elsewhere"'), "values": "1x20"},
+            ],
+            "alert_rule_test": [
+                {"eval_time": "6m", "alertname": "IcoAlertForwarderFailing", "exp_alerts": []},
+                {
+                    "eval_time": "7m",
+                    "alertname": "IcoAlertForwarderFailing",
+                    "exp_alerts": [_forwarder_alert(60, "5m")],
+                },
+            ],
+        },
+    ]
+    assert "SUCCESS" in _rule_tests(rules, tests, tmp_path)
+
+
+def test_the_alert_forwarder_rule_takes_its_values(helm: Helm, tmp_path: Path) -> None:
+    rules, _ = chart_monitoring(
+        helm,
+        FORWARDER_URL,
+        VIA_ALERTMANAGER,
+        "monitoring.rules.alertForwarderStalledSeconds=300",
+        "monitoring.rules.alertForwarderFailingFor=2m",
+    )
+    # In the chart's one group, after the runbook signals.
+    assert [r["alert"] for g in rules["groups"] for r in g["rules"]] == [
+        "IcoDataflowConsumerLagHigh",
+        "IcoDataflowDown",
+        "IcoDataflowSinkStalled",
+        "IcoDeadLettersRising",
+        "IcoAlertForwarderFailing",
+    ]
+    tests = [
+        {
+            "interval": "1m",
+            "input_series": [
+                # Held since minute 1: 240 s at 5 m is within 300 s; 360 s at 7 m is over.
+                {
+                    "series": f"ico_alert_forwarder_pending_since_seconds{{{FORWARDER}}}",
+                    "values": "0 60x20",
+                },
+                {"series": f"up{{{FORWARDER}}}", "values": "1x20"},
+                {"series": f"up{{{POD0}}}", "values": "1x20"},
+            ],
+            "alert_rule_test": [
+                # Above 300 s from 7 m (360 s; 300 s at 6 m is not above), pending for 2 m.
+                {"eval_time": "8m", "alertname": "IcoAlertForwarderFailing", "exp_alerts": []},
+                {
+                    "eval_time": "9m",
+                    "alertname": "IcoAlertForwarderFailing",
+                    "exp_alerts": [_forwarder_alert(300, "2m")],
+                },
+            ],
+        }
+    ]
+    _rule_tests(rules, tests, tmp_path)

@@ -105,7 +105,7 @@ def test_cross_value_checks_fail_rendering(
     assert message in result.stderr
 
 
-def test_notes_explain_port_forward_and_admin_password(helm: Helm, tmp_path: Path) -> None:
+def _notes(helm: Helm, tmp_path: Path, *set_values: str) -> str:
     # `helm template` never renders NOTES.txt: a copy of the chart renders it with `tpl` into a
     # ConfigMap (.Files cannot read templates/, so the copy sits at the chart root).
     chart = tmp_path / "ico-analytics"
@@ -125,9 +125,15 @@ def test_notes_explain_port_forward_and_admin_password(helm: Helm, tmp_path: Pat
         KUBE_VERSION,
         "--show-only",
         "templates/notes-render.yaml",
+        *(arg for value in set_values for arg in ("--set", value)),
     )
     assert result.returncode == 0, result.stderr
-    notes = yaml.safe_load(result.stdout)["data"]["notes"]
+    notes: str = yaml.safe_load(result.stdout)["data"]["notes"]
+    return notes
+
+
+def test_notes_explain_port_forward_and_admin_password(helm: Helm, tmp_path: Path) -> None:
+    notes = _notes(helm, tmp_path)
     assert f"kubectl -n {NAMESPACE} port-forward svc/ico-analytics-grafana 3000:3000" in notes
     assert (
         f"kubectl -n {NAMESPACE} get secret ico-analytics-grafana "
@@ -142,6 +148,22 @@ def test_notes_explain_port_forward_and_admin_password(helm: Helm, tmp_path: Pat
         'Backups: CronJob "ico-analytics-backup" dumps the databases (43 2 * * * UTC) to PVC '
         '"ico-analytics-backup", keeping 7 per database' in notes
     )
+    assert "alert-forwarder" not in notes
+
+
+def test_notes_name_the_alert_forwarder_and_its_alert(helm: Helm, tmp_path: Path) -> None:
+    notes = _notes(
+        helm,
+        tmp_path,
+        "monitoring.alertmanager.url=http://alertmanager-operated.monitoring:9093",
+        "monitoring.rules.alertForwarderFailingFor=10m",
+    )
+    assert (
+        'Anomalies: Deployment "ico-analytics-alert-forwarder" forwards them to '
+        "http://alertmanager-operated.monitoring:9093; its metrics (port 9101, job "
+        "alert-forwarder) are scraped, and IcoAlertForwarderFailing fires when it holds alerts "
+        "for more than 60 s or is down, for 10m."
+    ) in notes
 
 
 def test_monitoring_objects_only_with_the_api(rendered: dict[str, list[Manifest]]) -> None:

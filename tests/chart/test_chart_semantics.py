@@ -17,6 +17,7 @@ from ico_core.errors import ClusterError
 from ico_core.topics import COMPONENT_ACCESS
 from tests.chart.chartlib import (
     CHART,
+    MONITORING_API,
     NAMESPACE,
     REPO_ROOT,
     Helm,
@@ -801,6 +802,10 @@ def test_the_alert_forwarder_runs_only_with_an_alertmanager_url(
     ]
     env = env_of(forwarder)
     assert env["ALERTMANAGER_URL"] == "http://alertmanager-operated.monitoring:9093"
+    # Its metrics on the pod address, for Prometheus.
+    assert env["ALERT_FORWARDER_METRICS_PORT"] == "9101"
+    assert env["METRICS_BIND_ADDRESS"] == "0.0.0.0"
+    assert forwarder["ports"] == [{"name": "metrics", "containerPort": 9101}]
     # Its own Kafka login: the alerts topic to read, and its consumer group to commit in.
     assert env["KAFKA_SASL_USERNAME"] == name
     assert env["KAFKA_SASL_PASSWORD"] == {"secretKeyRef": {"name": name, "key": "password"}}
@@ -812,7 +817,19 @@ def test_the_alert_forwarder_runs_only_with_an_alertmanager_url(
         ("group", DEFAULT_GROUP_ID, ("Read",)),
     }
     policy = one(docs, "NetworkPolicy", name)["spec"]
-    assert "ingress" not in policy and policy["policyTypes"] == ["Ingress", "Egress"]
+    assert policy["policyTypes"] == ["Ingress", "Egress"]
+    # Only Prometheus comes in, on the metrics port (the defaults' selectors).
+    assert policy["ingress"] == [
+        {
+            "from": [
+                {
+                    "namespaceSelector": {},
+                    "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}},
+                }
+            ],
+            "ports": [{"protocol": "TCP", "port": 9101}],
+        }
+    ]
     # DNS, the Strimzi cluster's TLS listener, and Alertmanager's API anywhere.
     dns, kafka, alertmanager = policy["egress"]
     assert {p["port"] for p in dns["ports"]} == {53}
@@ -837,6 +854,63 @@ def test_the_alert_forwarder_runs_only_with_an_alertmanager_url(
     alerting = one(rendered["defaults"], "ConfigMap", "ico-analytics-grafana-alerting")["data"]
     (group,) = json.loads(alerting["alert-rules.json"])["groups"]
     assert "ico-anomaly" in {r["uid"] for r in group["rules"]}
+
+
+def test_the_alert_forwarder_is_scraped_as_the_dataflow_is(
+    rendered: dict[str, list[Manifest]], helm: Helm
+) -> None:
+    name = "ico-analytics-alert-forwarder"
+    selector = {
+        "app.kubernetes.io/name": "ico-analytics",
+        "app.kubernetes.io/instance": "ico-analytics",
+        "app.kubernetes.io/component": "alert-forwarder",
+    }
+    # With the Operator: a PodMonitor of the container's `metrics` port, job="alert-forwarder".
+    operator = rendered["monitoring+api"]
+    monitor = one(operator, "PodMonitor", name)
+    assert monitor["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+    assert monitor["spec"] == {
+        "jobLabel": "app.kubernetes.io/component",
+        "selector": {"matchLabels": selector},
+        "podMetricsEndpoints": [{"port": "metrics", "path": "/metrics", "interval": "15s"}],
+    }
+    deployment = one(operator, "Deployment", name)
+    assert pod_template(deployment)["metadata"]["labels"]["app.kubernetes.io/component"] == (
+        "alert-forwarder"
+    )
+    assert container(deployment, "alert-forwarder")["ports"][0]["name"] == "metrics"
+    # Prometheus's namespace (ci/monitoring-values.yaml) may reach that port, as the dataflow's.
+    policies = {p["metadata"]["name"]: p["spec"] for p in by_kind(operator, "NetworkPolicy")}
+    (dataflow_metrics,) = [
+        rule
+        for rule in policies["ico-analytics-dataflow"]["ingress"]
+        if "namespaceSelector" in rule["from"][0]
+    ]
+    (forwarder_metrics,) = policies[name]["ingress"]
+    assert forwarder_metrics["from"] == dataflow_metrics["from"]
+    assert forwarder_metrics["from"][0]["namespaceSelector"] == {
+        "matchLabels": {"kubernetes.io/metadata.name": "monitoring"}
+    }
+    assert forwarder_metrics["ports"] == [{"protocol": "TCP", "port": 9101}]
+    # Without it: a job of the scrape ConfigMap keeps the forwarder pods' `metrics` port.
+    plain = one(rendered["monitoring"], "ConfigMap", "ico-analytics-prometheus")
+    jobs = yaml.safe_load(plain["data"]["scrape-configs.yaml"])["scrape_configs"]
+    assert [j["job_name"] for j in jobs] == ["dataflow", "alert-forwarder"]
+    assert jobs[1]["scrape_interval"] == "15s"
+    assert jobs[1]["relabel_configs"][0]["regex"] == "ico-analytics;alert-forwarder;metrics"
+    assert jobs[1]["kubernetes_sd_configs"] == [
+        {"role": "pod", "namespaces": {"names": [NAMESPACE]}}
+    ]
+    # No forwarder, nothing to scrape.
+    defaults = rendered["defaults"]
+    assert not [d for d in defaults if d["metadata"]["name"] == name]
+    plain = one(defaults, "ConfigMap", "ico-analytics-prometheus")
+    jobs = yaml.safe_load(plain["data"]["scrape-configs.yaml"])["scrape_configs"]
+    assert [j["job_name"] for j in jobs] == ["dataflow"]
+    operator = helm.render(api_versions=[MONITORING_API])
+    assert [d["metadata"]["name"] for d in by_kind(operator, "PodMonitor")] == [
+        "ico-analytics-dataflow"
+    ]
 
 
 def test_notifications_without_their_secret_are_refused(helm: Helm) -> None:

@@ -5,6 +5,13 @@
 job="dataflow", namespace={{ .Release.Namespace | quote }}, pod=~{{ printf "%s-[0-9]+" $dataflow | quote }}
 {{- end }}
 
+{{/* Label matchers of the alert forwarder's series: its scrape job ("alert-forwarder" either
+     way) in the pods of this release's Deployment. */}}
+{{- define "ico-analytics.alertForwarderSeries" -}}
+{{- $name := include "ico-analytics.alertForwarderName" . -}}
+job="alert-forwarder", namespace={{ .Release.Namespace | quote }}, pod=~{{ printf "%s-[a-z0-9]+-[a-z0-9]+" $name | quote }}
+{{- end }}
+
 {{/* The alert rule groups, shared by the PrometheusRule and the rules.yaml of the scrape
      ConfigMap. `promtool test rules` checks them (tests/alerting). */}}
 {{- define "ico-analytics.prometheusRuleGroups" -}}
@@ -13,10 +20,13 @@ job="dataflow", namespace={{ .Release.Namespace | quote }}, pod=~{{ printf "%s-[
 {{- /* Signals Grafana evaluates too (ico-analytics.sharedSignals): here only when Alertmanager
        is the one path that notifies them. */ -}}
 {{- $shared := eq .Values.notifications.via "alertmanager" -}}
-groups:{{ if not $shared }} []{{ end }}
-  {{- if $shared }}
+{{- /* The alert forwarder's own rule whenever it runs: nothing else tells that it is stuck. */ -}}
+{{- $forwarder := .Values.monitoring.alertmanager.url -}}
+groups:{{ if not (or $shared $forwarder) }} []{{ end }}
+  {{- if or $shared $forwarder }}
   - name: ico-analytics.dataflow
     rules:
+      {{- if $shared }}
       - alert: IcoDataflowConsumerLagHigh
         expr: max by (topic, partition) (bytewax_kafka_consumer_lag{ {{- $series -}} }) > {{ $rules.consumerLagThreshold }}
         for: {{ $rules.consumerLagFor }}
@@ -54,6 +64,21 @@ groups:{{ if not $shared }} []{{ end }}
           summary: Records are being dead-lettered at more than {{ $rules.deadLettersPerSecond }}/s.
           description: See raw_data.dead_letters (reason, stage, Kafka coordinates) for what fails to decode or validate.
       {{- end }}
+      {{- if $forwarder }}
+      {{- $fseries := include "ico-analytics.alertForwarderSeries" . }}
+      {{- $pending := printf "ico_alert_forwarder_pending_since_seconds{%s}" $fseries }}
+      # Holds a batch uncommitted (no Alertmanager accepts it), or is not scraped at all.
+      - alert: IcoAlertForwarderFailing
+        expr: (max((time() - {{ $pending }}) * ({{ $pending }} > bool 0)) > {{ $rules.alertForwarderStalledSeconds }}) or ((count(up{ {{- $fseries -}} } == 1) or vector(0)) < 1)
+        for: {{ $rules.alertForwarderFailingFor }}
+        labels:
+          severity: critical
+          team: ico-analytics
+        annotations:
+          summary: The alert forwarder is stuck or down; anomalies reach no one.
+          description: For {{ $rules.alertForwarderFailingFor }} it has held alerts that no Alertmanager accepted for more than {{ $rules.alertForwarderStalledSeconds }} s, or it has not been up. ico_alert_forwarder_post_failures_total names the Alertmanager that refuses; see the log of Deployment {{ include "ico-analytics.alertForwarderName" . }}.
+      {{- end }}
+  {{- end }}
 {{- end }}
 
 {{/* The runbook signals that both Grafana's rules (grafana-dashboards/alert-rules.json, by uid)
