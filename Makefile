@@ -20,6 +20,7 @@ test: $(STAMP)  ## Lint, type-check and the whole test suite (starts its own ser
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 	$(BIN)/mypy
+	$(BIN)/python -m tests.tools
 	$(BIN)/pytest -q --durations=15
 
 e2e: $(STAMP)  ## A real single-node cluster here: builds it, runs tests/cluster, stops it (root).

@@ -1,14 +1,11 @@
-"""Real Prometheus, promtool and Alertmanager for the alerting tests.
-
-Built from source with the Go toolchain (only the Go module proxy is reachable here) into the
-git-ignored ``.cache/``, with a stamp so later runs skip the build, as ``tests/chart/chartlib``
-builds helm. No web UI assets are needed. Servers listen on 127.0.0.1 only.
+"""Real Prometheus and Alertmanager servers for the alerting tests (``tests/tools`` builds
+them), the chart's monitoring configuration, and a webhook receiver. Servers listen on
+127.0.0.1 only.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import queue
 import subprocess
 import threading
@@ -22,80 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 import yaml
 
 from ico_analytics.services.process import free_ports
 from tests.chart.chartlib import Helm, Manifest
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-#: Prometheus 3.x is published to the module proxy as v0.3xx.y (3.16.0 here).
-PROMETHEUS_VERSION = "v0.316.0"
-#: Alertmanager 0.32 and later embed a built web UI that their module lacks (``go install``
-#: fails on ``ui/app/dist``); 0.31.1 still carries generated assets and builds.
-ALERTMANAGER_VERSION = "v0.31.1"
-BUILD_TIMEOUT = 3600.0
-
-
-def go_install(
-    name: str, module: str, version: str, commands: list[str], tags: str = ""
-) -> dict[str, Path]:
-    """``go install module/cmd/<c>@version`` for each command, once: ``.cache/<name>/<version>``."""
-    cache = REPO_ROOT / ".cache"
-    bin_dir = cache / name / version
-    stamp = bin_dir / ".built"
-    binaries = {c: bin_dir / c for c in commands}
-    if stamp.exists() and all(b.exists() for b in binaries.values()):
-        return binaries
-    go = cache / "go"
-    env = {
-        **os.environ,
-        "GOBIN": str(bin_dir),
-        "GOPATH": str(go),
-        "GOMODCACHE": str(go / "mod"),
-        "GOCACHE": str(go / "build"),
-        # Read-only module cache files would make `rm -rf .cache` fail; no VCS stamping of a
-        # module build.
-        "GOFLAGS": "-modcacherw -buildvcs=false",
-        "CGO_ENABLED": "0",
-    }
-    began = time.monotonic()
-    result = subprocess.run(
-        [
-            *("nice", "-n", "10", "go", "install", f"-tags={tags}"),
-            *(f"{module}/cmd/{c}@{version}" for c in commands),
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=BUILD_TIMEOUT,
-    )
-    if result.returncode != 0 or not all(b.exists() for b in binaries.values()):
-        pytest.fail(f"building {module}@{version} failed:\n{result.stdout}\n{result.stderr}")
-    stamp.write_text(f"built in {time.monotonic() - began:.0f} s\n")
-    return binaries
-
-
-def prometheus_binaries() -> dict[str, Path]:
-    return go_install(
-        "prometheus",
-        "github.com/prometheus/prometheus",
-        PROMETHEUS_VERSION,
-        ["prometheus", "promtool"],
-        # Static targets and the chart's kubernetes_sd_configs are all the tests use: leaving
-        # out the cloud service discoveries halves a cold build (3.1 min against 6.6 here).
-        tags="remove_all_sd,enable_kubernetes_sd",
-    )
-
-
-def alertmanager_binaries() -> dict[str, Path]:
-    return go_install(
-        "alertmanager",
-        "github.com/prometheus/alertmanager",
-        ALERTMANAGER_VERSION,
-        ["alertmanager", "amtool"],
-    )
 
 
 def chart_monitoring(helm: Helm, *set_values: str) -> tuple[dict[str, Any], dict[str, Any]]:

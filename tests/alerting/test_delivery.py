@@ -30,15 +30,14 @@ from ico_analytics.services.process import free_ports
 from tests.alerting.promlib import (
     Server,
     alertmanager,
-    alertmanager_binaries,
     chart_monitoring,
     http_receiver,
     prometheus,
-    prometheus_binaries,
     query,
 )
 from tests.chart.chartlib import Helm
 from tests.kafka.stack import KafkaStack
+from tests.tools import alertmanager_binaries, prometheus_binaries
 
 #: Each merge into the clickstream table waits this long: a database that cannot keep up.
 SLOW_WRITE_SECONDS = 2.0

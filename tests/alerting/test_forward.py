@@ -30,12 +30,12 @@ from ico_core.kafka import KafkaConnection
 from ico_core.topics import TOPIC_PARTITIONS, ensure_topics
 from tests.alerting.promlib import (
     alertmanager,
-    alertmanager_binaries,
     chart_monitoring,
     http_receiver,
 )
 from tests.chart.chartlib import Helm
 from tests.local_kafka import local_kafka
+from tests.tools import alertmanager_binaries
 
 TIMEOUT = 60.0
 #: Several groupIntervals of the chart's Alertmanager here: a second notification would be in.

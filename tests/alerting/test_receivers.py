@@ -31,12 +31,12 @@ from ico_analytics.services.process import free_ports
 from tests.alerting.promlib import (
     Server,
     alertmanager,
-    alertmanager_binaries,
     chart_monitoring,
     http_receiver,
     post_alerts,
 )
 from tests.chart.chartlib import Helm
+from tests.tools import alertmanager_binaries
 
 T = TypeVar("T")
 #: aiosmtpd warns that it takes a login without TLS: on loopback, on purpose.

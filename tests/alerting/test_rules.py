@@ -13,12 +13,10 @@ import pytest
 import yaml
 
 from tests.alerting.promlib import (
-    REPO_ROOT,
-    alertmanager_binaries,
     chart_monitoring,
-    prometheus_binaries,
 )
-from tests.chart.chartlib import MONITORING_API, Helm, Manifest
+from tests.chart.chartlib import MONITORING_API, REPO_ROOT, Helm, Manifest
+from tests.tools import alertmanager_binaries, prometheus_binaries
 
 DATAFLOW = 'job="dataflow", namespace="analytics"'
 POD0 = f'{DATAFLOW}, pod="ico-analytics-dataflow-0"'

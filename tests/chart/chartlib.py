@@ -1,26 +1,21 @@
-"""Helpers of the chart tests: a helm binary built once, the chart rendered per scenario.
-
-helm is built from source with the Go toolchain (no network but the Go module proxy here) into
-the git-ignored ``.cache/``, and reused while it exists. Rendering runs against a pinned
-Kubernetes version, the same one the manifests are validated against.
+"""Helpers of the chart tests: the chart rendered per scenario with helm (``tests/tools``
+builds it), against a pinned Kubernetes version, the same one the manifests are validated
+against.
 """
 
 from __future__ import annotations
 
-import os
 import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CHART = REPO_ROOT / "helm" / "ico-analytics"
 CI_VALUES = sorted((CHART / "ci").glob("*-values.yaml"))
-HELM_VERSION = "v3.22.0"
 #: The Kubernetes version the chart renders for and is validated against (kubernetes-validate).
 KUBE_VERSION = "1.33.0"
 RELEASE = "ico-analytics"
@@ -28,34 +23,6 @@ NAMESPACE = "analytics"
 MONITORING_API = "monitoring.coreos.com/v1"
 
 Manifest = dict[str, Any]
-
-
-def build_helm() -> Path:
-    cache = REPO_ROOT / ".cache"
-    binary = cache / "helm" / HELM_VERSION / "helm"
-    if binary.exists():
-        return binary
-    go = cache / "go"
-    env = {
-        **os.environ,
-        "GOBIN": str(binary.parent),
-        "GOPATH": str(go),
-        "GOMODCACHE": str(go / "mod"),
-        "GOCACHE": str(go / "build"),
-        # Module cache files are read-only by default, so `rm -rf .cache` would fail.
-        "GOFLAGS": "-modcacherw",
-        "CGO_ENABLED": "0",
-    }
-    result = subprocess.run(
-        ["go", "install", f"helm.sh/helm/v3/cmd/helm@{HELM_VERSION}"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode != 0 or not binary.exists():
-        pytest.fail(f"building helm {HELM_VERSION} failed:\n{result.stdout}\n{result.stderr}")
-    return binary
 
 
 @dataclass(frozen=True)

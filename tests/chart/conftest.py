@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from tests.chart.chartlib import Helm, Manifest, build_helm, scenarios
+from tests.chart.chartlib import Helm, Manifest, scenarios
+from tests.tools import helm_binary
 
 
 @pytest.fixture(scope="session")
 def helm() -> Helm:
-    return Helm(build_helm())
+    return Helm(helm_binary())
 
 
 @pytest.fixture(scope="session")
