@@ -306,7 +306,8 @@ def business() -> dashboard.Dashboard:
                 "Users per project and UTC sign-up day touching the range whose first purchase "
                 "came within 1 and 7 days of signing up, in any later visit, and the median and "
                 "p90 hours to it. A day under 7 days old is still filling: its window is open "
-                "and its figures are not final.",
+                "and its figures are not final. Refreshed with the daily KPIs (every 15 minutes "
+                "in the chart).",
                 Sql("business/time_to_convert"),
                 span=12,
                 columns={

@@ -435,6 +435,7 @@ def weeks(
     start_ms = (int(time.time()) - 22 * 86_400) * 1000
     truth = tmp_path_factory.mktemp("weeks") / "truth.jsonl"
     run_into(url, generated(WEEKS_EVENTS, SEED, start_ms), truth, simulated_events_per_minute=1)
+    refresh_kpis(url)  # as the maintenance job does
     now = datetime.fromtimestamp(int(time.time()), UTC)
     yield Filled(url, read_jsonl(truth), now - timedelta(days=22), now, time.time())
     with psycopg.connect(postgres_server.url, autocommit=True) as conn:

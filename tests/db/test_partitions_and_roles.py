@@ -119,6 +119,7 @@ def test_grafana_reader_can_read_but_not_write(migrated_database_url: str) -> No
             "analytics.experiment_results",
             "analytics.cohort_retention",
             "analytics.lead_summary",
+            "analytics.user_conversion",
             "analytics.minute_counts",
             "analytics.page_load_histograms",
             "analytics.sessions_rollup",

@@ -163,7 +163,7 @@ def test_attribution_and_retention_match_a_recomputation(migrated_database_url: 
     funnel = expected_user_conversion(lines, datetime.now(tz).date())
     got_funnel = {
         (r.pop("ico_website_id"), r.pop("day")): r
-        for r in _rows(url, "SELECT * FROM analytics.user_conversion")
+        for r in _rows(url, "SELECT * FROM analytics.user_conversion_now")
     }
     assert set(got_funnel) == set(funnel)
     for key, want in funnel.items():

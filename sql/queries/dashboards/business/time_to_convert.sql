@@ -1,4 +1,5 @@
--- Per selected project and UTC sign-up day touching the range (analytics.user_conversion): the
+-- Per selected project and UTC sign-up day touching the range (analytics.user_conversion, as of
+-- its last refresh with the daily KPIs, migration 0021): the
 -- users who signed up, the share whose first purchase (presale or sale) came within 1 and
 -- within 7 days of signing up, and the median and p90 hours to it (of those within 7 days).
 -- A day less than 7 days old is still filling (its users may still buy within their 7 days):
