@@ -10,6 +10,7 @@ import statistics
 import time
 from collections import Counter, defaultdict
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -81,22 +82,43 @@ def filled(
 ) -> Iterator[Filled]:
     """20,000 seeded events with faults, stamped over the 40 minutes that ended 5 minutes ago,
     through the embedded pipeline into a database of this module's own."""
-    name = "dashboards"
+    start_ms = (int(time.time()) - 45 * 60) * 1000
+    truth = tmp_path_factory.mktemp("dashboards") / "truth.jsonl"
+    with _pipeline_database(postgres_server, "dashboards", EVENTS, start_ms, truth) as url:
+        # Whole hours back so every window starts inside; whole seconds, as Grafana's macros are.
+        time_from = datetime.fromtimestamp(start_ms // 3_600_000 * 3600 - 3600, UTC)
+        time_to = datetime.fromtimestamp(int(time.time()) + 60, UTC)
+        yield Filled(url, read_jsonl(truth), time_from, time_to, time.time())
+
+
+@contextmanager
+def _pipeline_database(
+    postgres_server: LocalPostgres,
+    name: str,
+    events: int,
+    start_ms: int,
+    truth: Path,
+    simulated_events_per_minute: int | None = None,
+) -> Iterator[str]:
+    """A database of its own, migrated, holding ``events`` seeded events from ``start_ms``
+    through the embedded pipeline (their ground truth in ``truth``) with the materialized
+    views refreshed as the maintenance job does; dropped afterwards."""
     with psycopg.connect(postgres_server.url, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     url = postgres_server.url_for(name)
     migrate(url)
-    start_ms = (int(time.time()) - 45 * 60) * 1000
-    truth = tmp_path_factory.mktemp("dashboards") / "truth.jsonl"
-    run_into(url, generated(EVENTS, SEED, start_ms), truth)
-    refresh_kpis(url)  # as the maintenance job does
-    lines = read_jsonl(truth)
-    # Whole hours back so every window starts inside; whole seconds, as Grafana's macros are.
-    time_from = datetime.fromtimestamp(start_ms // 3_600_000 * 3600 - 3600, UTC)
-    time_to = datetime.fromtimestamp(int(time.time()) + 60, UTC)
-    yield Filled(url, lines, time_from, time_to, time.time())
-    with psycopg.connect(postgres_server.url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+    run_into(
+        url,
+        generated(events, SEED, start_ms),
+        truth,
+        simulated_events_per_minute=simulated_events_per_minute,
+    )
+    refresh_kpis(url)
+    try:
+        yield url
+    finally:
+        with psycopg.connect(postgres_server.url, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 @pytest.fixture(scope="module")
@@ -427,19 +449,13 @@ def weeks(
 ) -> Iterator[Filled]:
     """30,000 seeded events with faults at one per simulated minute (three weeks) up to a day
     ago: sign-up days whose 7 days are over and others still open, purchases days after."""
-    name = "dashboards_weeks"
-    with psycopg.connect(postgres_server.url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = postgres_server.url_for(name)
-    migrate(url)
     start_ms = (int(time.time()) - 22 * 86_400) * 1000
     truth = tmp_path_factory.mktemp("weeks") / "truth.jsonl"
-    run_into(url, generated(WEEKS_EVENTS, SEED, start_ms), truth, simulated_events_per_minute=1)
-    refresh_kpis(url)  # as the maintenance job does
-    now = datetime.fromtimestamp(int(time.time()), UTC)
-    yield Filled(url, read_jsonl(truth), now - timedelta(days=22), now, time.time())
-    with psycopg.connect(postgres_server.url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+    with _pipeline_database(
+        postgres_server, "dashboards_weeks", WEEKS_EVENTS, start_ms, truth, 1
+    ) as url:
+        now = datetime.fromtimestamp(int(time.time()), UTC)
+        yield Filled(url, read_jsonl(truth), now - timedelta(days=22), now, time.time())
 
 
 def test_lead_and_conversion_panels_filter_days_and_projects_over_weeks(weeks: Filled) -> None:
