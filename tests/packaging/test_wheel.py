@@ -35,7 +35,19 @@ def installed() -> Iterator[tuple[Path, Path]]:
     root = Path(tempfile.mkdtemp(prefix="ico-analytics-wheel-"))
     root.chmod(0o755)
     env = {k: v for k, v in os.environ.items() if k not in {"PYTHONPATH", "VIRTUAL_ENV"}}
-    _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-w", str(root), str(REPO)], root, env)
+    built = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-v", "--no-deps", "-w", str(root), str(REPO)],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert built.returncode == 0, built.stderr
+    # setuptools warns, on stderr, of data folders a later release would leave out of the wheel
+    # unless pyproject.toml lists them as packages: a new folder of SQL files must be listed.
+    assert "would be ignored" not in built.stderr, built.stderr
     [wheel] = root.glob("ico_analytics-*.whl")
     _run([sys.executable, "-m", "venv", str(root / "venv")], root, env)
     bin_dir = root / "venv" / "bin"
