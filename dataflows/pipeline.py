@@ -186,7 +186,8 @@ def __getattr__(name: str) -> Dataflow:
     built = globals()["flow"] = flow_from_settings(get_settings())
     tune_gc()
     # SIGTERM is left alone on purpose: as PID 1 in its container the process ignores it and
-    # is SIGKILLed after the grace period, which recovery handles exactly. Turning SIGTERM
+    # is SIGKILLed after the grace period (the chart's dataflow.terminationGracePeriodSeconds,
+    # 5 s), which recovery handles exactly. Turning SIGTERM
     # into Bytewax's KeyboardInterrupt stop was tried: after a pod loss the 5-minute windows
     # then missed events the raw tables had (make e2e, 2026-12-01).
     return built

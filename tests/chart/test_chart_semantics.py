@@ -167,6 +167,14 @@ def test_dataflow_liveness_probe_checks_the_sink(helm: Helm) -> None:
     assert dataflow["readinessProbe"]["httpGet"] == {"path": "/metrics", "port": "api"}
 
 
+def test_dataflow_grace_period_is_short_and_settable(helm: Helm) -> None:
+    """The dataflow ignores SIGTERM (PID 1) and resumes exactly after a kill: a long grace
+    would only hold every restart, scale and rollout (60 s each, measured in make e2e)."""
+    for values, seconds in (([], 5), (["dataflow.terminationGracePeriodSeconds=30"], 30)):
+        statefulset = one(helm.render(set_values=values), "StatefulSet", "ico-analytics-dataflow")
+        assert pod_spec(statefulset)["terminationGracePeriodSeconds"] == seconds
+
+
 @pytest.mark.parametrize(
     ("scenario", "clickstream", "others", "replicas"),
     [("defaults", 6, 3, 1), ("scaled-dataflow", 12, 6, 3)],
