@@ -142,12 +142,12 @@ def test_recovery_partitions_are_created_once_by_process_zero(
     root = tmp_path / "volume"
     root.mkdir()
 
-    def run(pod: str, timeout: float) -> subprocess.CompletedProcess[str]:
+    def run(pod: str, timeout: float, partitions: int = 3) -> subprocess.CompletedProcess[str]:
         env = {
             **os.environ,
             "PATH": f"{VENV_BIN}:{os.environ['PATH']}",  # the image's python has bytewax
             "BYTEWAX_POD_NAME": pod,
-            "RECOVERY_PARTITIONS": "3",
+            "RECOVERY_PARTITIONS": str(partitions),
             "RECOVERY_ROOT": str(root),
         }
         return subprocess.run(
@@ -164,6 +164,13 @@ def test_recovery_partitions_are_created_once_by_process_zero(
     before = {p.name: p.stat().st_mtime_ns for p in (root / "recovery").iterdir()}
     for pod in ("ico-analytics-dataflow-1", "ico-analytics-dataflow-0"):  # restarts: no-ops
         assert run(pod, timeout=10).returncode == 0
+    assert {p.name: p.stat().st_mtime_ns for p in (root / "recovery").iterdir()} == before
+    # Another count in the values (a reinstall on the kept volume): every process stops, saying
+    # what the volume holds, and the volume is left alone.
+    for pod in ("ico-analytics-dataflow-0", "ico-analytics-dataflow-3"):
+        refused = run(pod, timeout=10, partitions=4)
+        assert refused.returncode == 1
+        assert "holds 3 partitions, not dataflow.recovery.partitions=4" in refused.stderr
     assert {p.name: p.stat().st_mtime_ns for p in (root / "recovery").iterdir()} == before
 
 

@@ -622,6 +622,17 @@ def test_uninstall_keeps_what_it_documents_and_a_reinstall_resumes_from_it(
         interval=2,
     )
     assert state() == before  # the Secrets' values and the very same claims outlive the release
+    # The kept recovery volume holds 6 partitions: a reinstall with another count is refused
+    # while rendering, before anything is created.
+    refused = run(
+        [BIN / release.helm, "install", RELEASE, CHART, "-n", ns.name,
+         "--set", "kafka.enabled=false", "--set", "dataflow.recovery.partitions=8"],
+        timeout=120,
+        check=False,
+    )  # fmt: skip
+    assert refused.returncode != 0
+    assert "the kept recovery volume" in refused.stderr, refused.stderr
+    assert "holds 6 partitions" in refused.stderr, refused.stderr
     _install(release.helm, ns.name)
     assert state() == before
     # The new PostgreSQL pod runs on the kept data with the kept password, and the dataflow

@@ -458,7 +458,13 @@ installs skip these checks.
 {{- end }}
 {{- end }}
 {{- if not .Values.dataflow.recovery.persistence.existingClaim }}
-{{- include "ico-analytics.validateClaimChange" (dict "ctx" . "claim" (printf "%s-recovery" (include "ico-analytics.dataflowName" .)) "persistence" .Values.dataflow.recovery.persistence "value" "dataflow.recovery.persistence") }}
+{{- $recovery := printf "%s-recovery" (include "ico-analytics.dataflowName" .) }}
+{{- include "ico-analytics.validateClaimChange" (dict "ctx" . "claim" $recovery "persistence" .Values.dataflow.recovery.persistence "value" "dataflow.recovery.persistence") }}
+{{- /* A reinstall finds no StatefulSet, but the kept volume says what it holds. */}}
+{{- $held := dig "metadata" "annotations" "ico-analytics/recovery-partitions" "" (lookup "v1" "PersistentVolumeClaim" .Release.Namespace $recovery) }}
+{{- if and $held (ne $held (toString .Values.dataflow.recovery.partitions)) }}
+{{- fail (printf "dataflow.recovery.partitions cannot change: the kept recovery volume %s holds %s partitions, and Bytewax fixes their number when it creates them. Install with dataflow.recovery.partitions=%s; another count needs a new recovery volume (delete PVC %s), that is a fresh start, which the dataflow refuses against a database holding data unless started with --allow-fresh-start" $recovery $held $held $recovery) }}
+{{- end }}
 {{- end }}
 {{- if and .Values.backup.enabled (not .Values.backup.persistence.existingClaim) }}
 {{- include "ico-analytics.validateClaimChange" (dict "ctx" . "claim" (printf "%s-backup" $fullname) "persistence" .Values.backup.persistence "value" "backup.persistence") }}
