@@ -478,6 +478,7 @@ def system() -> dashboard.Dashboard:
             since="now-1h",
         )
         .with_row(dashboard.Row("Dataflow (Prometheus)"))
+        # Four stats in half the width: the consumer lag graph fits beside them.
         .with_panel(
             stat_panel(
                 "Dataflow processes up",
@@ -485,7 +486,7 @@ def system() -> dashboard.Dashboard:
                 prom(f"sum(up{{{DATAFLOW}}})", "up", instant=True),
                 "short",
                 datasource=PROMETHEUS,
-            )
+            ).span(3)
         )
         .with_panel(
             stat_panel(
@@ -501,7 +502,7 @@ def system() -> dashboard.Dashboard:
                 ),
                 "s",
                 datasource=PROMETHEUS,
-            )
+            ).span(3)
         )
         .with_panel(
             stat_panel(
@@ -514,7 +515,7 @@ def system() -> dashboard.Dashboard:
                 ),
                 "short",
                 datasource=PROMETHEUS,
-            )
+            ).span(3)
         )
         .with_panel(
             stat_panel(
@@ -525,7 +526,7 @@ def system() -> dashboard.Dashboard:
                 prom(sink_stalled_seconds(""), "stalled", instant=True),
                 "s",
                 datasource=PROMETHEUS,
-            )
+            ).span(3)
         )
         .with_panel(
             timeseries_panel(
