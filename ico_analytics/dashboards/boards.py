@@ -32,6 +32,8 @@ LAG = " A minute's whole count shows up to 30 s (the refresh interval) after it 
 #: The dataflow's scrape job: the chart's scrape configuration and its PodMonitor (jobLabel)
 #: both name it so, which is what lets the panels work with either.
 DATAFLOW = 'job="dataflow"'
+#: The alert forwarder's scrape job, named so by the same two (chart values monitoring.*).
+FORWARDER = 'job="alert-forwarder"'
 
 
 def realtime() -> dashboard.Dashboard:
@@ -457,9 +459,16 @@ def sink_stalled_seconds(by: str) -> str:
     return f"max{by} ((time() - {pending}) * ({pending} > bool 0))"
 
 
+def forwarder_held_seconds() -> str:
+    """PromQL: seconds since which the alert forwarder holds alerts no Alertmanager accepted
+    yet (its rule IcoAlertForwarderFailing's first half); 0 while it holds none."""
+    pending = f"ico_alert_forwarder_pending_since_seconds{{{FORWARDER}}}"
+    return f"max((time() - {pending}) * ({pending} > bool 0))"
+
+
 def system() -> dashboard.Dashboard:
-    """The pipeline's health from Prometheus (lag, processes, throughput, retries) and from
-    PostgreSQL (freshness, connections, size)."""
+    """The pipeline's health from Prometheus (lag, processes, throughput, retries, the alert
+    forwarder) and from PostgreSQL (freshness, connections, size)."""
     rate = "[$__rate_interval]"
     return (
         board(
@@ -469,6 +478,7 @@ def system() -> dashboard.Dashboard:
             since="now-1h",
         )
         .with_row(dashboard.Row("Dataflow (Prometheus)"))
+        # Four stats in half the width: the consumer lag graph fits beside them.
         .with_panel(
             stat_panel(
                 "Dataflow processes up",
@@ -476,7 +486,7 @@ def system() -> dashboard.Dashboard:
                 prom(f"sum(up{{{DATAFLOW}}})", "up", instant=True),
                 "short",
                 datasource=PROMETHEUS,
-            )
+            ).span(3)
         )
         .with_panel(
             stat_panel(
@@ -492,7 +502,7 @@ def system() -> dashboard.Dashboard:
                 ),
                 "s",
                 datasource=PROMETHEUS,
-            )
+            ).span(3)
         )
         .with_panel(
             stat_panel(
@@ -505,7 +515,7 @@ def system() -> dashboard.Dashboard:
                 ),
                 "short",
                 datasource=PROMETHEUS,
-            )
+            ).span(3)
         )
         .with_panel(
             stat_panel(
@@ -516,7 +526,7 @@ def system() -> dashboard.Dashboard:
                 prom(sink_stalled_seconds(""), "stalled", instant=True),
                 "s",
                 datasource=PROMETHEUS,
-            )
+            ).span(3)
         )
         .with_panel(
             timeseries_panel(
@@ -573,6 +583,80 @@ def system() -> dashboard.Dashboard:
                 ),
                 "reqps",
                 datasource=PROMETHEUS,
+            )
+        )
+        .with_row(dashboard.Row("Alert forwarder (Prometheus)"))
+        .with_panel(
+            stat_panel(
+                "Alert forwarder up",
+                "Alert forwarder processes Prometheus reaches (one when monitoring.alertmanager.url "
+                "is set); without it the dataflow's anomalies reach no one.",
+                prom(f"sum(up{{{FORWARDER}}})", "up", instant=True),
+                "short",
+                datasource=PROMETHEUS,
+            ).span(6)
+        )
+        .with_panel(
+            stat_panel(
+                "Alerts held for",
+                "How long the forwarder has held consumed alerts that not every Alertmanager "
+                "accepted yet (it retries them); 0 while it holds none. IcoAlertForwarderFailing "
+                "fires past monitoring.rules.alertForwarderStalledSeconds.",
+                prom(forwarder_held_seconds(), "held", instant=True),
+                "s",
+                datasource=PROMETHEUS,
+            ).span(6)
+        )
+        .with_panel(
+            stat_panel(
+                "Since the forwarder's last commit",
+                "Seconds since it last committed a batch every Alertmanager accepted. It commits "
+                "only when anomalies arrive: a long time is normal while none is flagged, "
+                "and there is no data until its first batch since it started.",
+                prom(
+                    f"time() - max(ico_alert_forwarder_last_commit_timestamp_seconds{{{FORWARDER}}}"
+                    " > 0)",
+                    "age",
+                    instant=True,
+                ),
+                "s",
+                datasource=PROMETHEUS,
+            ).span(6)
+        )
+        .with_panel(
+            stat_panel(
+                "Alert messages skipped",
+                "Messages of the alerts topic in the range that did not decode as an alert: "
+                "committed without reaching anyone (its log names the reason).",
+                prom(
+                    "sum(increase(ico_alert_forwarder_messages_skipped_total"
+                    f"{{{FORWARDER}}}[$__range]))",
+                    "skipped",
+                    instant=True,
+                ),
+                "short",
+                datasource=PROMETHEUS,
+            ).span(6)
+        )
+        .with_panel(
+            timeseries_panel(
+                "Alerts forwarded and POSTs refused per second",
+                "Alerts every Alertmanager accepted, and POSTs of a batch each Alertmanager did "
+                "not accept (down or refusing; the batch is retried, not lost).",
+                prom(
+                    f"sum(rate(ico_alert_forwarder_alerts_forwarded_total{{{FORWARDER}}}{rate}))",
+                    "forwarded",
+                ),
+                "reqps",
+                24,
+                datasource=PROMETHEUS,
+            ).with_target(
+                prom(
+                    "sum by (alertmanager) (rate(ico_alert_forwarder_post_failures_total"
+                    f"{{{FORWARDER}}}{rate}))",
+                    "refused by {{alertmanager}}",
+                    ref_id="B",
+                )
             )
         )
         .with_row(dashboard.Row("Database (PostgreSQL)"))

@@ -1,8 +1,10 @@
 """An alert reaches a person, for real: the generator produces to Kafka, the dataflow reads it
 into a database made slow on purpose so its consumer lag climbs, a real Prometheus scrapes
 both and evaluates the chart's rules, a real Alertmanager configured by the chart notifies a
-webhook this test serves. While it runs, every PromQL query of the dashboards and Grafana's
-alert rules is run on that Prometheus and must return series. Everything binds to 127.0.0.1.
+webhook this test serves. The alert forwarder runs too, scraped as well: an anomaly alert on
+the ``alerts`` topic reaches the webhook through it. While it runs, every PromQL query of the
+dashboards and Grafana's alert rules is run on that Prometheus and must return series.
+Everything binds to 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -21,12 +23,16 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
+from confluent_kafka import Producer
 
+from dataflows.anomalies import AnomalyRow, Verdict, alert_message
 from ico_analytics.dashboards import DASHBOARDS_DIR
 from ico_analytics.dashboards.preview import promql_in
 from ico_analytics.dashboards.render import render_dashboard
 from ico_analytics.services.dataflow import DataflowCluster, stack_env
 from ico_analytics.services.process import free_ports
+from ico_core.events import ALERTS_TOPIC
+from ico_core.kafka import KafkaConnection
 from tests.alerting.promlib import (
     Server,
     alertmanager,
@@ -86,6 +92,28 @@ def _slow_clickstream_writes(url: str, seconds: float | None) -> None:
         )
 
 
+def _produce_anomaly_alert(connection: KafkaConnection) -> None:
+    """An anomaly alert as the dataflow's Kafka sink writes it to the ``alerts`` topic."""
+    start = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=10)
+    row = AnomalyRow(
+        ico_website_id=3,
+        metric="page_views",
+        window_start=start,
+        window_end=start + timedelta(minutes=5),
+        value=4.0,
+        baseline_mean=310.0,
+        baseline_stddev=40.0,
+        z_score=-7.65,
+        direction="drop",
+        is_anomaly=True,
+    )
+    message = alert_message(Verdict(row, newly_flagged=True))
+    assert message is not None
+    producer = Producer(connection.client_config())
+    producer.produce(ALERTS_TOPIC, key=message.key, value=message.value)
+    assert producer.flush(30) == 0
+
+
 def _expand(expr: str) -> str:
     for name, value in GRAFANA_INTERVALS.items():
         expr = expr.replace(name, value)
@@ -106,8 +134,10 @@ def test_lag_alert_reaches_a_webhook_and_every_promql_query_has_series(
         tmp_path / "recovery",
         snapshot_seconds=1,
     )
-    (generator_port,) = free_ports(1)
+    generator_port, am_port, forwarder_port = free_ports(3)
+    am_url = f"http://127.0.0.1:{am_port}"
     generator: subprocess.Popen[bytes] | None = None
+    forwarder: subprocess.Popen[bytes] | None = None
     with http_receiver() as (hook_url, received):
         # The runbook's threshold as the chart renders it; shorter waits so the test is brief
         # (promtool proves the 5 m and 1 m ones in test_rules.py). "Down" must outlast
@@ -136,6 +166,19 @@ def test_lag_alert_reaches_a_webhook_and_every_promql_query_has_series(
                     stdout=generator_log,
                     stderr=subprocess.STDOUT,
                 )  # fmt: skip
+            with (tmp_path / "forwarder.log").open("wb") as forwarder_log:
+                forwarder = subprocess.Popen(
+                    [
+                        str(Path(sys.executable).parent / "ico-analytics"), "alerts", "forward",
+                        "--alertmanager-url", am_url,
+                        "--bootstrap-servers", alerting_kafka.bootstrap,
+                        "--metrics-port", str(forwarder_port),
+                        "--heartbeat", str(tmp_path / "forwarder.alive"),
+                    ],
+                    env={**os.environ, "METRICS_BIND_ADDRESS": "127.0.0.1"},
+                    stdout=forwarder_log,
+                    stderr=subprocess.STDOUT,
+                )  # fmt: skip
             # Scraped once it answers: a process still starting is not a process down.
             deadline = time.monotonic() + STEP_TIMEOUT
             while cluster.metrics() is None:
@@ -152,9 +195,22 @@ def test_lag_alert_reaches_a_webhook_and_every_promql_query_has_series(
                     "job_name": "generator",
                     "static_configs": [{"targets": [f"127.0.0.1:{generator_port}"]}],
                 },
+                {
+                    "job_name": "alert-forwarder",
+                    "static_configs": [
+                        {
+                            "targets": [f"127.0.0.1:{forwarder_port}"],
+                            # As the chart labels the Deployment's pod.
+                            "labels": {
+                                "namespace": "analytics",
+                                "pod": "ico-analytics-alert-forwarder-6d9f7c8b5-x2k4q",
+                            },
+                        }
+                    ],
+                },
             ]
             with (
-                alertmanager(am_bin, am_config, tmp_path / "alertmanager") as am,
+                alertmanager(am_bin, am_config, tmp_path / "alertmanager", port=am_port) as am,
                 prometheus(
                     prom_bin,
                     scrape_configs=scrape,
@@ -170,13 +226,17 @@ def test_lag_alert_reaches_a_webhook_and_every_promql_query_has_series(
                             am.logs(),
                             cluster.logs(),
                             (tmp_path / "generator.log").read_text(errors="replace")[-3000:],
+                            (tmp_path / "forwarder.log").read_text(errors="replace")[-3000:],
                             json.dumps(query(prom, "ALERTS")),
                             json.dumps(query(prom, "up")),
                             httpx.get(f"{am.url}/api/v2/alerts", timeout=5).text,
                         ]
                     )
 
-                alert = _wait_for_alert(received, "IcoDataflowConsumerLagHigh", logs)
+                # The dataflow may flag an anomaly of its own, which the forwarder passes on.
+                alert = _wait_for_alert(
+                    received, "IcoDataflowConsumerLagHigh", logs, frozenset({"IcoAnomaly"})
+                )
                 delivered = time.monotonic() - began
                 assert alert["labels"]["severity"] == "warning"
                 assert alert["labels"]["topic"] in {
@@ -192,7 +252,23 @@ def test_lag_alert_reaches_a_webhook_and_every_promql_query_has_series(
                 )
                 assert float(lag[0]["value"][1]) > 10_000
 
+                # An anomaly reaches the webhook through the forwarder and the same Alertmanager;
+                # the forwarder's panels then show it forwarded (rate() sees it for a while).
+                _produce_anomaly_alert(alerting_kafka.kafka.connection)
+                anomaly = _wait_for_alert(
+                    received, "IcoAnomaly", logs, frozenset({"IcoDataflowConsumerLagHigh"})
+                )
+                assert anomaly["labels"]["project"] == "3"
+                assert anomaly["labels"]["metric"] == "page_views"
+                deadline = time.monotonic() + STEP_TIMEOUT
+                while not query(prom, "ico_alert_forwarder_alerts_forwarded_total > 0"):
+                    assert time.monotonic() < deadline, logs()
+                    time.sleep(0.5)
+
                 _every_promql_query_has_series(prom)
+                # Idle on an empty topic, its loop still beats for the chart's probes.
+                time.sleep(3)
+                assert time.time() - (tmp_path / "forwarder.alive").stat().st_mtime < 3
                 now = datetime.now(UTC)
                 picture = render_dashboard(
                     DASHBOARDS_DIR / "ico-system.json",
@@ -210,21 +286,25 @@ def test_lag_alert_reaches_a_webhook_and_every_promql_query_has_series(
                 _slow_clickstream_writes(migrated_database_url, None)
                 cluster.kill()
                 down = _wait_for_alert(
-                    received, "IcoDataflowDown", logs, frozenset({"IcoDataflowConsumerLagHigh"})
+                    received,
+                    "IcoDataflowDown",
+                    logs,
+                    frozenset({"IcoDataflowConsumerLagHigh", "IcoAnomaly"}),
                 )
                 assert down["labels"]["severity"] == "critical"
                 print(f"lag alert delivered {delivered:.1f} s after the generator started")
         finally:
-            if generator is not None:
-                generator.terminate()
-                generator.wait(20)
+            for process in (generator, forwarder):
+                if process is not None:
+                    process.terminate()
+                    process.wait(20)
             cluster.kill()
 
 
 def _every_promql_query_has_series(prom: Server) -> None:
     """Each panel target and alert query returns at least one series of finite values."""
     queries = promql_in(DASHBOARDS_DIR)
-    assert len(queries) == 12  # 9 panel targets, 3 alert rules
+    assert len(queries) == 18  # 15 panel targets, 3 alert rules
     values: dict[str, list[float]] = {}
     for q in queries:
         deadline = time.monotonic() + 60  # rate() and increase() need a few scrapes
@@ -247,3 +327,11 @@ def _every_promql_query_has_series(prom: Server) -> None:
     assert 0 <= max(values["alert PostgreSQL sink stalled"]) < 60
     assert 0 <= values["Since the last snapshot"][0] < 120
     assert sum(values["Generator events per second"]) > 0
+    # The forwarder: up, not stuck, having committed the anomaly's batch moments ago.
+    assert values["Alert forwarder up"] == [1.0]
+    assert 0 <= values["Alerts held for"][0] < 60
+    assert 0 <= values["Since the forwarder's last commit"][0] < STEP_TIMEOUT
+    assert values["Alert messages skipped"] == [0.0]
+    assert values["Alerts forwarded and POSTs refused per second A"][0] > 0
+    # Its one Alertmanager (a series from the start, at 0) accepted every batch.
+    assert values["Alerts forwarded and POSTs refused per second B"] == [0.0]

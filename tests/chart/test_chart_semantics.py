@@ -5,7 +5,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import shutil
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -862,6 +866,50 @@ def test_the_alert_forwarder_runs_only_with_an_alertmanager_url(
     alerting = one(rendered["defaults"], "ConfigMap", "ico-analytics-grafana-alerting")["data"]
     (group,) = json.loads(alerting["alert-rules.json"])["groups"]
     assert "ico-anomaly" in {r["uid"] for r in group["rules"]}
+
+
+def test_the_alert_forwarder_probes_read_the_heartbeat_of_its_loop(
+    rendered: dict[str, list[Manifest]], tmp_path: Path
+) -> None:
+    """Startup, readiness and liveness all run the same check: the heartbeat file that the
+    forward loop touches every few seconds (waiting on Kafka or on an Alertmanager that is
+    down alike; tests/alerting shows it does) is at most 60 s old. A process that hangs,
+    rather than one that only still listens, is restarted."""
+    deployment = one(rendered["alert-forwarder"], "Deployment", "ico-analytics-alert-forwarder")
+    forwarder = container(deployment, "alert-forwarder")
+    heartbeat = "/tmp/alert-forwarder.alive"
+    assert f"--heartbeat={heartbeat}" in forwarder["args"]
+    # On the pod's own writable /tmp (the root file system is read-only).
+    assert {"name": "tmp", "mountPath": "/tmp"} in forwarder["volumeMounts"]
+    assert {"name": "tmp", "emptyDir": {}} in pod_spec(deployment)["volumes"]
+    probes = {k: forwarder[k] for k in ("startupProbe", "readinessProbe", "livenessProbe")}
+    commands = {k: p["exec"]["command"] for k, p in probes.items()}
+    (command,) = {tuple(c) for c in commands.values()}
+    assert command[:2] == ("python", "-c") and heartbeat in command[2]
+    # Restarted once the heartbeat has been stale for the probe's failures in a row: 2 minutes
+    # (plus the 60 s it tolerates), long after any wait of the loop on Kafka or a retry.
+    liveness = probes["livenessProbe"]
+    assert (liveness["periodSeconds"], liveness["failureThreshold"]) == (30, 4)
+    assert (
+        probes["startupProbe"]["periodSeconds"] * probes["startupProbe"]["failureThreshold"] == 120
+    )
+
+    # The probe's own code on a heartbeat file here: fresh passes; stale or missing fails.
+    alive = tmp_path / "alive"
+    check = [sys.executable, "-c", command[2].replace(heartbeat, str(alive))]
+
+    def probe() -> int:
+        return subprocess.run(check, capture_output=True, check=False, timeout=30).returncode
+
+    assert probe() != 0  # no heartbeat yet: the loop has not turned
+    alive.touch()
+    assert probe() == 0
+    stale = time.time() - 61
+    os.utime(alive, (stale, stale))
+    assert probe() == 1
+    stale = time.time() - 50
+    os.utime(alive, (stale, stale))
+    assert probe() == 0
 
 
 def test_the_alert_forwarder_is_scraped_as_the_dataflow_is(

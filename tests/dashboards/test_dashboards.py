@@ -26,7 +26,13 @@ from typer.testing import CliRunner
 from dataflows.enrich import region_of
 from ico_analytics.cli import app
 from ico_analytics.dashboards import DASHBOARDS_DIR, out_of_sync, write
-from ico_analytics.dashboards.build import DATASOURCE_UID, PROMETHEUS_UID, build_files, dashboards
+from ico_analytics.dashboards.build import (
+    ALERT_RULES_FILE,
+    DATASOURCE_UID,
+    PROMETHEUS_UID,
+    build_files,
+    dashboards,
+)
 from ico_analytics.dashboards.grafana_sql import expand
 from ico_analytics.dashboards.preview import (
     GrafanaQuery,
@@ -189,6 +195,22 @@ def test_five_linked_dashboards_read_the_provisioned_datasources() -> None:
         "lookup": "Country",
         "gazetteer": "public/gazetteer/countries.json",
     }
+
+
+def test_panels_fit_the_grid_without_overlapping() -> None:
+    """Grafana's grid is 24 columns wide; a panel past the edge or over another is moved
+    about by Grafana, not shown where the code puts it."""
+    for name, content in build_files().items():
+        if name == ALERT_RULES_FILE:
+            continue
+        cells: dict[tuple[int, int], str] = {}
+        for panel in json.loads(content)["panels"]:
+            pos = panel["gridPos"]
+            assert pos["x"] >= 0 and pos["x"] + pos["w"] <= 24, (name, panel["title"], pos)
+            for x in range(pos["x"], pos["x"] + pos["w"]):
+                for y in range(pos["y"], pos["y"] + pos["h"]):
+                    assert (x, y) not in cells, (name, panel["title"], cells[(x, y)])
+                    cells[(x, y)] = panel["title"]
 
 
 def test_macros_expand_as_grafana_does() -> None:
