@@ -31,11 +31,11 @@ NODE_NAME=${NODE_NAME:-ico-e2e}
 # kubelet refuses a loopback node IP). Host-local traffic on the cluster's own bridge.
 NODE_IP=${NODE_IP:-${POD_CIDR%.*}.1}
 
-# Fixed by go/kube/go.mod and go/etcd/go.mod: change them together.
+# Fixed by go/kube/go.mod, go/etcd/go.mod and go/coredns/go.mod: change them together.
 KUBE_VERSION=v1.34.4
 ETCD_VERSION=v3.6.16
+COREDNS_VERSION=v1.14.7
 # Installed with `go install …@version`.
-COREDNS_VERSION=${COREDNS_VERSION:-v1.14.7}
 HELM_VERSION=${HELM_VERSION:-v3.22.0}
 HELM4_VERSION=${HELM4_VERSION:-v4.3.2}
 
