@@ -3,6 +3,9 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3.12 || command -v p
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# pytest workers of `make test`: most tests wait on services (Kafka, PostgreSQL, Prometheus),
+# so two share two cores well; each worker starts its own services.
+TEST_WORKERS ?= 2
 
 .PHONY: demo test e2e lint typecheck bench lock dev-up dev-down clean
 
@@ -21,7 +24,7 @@ test: $(STAMP)  ## Lint, type-check and the whole test suite (starts its own ser
 	$(BIN)/lint-imports
 	$(BIN)/mypy
 	$(BIN)/python -m tests.tools
-	$(BIN)/pytest -q --durations=15
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=15
 
 e2e: $(STAMP)  ## A real single-node cluster here: builds it, runs tests/cluster, stops it (root).
 	ICO_E2E=1 $(BIN)/pytest -q tests/cluster --durations=0 -o timeout=1800

@@ -1,11 +1,14 @@
-"""The Go programs the tests run, built from source (only the Go module proxy is reachable
-here) into the git-ignored ``.cache/<name>/<version>/``, with a stamp so later runs skip the
-build: helm for the chart tests; Prometheus, promtool, Alertmanager and amtool for the alerting
-tests (no web UI assets are needed).
+"""The programs the tests run, made here before pytest starts (``make test`` runs
+``python -m tests.tools``): a cold build takes about 10 minutes on 2 cores, time that would
+otherwise count against the first test's timeout, and the test run's two workers would both
+start the same build. A test that finds a program missing still makes it.
 
-``make test`` runs ``python -m tests.tools`` before pytest: a cold build takes about 10 minutes
-on 2 cores, time that would otherwise count against the first test's timeout. A test that finds
-a program missing builds it.
+- Go programs, built from source (only the Go module proxy is reachable here) into the
+  git-ignored ``.cache/<name>/<version>/``, with a stamp so later runs skip the build: helm for
+  the chart tests; Prometheus, promtool, Alertmanager and amtool for the alerting tests (no web
+  UI assets are needed).
+- Kafka's jars and the Apicurio registry's runnable build, from Maven Central into the same
+  cache (``ico_analytics.services``).
 """
 
 from __future__ import annotations
@@ -13,7 +16,12 @@ from __future__ import annotations
 import os
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
+
+from ico_analytics.services.kafka import kafka_libs
+from ico_analytics.services.registry import apicurio_runner
+from ico_core.settings import get_settings
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 HELM_VERSION = "v3.22.0"
@@ -96,12 +104,26 @@ def alertmanager_binaries() -> dict[str, Path]:
     )
 
 
+def kafka_jars() -> Path:
+    return kafka_libs(get_settings().cache_dir)
+
+
+def registry_runner() -> Path:
+    return apicurio_runner(get_settings().cache_dir)
+
+
 def main() -> None:
-    for build in (helm_binary, prometheus_binaries, alertmanager_binaries):
+    builds: tuple[Callable[[], Path | dict[str, Path]], ...] = (
+        helm_binary,
+        prometheus_binaries,
+        alertmanager_binaries,
+        kafka_jars,
+        registry_runner,
+    )
+    for build in builds:
         began = time.monotonic()
-        built = build()
-        paths = built.values() if isinstance(built, dict) else [built]
-        print(f"{', '.join(p.name for p in paths)}: ready in {time.monotonic() - began:.0f} s")
+        build()
+        print(f"{build.__name__}: ready in {time.monotonic() - began:.0f} s")
 
 
 if __name__ == "__main__":
