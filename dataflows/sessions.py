@@ -12,16 +12,16 @@ The raw tables already hold every event, de-duplicated by primary key, so here t
 keeps nothing:
 
 1. The sink, in the transaction that stores a batch, inserts one row into
-   ``analytics.sessions_touched``: the session ids the batch stored events of and the
-   event-time range of those events (``touch``).
+   ``analytics.sessions_touched``: the session ids the batch stored events (or leads) of and
+   the event-time range of those rows (``touch``).
 2. A ``SessionRefresher`` (a thread per sink partition, every ``SESSIONS_REFRESH_SECONDS``, and
    once more when the sink closes) claims touched batches (one refresher at a time, under an advisory lock),
    deletes their sessions' stored rows near the touched range and recomputes them from the raw
    events (``sql/queries/sessions/*.sql``), in one transaction. In the same transaction it
    recomputes the rollups the dashboards read (``analytics.sessions_rollup``,
-   ``sessions_geo_rollup``, ``registrations_geo_rollup``): the rows of every (project, hour)
-   whose sessions it deleted or inserted or whose registrations it read, then of their days
-   (``sessions/rollup``).
+   ``sessions_geo_rollup``, ``registrations_geo_rollup``, ``leads_rollup``): the rows of every
+   (project, hour) whose sessions it deleted or inserted or whose registrations it read, then
+   of their days (``sessions/rollup``).
 
 Exact under replay (a replayed event is the same raw row, its session is recomputed to the same
 values) and under any lateness (a late event touches its session again, which is recomputed
@@ -46,12 +46,20 @@ import psycopg
 
 from dataflows import rollups
 from dataflows.enrich import CLICKSTREAM_TABLE, CONVERSIONS_TABLE, REGISTRATIONS_TABLE
+from dataflows.leads import LEADS_TABLE
 from ico_core.db import query
 
 logger = logging.getLogger(__name__)
 
-#: Raw tables whose rows carry ``session_id`` and ``timestamp``.
-SESSION_TABLES = (CLICKSTREAM_TABLE, REGISTRATIONS_TABLE, CONVERSIONS_TABLE)
+#: Tables whose rows touch their session, with the column saying when the row happened: the raw
+#: tables, and the leads (a lead may be stored in a later batch than its registration; the
+#: leads' rollup, ``sessions/rollup``, is redone with its session's hours).
+TOUCHING = {
+    CLICKSTREAM_TABLE: "timestamp",
+    REGISTRATIONS_TABLE: "timestamp",
+    CONVERSIONS_TABLE: "timestamp",
+    LEADS_TABLE: "registered_at",
+}
 #: Touched batches claimed per transaction: bounds the rows it rewrites (a batch of a few
 #: thousand events touches about as many sessions). Claiming all that waited since the last
 #: refresh recomputes each session once per refresh, however many batches touched it.
@@ -61,16 +69,16 @@ REFRESH_LOCK_KEY = 0x1C0A_0002
 
 
 def touched_by(by_table: Mapping[str, Sequence[NamedTuple]]) -> dict[str, Any] | None:
-    """The session ids of ``by_table``'s raw rows and the event-time range of those rows, as
-    the parameters of ``sessions/touch``; None when there are none."""
+    """The session ids of ``by_table``'s raw rows and leads and the event-time range of those
+    rows, as the parameters of ``sessions/touch``; None when there are none."""
     ids: set[str] = set()
     first = last = None
-    for table in SESSION_TABLES:
+    for table, at in TOUCHING.items():
         rows = by_table.get(table, ())
         if not rows:
             continue
         ids.update(row.session_id for row in rows)  # type: ignore[attr-defined]
-        times = [row.timestamp for row in rows]  # type: ignore[attr-defined]
+        times = [getattr(row, at) for row in rows]
         low, high = min(times), max(times)
         first = low if first is None else min(first, low)
         last = high if last is None else max(last, high)

@@ -551,19 +551,22 @@ def compare_leads(
     return problems
 
 
-def _by_hour_and_day(columns: str, source: str, at: str) -> str:
-    """``columns`` of ``source`` per project, hour of ``at`` and dimensions (the first two of
-    ``columns``), then per project, UTC day and dimensions: the rows of a rollup."""
+def _by_hour_and_day(columns: str, source: str, at: str, dimensions: int = 2) -> str:
+    """``columns`` of ``source`` per project, hour of ``at`` and dimensions (the first
+    ``dimensions`` of ``columns``), then per project, UTC day and dimensions: the rows of a
+    rollup."""
+    group_by = ", ".join(str(n) for n in (1, *range(3, 4 + dimensions)))
     return " UNION ALL ".join(
         f"SELECT ico_website_id, interval '1 {span}',"
         f" date_bin('1 {span}', {at}, timestamptz '2000-01-01 00:00+00'), {columns}"
-        f" FROM {source} GROUP BY 1, 3, 4, 5"
+        f" FROM {source} GROUP BY {group_by}"
         for span in ("hour", "day")
     )
 
 
-#: Each rollup of the sessions (migration 0019), and its rows regrouped from scratch: the
-#: sessions (proven against the ground truth by ``compare_database``) or the raw registrations.
+#: Each rollup of the sessions (migrations 0019, 0023), and its rows regrouped from scratch: the
+#: sessions (proven against the ground truth by ``compare_database``), the raw registrations or
+#: the leads with their sessions.
 SESSION_ROLLUPS = {
     "analytics.sessions_rollup": _by_hour_and_day(
         "device_type, traffic_source, count(*), count(*) FILTER (WHERE bounce), sum(page_views),"
@@ -577,6 +580,19 @@ SESSION_ROLLUPS = {
     ),
     "analytics.registrations_geo_rollup": _by_hour_and_day(
         "country, region, count(*)", "raw_data.user_registrations", '"timestamp"'
+    ),
+    # The leads by the source of the session holding the sign-up (migration 0023).
+    "analytics.leads_rollup": _by_hour_and_day(
+        "traffic_source, count(*), count(*) FILTER (WHERE kyc_completed),"
+        " count(*) FILTER (WHERE consent_marketing),"
+        " count(*) FILTER (WHERE verification_tier = 'basic'),"
+        " count(*) FILTER (WHERE verification_tier = 'advanced'),"
+        " count(*) FILTER (WHERE verification_tier = 'premium')",
+        "(SELECT l.*, coalesce(s.traffic_source, 'unknown') AS traffic_source"
+        " FROM analytics.leads l LEFT JOIN analytics.sessions s ON s.session_id = l.session_id"
+        " AND l.registered_at BETWEEN s.session_start AND s.session_end) leads",
+        "registered_at",
+        dimensions=1,
     ),
 }
 

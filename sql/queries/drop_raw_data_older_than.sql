@@ -2,7 +2,8 @@
 -- today - %(days)s, the dead letters that arrived before then, the sessions that started
 -- before then with their rollups, the minute counts and page load histograms of before then
 -- (all derived from the raw events) and the leads registered before then (a lead is a
--- registration, emails included). Returns the partitions dropped and the dead letters deleted.
+-- registration, emails included) with their rollup. Returns the partitions dropped and the
+-- dead letters deleted.
 WITH dead AS (
     DELETE FROM raw_data.dead_letters
     WHERE received_at < (now() AT TIME ZONE 'UTC')::date - %(days)s
@@ -35,5 +36,9 @@ registrations_geo_rollup AS (
 leads AS (
     DELETE FROM analytics.leads
     WHERE registered_at < (now() AT TIME ZONE 'UTC')::date - %(days)s
+),
+leads_rollup AS (
+    DELETE FROM analytics.leads_rollup
+    WHERE span_start < (now() AT TIME ZONE 'UTC')::date - %(days)s
 )
 SELECT raw_data.drop_partitions_older_than(%(days)s), (SELECT count(*) FROM dead)

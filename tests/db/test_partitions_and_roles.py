@@ -125,6 +125,7 @@ def test_grafana_reader_can_read_but_not_write(migrated_database_url: str) -> No
             "analytics.sessions_rollup",
             "analytics.sessions_geo_rollup",
             "analytics.registrations_geo_rollup",
+            "analytics.leads_rollup",
             "analytics.later",
             "processed_data.ico_websites",
             "raw_data.clickstream_events",
@@ -181,6 +182,7 @@ ROLLUP_ROWS = (
     " 0, 0, 0, 0, 0)",
     "INSERT INTO analytics.sessions_geo_rollup VALUES (1, '1 hour', %s, 'CH', 'Europe', 1, 0)",
     "INSERT INTO analytics.registrations_geo_rollup VALUES (1, '1 hour', %s, 'CH', 'Europe', 1)",
+    "INSERT INTO analytics.leads_rollup VALUES (1, '1 hour', %s, 'direct', 1, 1, 1, 1, 0, 0)",
 )
 
 
@@ -258,10 +260,11 @@ def test_maintain_creates_partitions_ahead_and_applies_retention(
         hours = conn.execute(
             "SELECT span_start FROM analytics.sessions_rollup UNION ALL"
             " SELECT span_start FROM analytics.sessions_geo_rollup UNION ALL"
-            " SELECT span_start FROM analytics.registrations_geo_rollup"
+            " SELECT span_start FROM analytics.registrations_geo_rollup UNION ALL"
+            " SELECT span_start FROM analytics.leads_rollup"
         ).fetchall()
     assert left == [(1,)]
-    assert hours == [(_midday(today),)] * 3
+    assert hours == [(_midday(today),)] * len(ROLLUP_ROWS)
     assert rollups == ([_midday(today)], [_midday(today)])
     assert sessions == [(_midday(today),)]
     assert leads == [(_midday(today),)]

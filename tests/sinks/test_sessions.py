@@ -10,6 +10,7 @@ from typing import Any
 
 import psycopg
 
+from dataflows.leads import LEADS_TABLE, LeadRow
 from dataflows.records import TableRow
 from dataflows.sessions import refresh_all
 from dataflows.sinks import PostgresSink
@@ -138,6 +139,42 @@ def test_replaying_a_batch_changes_nothing(migrated_database_url: str) -> None:
     _store(url, batch, batch[2:4])
     assert _sessions(url, sid) == before
     assert len(before) == 1 and before[0]["events"] == 6 and before[0]["bounce"] is False
+
+
+def test_a_lead_stored_after_its_registration_counts_with_its_session_source(
+    migrated_database_url: str,
+) -> None:
+    """The leads' rollup (migration 0023) is redone when a lead arrives in a later sink batch
+    than its registration, whose refresh has already counted the hour without it."""
+    url, sid, rid = migrated_database_url, str(uuid.uuid4()), str(uuid.uuid4())
+    signed_up = T0.replace(minute=20, second=0)
+    first = [
+        click(session_id=sid, timestamp=signed_up - 5 * MIN, traffic_source="social"),
+        registration(registration_id=rid, session_id=sid, timestamp=signed_up, ico_website_id=1),
+    ]
+    lead = LeadRow(
+        registration_id=rid,
+        ico_website_id=1,
+        session_id=sid,
+        registered_at=signed_up,
+        country="SG",
+        kyc_completed=True,
+        verification_tier="premium",
+        consent_marketing=False,
+        email_sealed=None,
+    )
+    _store(url, first)
+    _store(url, [(LEADS_TABLE, lead)])
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT span, span_start, traffic_source, registrations, kyc_completed, consenting,"
+            " basic, advanced, premium FROM analytics.leads_rollup ORDER BY span"
+        ).fetchall()
+        assert session_rollup_differences(conn) == []
+    assert rows == [
+        (timedelta(hours=1), signed_up.replace(minute=0), "social", 1, 1, 0, 0, 0, 1),
+        (timedelta(days=1), signed_up.replace(hour=0, minute=0), "social", 1, 1, 0, 0, 0, 1),
+    ]
 
 
 def _rollups(url: str) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[str]]:

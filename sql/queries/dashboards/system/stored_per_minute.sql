@@ -3,8 +3,11 @@
 -- events, the same answer as counting the raw events of the range (migration 0018).
 WITH minutes AS (
     SELECT minute AS t, sum(clickstream) AS c, sum(registrations) AS r, sum(conversions) AS v
-    FROM analytics.minute_counts_in($__timeFrom(), $__timeTo(),
-                                    ARRAY(SELECT id FROM processed_data.ico_websites))
+    -- Every project as a lateral column, not an ARRAY(SELECT …) argument: a subquery among
+    -- the arguments keeps PostgreSQL from inlining the function, which then materializes all
+    -- its rows (200,000 at 7 days) before they are grouped (twice as slow).
+    FROM (SELECT array_agg(id) AS ids FROM processed_data.ico_websites) p
+    CROSS JOIN LATERAL analytics.minute_counts_in($__timeFrom(), $__timeTo(), p.ids)
     GROUP BY 1
 )
 SELECT m.t AS "time", k.metric, k.n AS value
