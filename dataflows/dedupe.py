@@ -164,7 +164,14 @@ class StoredCopies:
     a raw table already holds from other Kafka coordinates (late duplicates).
 
     One query per event type present in the batch (``stored_copies``); a stored row without
-    coordinates (stored before migration 0024) counts as this copy's own. Each worker thread has
+    coordinates (stored before migration 0024) counts as this copy's own. The query probes the
+    primary key once per event, in the partition the event's timestamp selects. Measured with
+    EXPLAIN ANALYZE on 300,000 rows over 4 days and a batch of 1,000 (PostgreSQL 18): 2,000
+    buffer hits and 13-20 ms on the loaded test box, whether the batch spans one day or two;
+    a plain join was planned as a hash join over every row of the batch's time range (260-360 ms
+    without a range predicate; with one, 0.2 ms over the 43 s of this sparse table a batch
+    spanned, 430 ms once one event was a day late), and ``= ANY`` on both key columns took
+    50-60 ms, mostly planning the pruning over 1,000 timestamps. Each worker thread has
     its own connection, of the sink's kind; a failed query is retried under the sink's
     ``RetryPolicy``, then the step raises, as the sink does: the events wait for the database and
     are never passed unchecked.
