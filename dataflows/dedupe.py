@@ -199,6 +199,8 @@ class StoredCopies:
         return cls(sink.url, "ico-analytics drop_stored_copies", sink.retry, sink.timeouts)
 
     def __call__(self, batch: list[Event]) -> list[Event]:
+        if not batch:
+            return batch
         by_type: dict[EventType, list[int]] = {}  # positions in the batch
         for i, (event_type, _) in enumerate(batch):
             by_type.setdefault(event_type, []).append(i)
