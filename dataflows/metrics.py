@@ -23,7 +23,7 @@ DUPLICATES = Counter(
 LATE_DUPLICATES = Counter(
     "ico_dataflow_late_duplicates_dropped",
     "Events dropped because their id is already stored in a raw table from other Kafka "
-    "coordinates (copies that came after the dedupe TTL).",
+    "coordinates (copies that came after the first one was committed).",
 )
 DUPLICATE_LOOKUP_RETRIES = Counter(
     "ico_dataflow_duplicate_lookup_retries",
