@@ -186,6 +186,8 @@ def run_baseline(stack: Stack, events: int) -> BaselineRun:
                     record[f] is None or _UUID(record[f]) for f in _UUID_FIELDS
                 ):
                     continue
+                # The coordinates validation adds, which the raw rows store.
+                record["source_partition"], record["source_offset"] = msg.partition(), msg.offset()
                 rows.append(build_row((event_type, record)))
             writer.write_batch(rows)
         seconds = time.monotonic() - began

@@ -15,7 +15,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, NamedTuple
 
 from dataflows.records import TableRow
-from dataflows.validate import Event
+from dataflows.validate import SOURCE_OFFSET, SOURCE_PARTITION, Event
 from ico_core.events import EventType
 
 CLICKSTREAM_TABLE = "raw_data.clickstream_events"
@@ -266,6 +266,9 @@ class ClickstreamRow(NamedTuple):
     ip_address: str  # pseudonym
     user_agent: str
     ico_website_id: int
+    # Where the stored copy came from (None: not from the dataflow); see dataflows/dedupe.py.
+    source_partition: int | None = None
+    source_offset: int | None = None
 
 
 class RegistrationRow(NamedTuple):
@@ -284,6 +287,9 @@ class RegistrationRow(NamedTuple):
     country: str
     region: str
     ico_website_id: int
+    # Where the stored copy came from (None: not from the dataflow); see dataflows/dedupe.py.
+    source_partition: int | None = None
+    source_offset: int | None = None
 
 
 class ConversionRow(NamedTuple):
@@ -299,6 +305,9 @@ class ConversionRow(NamedTuple):
     payment_method: str | None
     time_to_convert: float
     ico_website_id: int
+    # Where the stored copy came from (None: not from the dataflow); see dataflows/dedupe.py.
+    source_partition: int | None = None
+    source_offset: int | None = None
 
 
 class RowBuilder:
@@ -345,6 +354,8 @@ class RowBuilder:
             self.pseudonym(r["ip_address"]),
             r["user_agent"],
             r["ico_website_id"],
+            r[SOURCE_PARTITION],
+            r[SOURCE_OFFSET],
         )
 
     def registration(self, r: dict[str, Any]) -> TableRow:
@@ -364,6 +375,8 @@ class RowBuilder:
             r["country"],
             region_of(r["country"]),
             r["ico_website_id"],
+            r[SOURCE_PARTITION],
+            r[SOURCE_OFFSET],
         )
 
     def conversion(self, r: dict[str, Any]) -> TableRow:
@@ -379,4 +392,6 @@ class RowBuilder:
             r["payment_method"],
             r["time_to_convert"],
             r["ico_website_id"],
+            r[SOURCE_PARTITION],
+            r[SOURCE_OFFSET],
         )

@@ -20,6 +20,16 @@ DEAD_LETTERS = Counter(
 DUPLICATES = Counter(
     "ico_dataflow_duplicates_dropped", "Events dropped because their id was already seen."
 )
+LATE_DUPLICATES = Counter(
+    "ico_dataflow_late_duplicates_dropped",
+    "Events dropped because their id is already stored in a raw table from other Kafka "
+    "coordinates (copies that came after the first one was committed).",
+)
+DUPLICATE_LOOKUP_RETRIES = Counter(
+    "ico_dataflow_duplicate_lookup_retries",
+    "Raw-table look-ups for late duplicates retried after a failure (the database refused or "
+    "was unreachable); the batch waits meanwhile.",
+)
 SINK_RETRIES = Counter(
     "ico_dataflow_sink_retries",
     "PostgreSQL writes retried after a failure (the database refused or was unreachable).",

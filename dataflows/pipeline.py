@@ -1,15 +1,18 @@
 """The ico-analytics dataflow: ``python -m bytewax.run dataflows.pipeline:flow``.
 
 ```
-input ─▶ decode_validate ─┬─ events ─▶ dedupe ─┬─▶ raw_rows ────────────────────────────┐
-                          │                    ├─▶ lead_rows (registrations) ───────────┤
-                          │                    └─▶ window_aggregates ─┬─────────────────┤
-                          │                        anomalies ◀────────┘                 │
-                          │                         ├─▶ anomaly_rows ───────────────────┤
-                          │                         └─▶ alerts topic (with Kafka)       │
-                          └─ dead letters ─┬─▶ dead_letter_rows ────────────────────────┼─▶ merge ─▶ sink
+input ─▶ decode_validate ─┬─ events ─▶ drop_stored_copies ─▶ dedupe ─┬─▶ raw_rows ──────────────┐
+                          │                                          ├─▶ lead_rows (registr.) ──┤
+                          │                                          └─▶ window_aggregates ─┬───┤
+                          │                                              anomalies ◀────────┘   │
+                          │                                               ├─▶ anomaly_rows ─────┤
+                          │                                               └─▶ alerts topic      │
+                          └─ dead letters ─┬─▶ dead_letter_rows ────────────────────────────────┼─▶ merge ─▶ sink
                                            └─▶ dead-letter topic (with Kafka)
 ```
+
+``drop_stored_copies`` (late duplicates, looked up in the raw tables the sink writes) is there
+only when the sink is a ``PostgresSink``; ``dataflows/dedupe.py`` explains both dedupe steps.
 
 ``flow`` is configured by the environment (``Settings``): the Kafka source when
 ``KAFKA_BOOTSTRAP_SERVERS`` is set, else the embedded generator; PostgreSQL at the configured URL,
@@ -31,7 +34,7 @@ from bytewax.inputs import Source
 from bytewax.outputs import Sink
 
 from dataflows.anomalies import AlertMessage, alert_message, anomaly_row, detect_anomalies
-from dataflows.dedupe import dedupe
+from dataflows.dedupe import StoredCopies, dedupe
 from dataflows.enrich import RowBuilder
 from dataflows.fresh_start import refuse_fresh_start
 from dataflows.kafka_sink import KafkaTopicSink
@@ -107,6 +110,12 @@ def build_flow(
     split = op.branch("split_dead_letters", checked, is_dead_letter)
     dead = split.trues  # DeadLetter
     events = cast(Stream[Event], split.falses)  # Event = (EventType, record dict)
+    if isinstance(sink, PostgresSink):
+        # Before the in-memory dedupe, so that a replay's own copy is never shadowed there by
+        # a late copy that this step drops (dataflows/dedupe.py).
+        events = op.flat_map_batch(
+            "drop_stored_copies", events, StoredCopies.of(sink)
+        )  # Event, not already stored from other coordinates
     unique = dedupe("dedupe", events, settings.dedupe_ttl_seconds)  # Event, first of each id
     pii_key = settings.pii_key()
     raw_rows = op.map("raw_rows", unique, RowBuilder(pii_key))  # TableRow of a raw table

@@ -63,7 +63,8 @@ class RetryPolicy:
     max_wait: float = 20.0
     deadline: float = 120.0
 
-    def retrying(self) -> Retrying:
+    def retrying(self, before_sleep: Callable[[RetryCallState], None] | None = None) -> Retrying:
+        """Retries of one write (or, with another ``before_sleep``, of another statement)."""
         return Retrying(
             retry=retry_if_exception_type(psycopg.OperationalError),
             stop=stop_after_attempt(self.max_retries + 1) | stop_after_delay(self.deadline),
@@ -71,7 +72,7 @@ class RetryPolicy:
             wait=wait_exponential_jitter(
                 multiplier=self.initial_wait, max=self.max_wait, jitter=self.initial_wait
             ),
-            before_sleep=_log_retry,
+            before_sleep=before_sleep or _log_retry,
             reraise=True,
         )
 
@@ -122,21 +123,20 @@ class PostgresSink(DynamicSink[TableRow]):
         timeouts: Timeouts | None = None,
         sessions_refresh_seconds: float | None = 30.0,
     ) -> None:
-        self._url = libpq_url(url)
-        self._retry = retry or RetryPolicy()
-        self._timeouts = timeouts or Timeouts()
+        # Public: the late-duplicate look-up (dataflows/dedupe.py) reads the same database.
+        self.url = libpq_url(url)
+        self.retry = retry or RetryPolicy()
+        self.timeouts = timeouts or Timeouts()
         self._sessions_refresh_seconds = sessions_refresh_seconds
 
     def build(self, step_id: str, worker_index: int, worker_count: int) -> PostgresSinkPartition:
         name = f"ico-analytics {step_id}"
         refresher = sessions.SessionRefresher(
-            partial(connect, self._url, f"{name} sessions", self._timeouts),
+            partial(connect, self.url, f"{name} sessions", self.timeouts),
             self._sessions_refresh_seconds,
         )
         pending = metrics.SINK_PENDING_SINCE.labels(step=step_id, worker=str(worker_index))
-        return PostgresSinkPartition(
-            self._url, self._retry, self._timeouts, name, refresher, pending
-        )
+        return PostgresSinkPartition(self.url, self.retry, self.timeouts, name, refresher, pending)
 
 
 def connect(url: str, application_name: str, timeouts: Timeouts) -> psycopg.Connection[Any]:

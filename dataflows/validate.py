@@ -46,8 +46,13 @@ from ico_core.rules import (
     WALLET_ADDRESS_PATTERN,
 )
 
-#: A decoded, valid event: its type and the Avro record (timestamps as epoch ms).
+#: A decoded, valid event: its type and the Avro record (timestamps as epoch ms), plus the Kafka
+#: coordinates it arrived at as ``SOURCE_PARTITION`` and ``SOURCE_OFFSET`` (no Avro field has
+#: these names). They travel in the record rather than in a wider tuple because every step
+#: unpacks events as pairs; the late-duplicate check and the raw rows read them (``dedupe``).
 Event = tuple[EventType, dict[str, Any]]
+SOURCE_PARTITION = "source_partition"
+SOURCE_OFFSET = "source_offset"
 
 _INF = float("inf")
 
@@ -239,6 +244,8 @@ class DecodeValidate:
             except Exception as exc:  # a record no rule foresaw is bad data, never a crash loop
                 reason = f"{event_type.value}: {type(exc).__name__}: {exc}"
             if reason is None:
+                record[SOURCE_PARTITION] = raw.partition
+                record[SOURCE_OFFSET] = raw.offset
                 append((event_type, record))
             else:
                 append(DeadLetter.of(raw, STAGE_VALIDATE, reason, event_type.value))
