@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -22,14 +23,29 @@ from typing import Any
 
 from ico_core.errors import ServiceError
 
+#: Where listening ports are chosen: below Linux's default ephemeral range (32768-60999), so the
+#: outgoing connections of this or another process (Kafka, PostgreSQL and HTTP clients) cannot take
+#: a chosen port in the moment between choosing it and the service binding it.
+LISTEN_PORTS = range(20000, 32768)
+
 
 def free_ports(count: int) -> list[int]:
     """Distinct TCP ports on 127.0.0.1 that nothing listens on right now (all held open while
-    choosing, so they differ)."""
-    sockets = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
+    choosing, so they differ), picked at random from ``LISTEN_PORTS``."""
+    sockets: list[socket.socket] = []
     try:
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
+        for port in random.sample(LISTEN_PORTS, len(LISTEN_PORTS)):
+            if len(sockets) == count:
+                break
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                sock.close()
+                continue
+            sockets.append(sock)
+        if len(sockets) < count:
+            raise ServiceError(f"no {count} free ports on 127.0.0.1 in {LISTEN_PORTS}")
         return [int(sock.getsockname()[1]) for sock in sockets]
     finally:
         for sock in sockets:
