@@ -625,8 +625,9 @@ def test_uninstall_keeps_what_it_documents_and_a_reinstall_resumes_from_it(
     # The kept recovery volume holds 6 partitions: a reinstall with another count is refused
     # while rendering, before anything is created.
     refused = run(
-        [BIN / release.helm, "install", RELEASE, CHART, "-n", ns.name,
-         "--set", "kafka.enabled=false", "--set", "dataflow.recovery.partitions=8"],
+        [BIN / release.helm, "install", RELEASE, CHART, "-n", ns.name, "--set", "kafka.enabled=false",
+         "--set", f"kafka.externalBootstrapServers=kafka.{ns.name}.svc.cluster.local:9092",
+         "--set", "dataflow.recovery.partitions=8"],
         timeout=120,
         check=False,
     )  # fmt: skip
