@@ -24,7 +24,8 @@ test: $(STAMP)  ## Lint, type-check and the whole test suite (starts its own ser
 	$(BIN)/lint-imports
 	$(BIN)/mypy
 	$(BIN)/python -m tests.tools
-	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=15
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile -m "not solo" --durations=15
+	$(BIN)/pytest -q -m solo --durations=5
 
 e2e: $(STAMP)  ## A real single-node cluster here: builds it, runs tests/cluster, stops it (root).
 	ICO_E2E=1 $(BIN)/pytest -q tests/cluster --durations=0 -o timeout=1800

@@ -55,7 +55,6 @@ so it is not counted).
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections import deque
 from datetime import UTC, datetime, timedelta
@@ -66,7 +65,6 @@ import psycopg
 from bytewax.dataflow import Stream, operator
 from bytewax.operators import StatefulBatchLogic
 from psycopg import sql
-from tenacity import RetryCallState
 
 from dataflows import metrics
 from dataflows.enrich import CLICKSTREAM_TABLE, CONVERSIONS_TABLE, REGISTRATIONS_TABLE, utc
@@ -75,8 +73,6 @@ from dataflows.validate import SOURCE_OFFSET, SOURCE_PARTITION, Event
 from ico_core.db import query
 from ico_core.errors import SinkError
 from ico_core.events import EventType
-
-logger = logging.getLogger(__name__)
 
 SHARDS = 16
 GENERATIONS = 4
@@ -206,7 +202,10 @@ class StoredCopies:
             by_type.setdefault(event_type, []).append(i)
         late: set[int] = set()
         try:
-            for attempt in self._retry.retrying(_log_retry):
+            lookups = self._retry.retrying(
+                "Looking up stored copies", metrics.DUPLICATE_LOOKUP_RETRIES
+            )
+            for attempt in lookups:
                 with attempt:
                     late = self._late_copies(batch, by_type)
         except psycopg.Error as exc:
@@ -256,16 +255,3 @@ class StoredCopies:
         self._local.conn = None
         if conn is not None:
             conn.close()
-
-
-def _log_retry(state: RetryCallState) -> None:
-    metrics.DUPLICATE_LOOKUP_RETRIES.inc()
-    exc = state.outcome.exception() if state.outcome else None
-    wait = state.next_action.sleep if state.next_action else 0.0
-    logger.warning(
-        "Looking up stored copies failed (attempt %d), retrying in %.2fs: %s: %s",
-        state.attempt_number,
-        wait,
-        type(exc).__name__,
-        exc,
-    )

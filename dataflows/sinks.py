@@ -27,7 +27,7 @@ from typing import Any, NamedTuple
 
 import psycopg
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
-from prometheus_client import Gauge
+from prometheus_client import Counter, Gauge
 from psycopg import sql
 from psycopg.types.json import Jsonb
 from tenacity import (
@@ -63,8 +63,25 @@ class RetryPolicy:
     max_wait: float = 20.0
     deadline: float = 120.0
 
-    def retrying(self, before_sleep: Callable[[RetryCallState], None] | None = None) -> Retrying:
-        """Retries of one write (or, with another ``before_sleep``, of another statement)."""
+    def retrying(
+        self, what: str = "PostgreSQL write", retries: Counter = metrics.SINK_RETRIES
+    ) -> Retrying:
+        """Retries of one write, or of another statement: each logged as ``what`` failing and
+        counted in ``retries``."""
+
+        def log_retry(state: RetryCallState) -> None:
+            retries.inc()
+            exc = state.outcome.exception() if state.outcome else None
+            wait = state.next_action.sleep if state.next_action else 0.0
+            logger.warning(
+                "%s failed (attempt %d), retrying in %.2fs: %s: %s",
+                what,
+                state.attempt_number,
+                wait,
+                type(exc).__name__,
+                exc,
+            )
+
         return Retrying(
             retry=retry_if_exception_type(psycopg.OperationalError),
             stop=stop_after_attempt(self.max_retries + 1) | stop_after_delay(self.deadline),
@@ -72,22 +89,9 @@ class RetryPolicy:
             wait=wait_exponential_jitter(
                 multiplier=self.initial_wait, max=self.max_wait, jitter=self.initial_wait
             ),
-            before_sleep=before_sleep or _log_retry,
+            before_sleep=log_retry,
             reraise=True,
         )
-
-
-def _log_retry(state: RetryCallState) -> None:
-    metrics.SINK_RETRIES.inc()
-    exc = state.outcome.exception() if state.outcome else None
-    wait = state.next_action.sleep if state.next_action else 0.0
-    logger.warning(
-        "PostgreSQL write failed (attempt %d), retrying in %.2fs: %s: %s",
-        state.attempt_number,
-        wait,
-        type(exc).__name__,
-        exc,
-    )
 
 
 @dataclass(frozen=True)

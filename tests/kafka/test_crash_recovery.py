@@ -57,6 +57,9 @@ def test_single_process_survives_three_kills(
 
 
 @pytest.mark.kafka
+# Alone: under a second worker's load its 3-process run failed twice at the end of the input,
+# one process exiting while another still sent to it ("Send thread panic", Bytewax's shutdown).
+@pytest.mark.solo
 def test_two_processes_survive_kills_and_rescale_to_three(
     kafka_stack: KafkaStack, dataset: Dataset, migrated_database_url: str, tmp_path: Path
 ) -> None:
