@@ -196,7 +196,7 @@ def __getattr__(name: str) -> Dataflow:
     tune_gc()
     # SIGTERM is left alone on purpose: as PID 1 in its container the process ignores it and
     # is SIGKILLed after the grace period (the chart's dataflow.terminationGracePeriodSeconds,
-    # 5 s), which recovery handles exactly. Turning SIGTERM
-    # into Bytewax's KeyboardInterrupt stop was tried: after a pod loss the 5-minute windows
-    # then missed events the raw tables had (make e2e, 2026-12-01).
+    # 5 s), which recovery handles exactly. Turning SIGTERM into Bytewax's KeyboardInterrupt
+    # stop was tried: after a pod loss the 5-minute windows then missed events the raw tables
+    # had (make e2e, 2026-12-01).
     return built
