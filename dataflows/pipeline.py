@@ -33,17 +33,23 @@ from bytewax.dataflow import Dataflow, Stream
 from bytewax.inputs import Source
 from bytewax.outputs import Sink
 
-from dataflows.anomalies import AlertMessage, alert_message, anomaly_row, detect_anomalies
+from dataflows.anomalies import (
+    ANOMALIES_TABLE,
+    AlertMessage,
+    alert_message,
+    anomaly_row,
+    detect_anomalies,
+)
 from dataflows.dedupe import StoredCopies, dedupe
 from dataflows.enrich import RowBuilder
 from dataflows.fresh_start import refuse_fresh_start
 from dataflows.kafka_sink import KafkaTopicSink
 from dataflows.leads import LeadBuilder
 from dataflows.records import DEAD_LETTERS_TABLE, DeadLetter, RawRecord, TableRow
-from dataflows.sinks import PostgresSink
+from dataflows.sinks import PostgresSink, PostgresWrites
 from dataflows.sources import EmbeddedSource, KafkaRawSource
 from dataflows.validate import DecodeValidate, Event
-from dataflows.windows import window_aggregates, window_table_row
+from dataflows.windows import WINDOW_AGGREGATES_TABLE, window_aggregates, window_table_row
 from ico_core.codec import Codec, LocalSchemas, RegistrySchemas
 from ico_core.events import ALERTS_TOPIC, DEAD_LETTER_TOPIC
 from ico_core.pii import PayloadSealer
@@ -149,8 +155,39 @@ def build_flow(
     rows = op.merge(
         "all_rows", raw_rows, lead_rows, window_rows, anomaly_rows, dead_rows
     )  # TableRow
-    op.output("postgres", rows, sink)
+    if isinstance(sink, PostgresSink):
+        keyed = op.key_on("by_writer", rows, writer_key)  # (key of the row's maker, TableRow)
+        # Written on a thread per worker, each epoch committed before its snapshot (sinks.py).
+        written = op.stateful_batch(
+            "postgres", keyed, PostgresWrites(sink, f"{FLOW_ID}.postgres")
+        )  # nothing: the rows are written
+        # Bytewax refuses a flow without an output or inspect step; this one sees no item.
+        op.inspect("end", written, _nothing)
+    else:
+        op.output("postgres", rows, sink)
     return flow
+
+
+def _nothing(step_id: str, item: object) -> None:
+    """Inspects nothing (the ``end`` step)."""
+
+
+#: Tables whose rows are made by steps keyed by project (windows, anomalies).
+_BY_PROJECT = frozenset({WINDOW_AGGREGATES_TABLE, ANOMALIES_TABLE})
+
+
+def writer_key(item: TableRow) -> str:
+    """The key of the stateful step that made the row, so that the ``postgres`` step (keyed
+    the same way, so routed to the same worker) writes it where it was made, without sending
+    rows between processes: a project for windows and anomalies, an event id's dedupe shard
+    (``shard_key``: its first hex digit) for raw rows and leads. Dead letters come straight
+    from the input and are few: one key."""
+    table, row = item
+    if table in _BY_PROJECT:
+        return str(row[0])  # ico_website_id
+    if table == DEAD_LETTERS_TABLE:
+        return table
+    return str(row[0][0])  # the event's id
 
 
 def tune_gc() -> None:

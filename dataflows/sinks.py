@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import partial
@@ -26,6 +27,7 @@ from operator import itemgetter
 from typing import Any, NamedTuple
 
 import psycopg
+from bytewax.operators import StatefulBatchLogic
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
 from prometheus_client import Counter, Gauge
 from psycopg import sql
@@ -114,6 +116,9 @@ class Timeouts:
 class PostgresSink(DynamicSink[TableRow]):
     """Writes ``(table, row)`` items; each worker has its own connection.
 
+    The dataflow writes through the ``postgres`` step instead (``PostgresWrites``): the same
+    partitions, on a thread of their own. As a plain sink it writes inline.
+
     Each batch also records the sessions its raw rows belong to, and each worker runs a
     ``SessionRefresher`` that recomputes them every ``sessions_refresh_seconds`` (None: only
     when the sink closes (``dataflows.sessions``).
@@ -134,6 +139,10 @@ class PostgresSink(DynamicSink[TableRow]):
         self._sessions_refresh_seconds = sessions_refresh_seconds
 
     def build(self, step_id: str, worker_index: int, worker_count: int) -> PostgresSinkPartition:
+        return self.partition(step_id, worker_index)
+
+    def partition(self, step_id: str, worker_index: int) -> PostgresSinkPartition:
+        """One worker's writer: its own connection and sessions refresher."""
         name = f"ico-analytics {step_id}"
         refresher = sessions.SessionRefresher(
             partial(connect, self.url, f"{name} sessions", self.timeouts),
@@ -394,6 +403,121 @@ class PostgresSinkPartition(StatelessSinkPartition[TableRow]):
         self._tables.clear()
         if conn is not None:
             conn.close()
+
+
+class BackgroundWriter:
+    """One worker's sink partition, writing on a thread of its own.
+
+    Written inline, a batch's COPY and merge leave the worker waiting for PostgreSQL's commit,
+    so the dataflow and the database take turns on the cores. Here the worker hands rows over
+    and computes the next ones meanwhile (psycopg waits without the GIL). Rows handed over
+    while a write runs are written together by the next one, one transaction, however many keys
+    of the ``postgres`` step they came from; past ``max_pending`` rows the worker waits, which
+    holds it back when the database is slower. ``flush`` waits until every row handed over is
+    committed: the ``postgres`` step calls it when Bytewax snapshots the epoch, so an epoch is
+    recorded as done only once its rows are stored, and a resume never skips a row. A failed
+    write (``SinkError``, after the retries) is raised by the next ``submit`` or ``flush``; rows
+    after it are not written.
+    """
+
+    def __init__(self, partition: PostgresSinkPartition, max_pending: int = 20_000) -> None:
+        self._partition = partition
+        self._max_pending = max_pending
+        self._pending: list[TableRow] = []
+        self._writing = False
+        self._closing = False
+        self._failure: BaseException | None = None
+        self._changed = threading.Condition()
+        self._thread = threading.Thread(target=self._run, name="postgres-writer", daemon=True)
+        self._thread.start()
+
+    def submit(self, items: list[TableRow]) -> None:
+        with self._changed:
+            self._changed.wait_for(lambda: len(self._pending) < self._max_pending)
+            self._raise_failure()
+            self._pending.extend(items)
+            self._changed.notify_all()
+
+    def flush(self) -> None:
+        with self._changed:
+            self._changed.wait_for(lambda: not (self._pending or self._writing))
+            self._raise_failure()
+
+    def close(self) -> None:
+        """Write what is left, then close the partition (its last sessions refresh)."""
+        with self._changed:
+            if self._closing:
+                return
+            self._closing = True
+            self._changed.notify_all()
+        self._thread.join()
+        self._partition.close()
+        self._raise_failure()
+
+    def _run(self) -> None:
+        while True:
+            with self._changed:
+                self._changed.wait_for(lambda: self._pending or self._closing)
+                if not self._pending:
+                    return
+                rows, self._pending, self._writing = self._pending, [], True
+                self._changed.notify_all()
+            try:
+                if self._failure is None:
+                    self._partition.write_batch(rows)
+            except BaseException as exc:  # raised in the worker by its next call
+                self._failure = exc
+            finally:
+                with self._changed:
+                    self._writing = False
+                    self._changed.notify_all()
+
+    def _raise_failure(self) -> None:
+        if self._failure is not None:
+            raise self._failure
+
+
+class WriteLogic(StatefulBatchLogic[TableRow, None, None]):
+    """A key of the ``postgres`` step: hands its rows to the worker's ``BackgroundWriter``.
+
+    Holds no state of its own; ``snapshot`` is where the epoch's writes are waited for."""
+
+    def __init__(self, writer: BackgroundWriter) -> None:
+        self._writer = writer
+
+    def on_batch(self, values: list[TableRow]) -> tuple[list[None], bool]:
+        self._writer.submit(values)
+        return [], StatefulBatchLogic.RETAIN
+
+    def on_eof(self) -> tuple[list[None], bool]:
+        self._writer.close()
+        return [], StatefulBatchLogic.RETAIN
+
+    def snapshot(self) -> None:
+        self._writer.flush()
+
+
+class PostgresWrites:
+    """The builder of the ``postgres`` step's logic: every key a worker holds shares that
+    worker's ``BackgroundWriter`` (one connection, one writing thread per worker).
+
+    ``step`` names the workers' ``ico_dataflow_sink_pending_since_seconds`` gauges."""
+
+    def __init__(self, sink: PostgresSink, step: str) -> None:
+        self._sink = sink
+        self._step = step
+        # By OS thread: a Bytewax worker is one thread for the whole run.
+        self._writers: dict[int, BackgroundWriter] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, resume: None) -> WriteLogic:
+        worker = threading.get_ident()
+        with self._lock:
+            writer = self._writers.get(worker)
+            if writer is None:
+                partition = self._sink.partition(self._step, len(self._writers))
+                writer = self._writers[worker] = BackgroundWriter(partition)
+        return WriteLogic(writer)
 
 
 #: What PostgreSQL answers for a row itself: a value of the wrong form or range, a constraint.

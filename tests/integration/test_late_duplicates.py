@@ -135,8 +135,8 @@ class RecordingSink(PostgresSink):
         super().__init__(url)
         self.written = written
 
-    def build(self, step_id: str, worker_index: int, worker_count: int) -> PostgresSinkPartition:
-        partition = super().build(step_id, worker_index, worker_count)
+    def partition(self, step_id: str, worker_index: int) -> PostgresSinkPartition:
+        partition = super().partition(step_id, worker_index)
         write = partition.write_batch
 
         def recording(items: list[TableRow]) -> None:
