@@ -37,8 +37,9 @@ FORWARDER = 'job="alert-forwarder"'
 #: Counters of the ``drop_stored_copies`` step (dataflows/dedupe.py), one series per process.
 LATE_DUPLICATES = f"ico_dataflow_late_duplicates_dropped_total{{{DATAFLOW}}}"
 LOOKUP_RETRIES = f"ico_dataflow_duplicate_lookup_retries_total{{{DATAFLOW}}}"
-#: Look-up retries in this window, for this long, are a failure rather than a database restart
-#: (seconds of retries) or one batch's ~2 minutes of them before the process stops and restarts.
+#: Look-up retries in every window for this long are a failure: a database restart retries
+#: for seconds and a failover for a minute or two, while a look-up that keeps failing stops
+#: its process after ~2 minutes and the restarted process retries again within the window.
 LOOKUP_RETRY_WINDOW = "2m"
 LOOKUP_FAILING_FOR = "5m"
 #: Late duplicates above this percent of the records read over the window, for this long,
