@@ -1,10 +1,11 @@
 """Grafana alert rules: the users' runbook thresholds and the pipeline's own checks.
 
 SQL rules read the PostgreSQL data source, PromQL rules the Prometheus one; Grafana evaluates
-them every minute. Consumer lag, dataflow down, the stalled sink and dead letters are also
-rules of the chart's PrometheusRule for Alertmanager (``helm/ico-analytics/templates/
-_monitoring.tpl``); the chart's ``notifications.via`` keeps one of the two so that a person is
-told once, and its ``ico-analytics.sharedSignals`` names these rules by the uids below.
+them every minute. Consumer lag, dataflow down, the stalled sink, the failing duplicate
+look-up, late duplicates and dead letters are also rules of the chart's PrometheusRule for
+Alertmanager (``helm/ico-analytics/templates/_monitoring.tpl``); the chart's
+``notifications.via`` keeps one of the two so that a person is told once, and its
+``ico-analytics.sharedSignals`` names these rules by the uids below.
 """
 
 from __future__ import annotations
@@ -19,7 +20,17 @@ from grafana_foundation_sdk.cog import variants
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models import alerting as alert_model
 
-from ico_analytics.dashboards.boards import DATAFLOW, sink_stalled_seconds
+from ico_analytics.dashboards.boards import (
+    DATAFLOW,
+    LATE_DUPLICATE_PERCENT,
+    LATE_DUPLICATE_WINDOW,
+    LATE_DUPLICATES_FOR,
+    LOOKUP_FAILING_FOR,
+    LOOKUP_RETRY_WINDOW,
+    late_duplicate_percent,
+    lookup_retries,
+    sink_stalled_seconds,
+)
 from ico_analytics.dashboards.panels import DATASOURCE_UID, PROMETHEUS_UID, Sql, prom
 
 FOLDER = "ICO analytics"
@@ -85,7 +96,8 @@ def _rule(
 
 def alert_rules() -> list[alert.Rule]:
     """The runbook's three (lag, dataflow down, revenue against its baseline) with the stalled
-    sink, then the pipeline's own checks on its output."""
+    sink and the de-duplication's look-up and late copies, then the pipeline's own checks on
+    its output."""
     return [
         _rule(
             "ico-consumer-lag",
@@ -128,6 +140,39 @@ def alert_rules() -> list[alert.Rule]:
             for_="1m",
             no_data="OK",
             severity="critical",
+        ),
+        _rule(
+            "ico-duplicate-lookup-failing",
+            "Duplicate look-up failing",
+            "A dataflow process has retried its look-up of stored copies (late duplicates) in "
+            f"PostgreSQL at least once in every {LOOKUP_RETRY_WINDOW} for {LOOKUP_FAILING_FOR}: its "
+            "batches wait, or it stops after 2 minutes and restarts into the same failure. See "
+            "its log ('Looking up stored copies failed') for the error, then the database: up, "
+            "connections left, locks on the raw tables. The system health dashboard shows "
+            "which process.",
+            prom(lookup_retries(LOOKUP_RETRY_WINDOW), "{{pod}}", instant=True),
+            _threshold("A", "gt", 0),
+            lookback_seconds=600,
+            for_=LOOKUP_FAILING_FOR,
+            no_data="OK",
+            severity="critical",
+        ),
+        _rule(
+            "ico-late-duplicates-high",
+            f"Late duplicates above {LATE_DUPLICATE_PERCENT}%",
+            f"Copies of events already stored have been more than {LATE_DUPLICATE_PERCENT}% of "
+            f"the records the dataflow read (rate over {LATE_DUPLICATE_WINDOW}) for "
+            f"{LATE_DUPLICATES_FOR}. They are dropped and the data stays exact, so this only "
+            "warns: a producer is retrying or re-sending a lot (slow broker acks, a "
+            "non-idempotent client, a re-posted batch), which wastes throughput and often "
+            "comes before records lost at the producer. Check its delivery errors and "
+            "retries, and the brokers.",
+            prom(late_duplicate_percent(), "late duplicates", instant=True),
+            _threshold("A", "gt", LATE_DUPLICATE_PERCENT),
+            lookback_seconds=1800,
+            for_=LATE_DUPLICATES_FOR,
+            no_data="OK",
+            severity="warning",
         ),
         _rule(
             "ico-revenue-below-baseline",

@@ -34,6 +34,20 @@ LAG = " A minute's whole count shows up to 30 s (the refresh interval) after it 
 DATAFLOW = 'job="dataflow"'
 #: The alert forwarder's scrape job, named so by the same two (chart values monitoring.*).
 FORWARDER = 'job="alert-forwarder"'
+#: Counters of the ``drop_stored_copies`` step (dataflows/dedupe.py), one series per process.
+LATE_DUPLICATES = f"ico_dataflow_late_duplicates_dropped_total{{{DATAFLOW}}}"
+LOOKUP_RETRIES = f"ico_dataflow_duplicate_lookup_retries_total{{{DATAFLOW}}}"
+#: Look-up retries in every window for this long are a failure: a database restart retries
+#: for seconds and a failover for a minute or two, while a look-up that keeps failing stops
+#: its process after ~2 minutes and the restarted process retries again within the window.
+LOOKUP_RETRY_WINDOW = "2m"
+LOOKUP_FAILING_FOR = "5m"
+#: Late duplicates above this percent of the records read over the window, for this long,
+#: warn of a producer re-sending (the chart's defaults too); a one-off burst of copies shorter
+#: than about 10 minutes (a batch posted again) does not.
+LATE_DUPLICATE_PERCENT = 5
+LATE_DUPLICATE_WINDOW = "5m"
+LATE_DUPLICATES_FOR = "15m"
 
 
 def realtime() -> dashboard.Dashboard:
@@ -466,6 +480,19 @@ def forwarder_held_seconds() -> str:
     return f"max((time() - {pending}) * ({pending} > bool 0))"
 
 
+def lookup_retries(window: str) -> str:
+    """PromQL: look-up retries of the stored-copies step per dataflow pod within ``window``."""
+    return f"sum by (pod) (increase({LOOKUP_RETRIES}[{window}]))"
+
+
+def late_duplicate_percent() -> str:
+    """PromQL: late duplicates in percent of the records the dataflow decoded, over
+    ``LATE_DUPLICATE_WINDOW``; no series while it reads nothing (no share to judge)."""
+    window = LATE_DUPLICATE_WINDOW
+    decoded = f"ico_dataflow_events_decoded_total{{{DATAFLOW}}}"
+    return f"100 * sum(rate({LATE_DUPLICATES}[{window}])) / (sum(rate({decoded}[{window}])) > 0)"
+
+
 def system() -> dashboard.Dashboard:
     """The pipeline's health from Prometheus (lag, processes, throughput, retries, the alert
     forwarder) and from PostgreSQL (freshness, connections, size)."""
@@ -574,6 +601,51 @@ def system() -> dashboard.Dashboard:
         )
         .with_panel(
             timeseries_panel(
+                "Duplicates dropped per second",
+                "Copies of events the dataflow dropped, per process: late ones, whose first copy "
+                "was already stored (found in the raw tables from other Kafka coordinates), and "
+                "those still in flight (remembered for DEDUPE_TTL_SECONDS). The stored data "
+                "stays exact either way; this shows how much is sent twice. An idempotent "
+                "producer sends next to none. A rise means a producer retries or re-sends: check "
+                "its acks, time-outs and enable.idempotence and the brokers' health; late copies "
+                "alone rising point at something re-sending long after the fact (a client "
+                "re-posting a batch, a replayed topic). The warning 'Late duplicates above "
+                f"{LATE_DUPLICATE_PERCENT}%' (IcoLateDuplicatesHigh) fires when late ones stay "
+                f"above {LATE_DUPLICATE_PERCENT}% of the records read.",
+                prom(
+                    f"sum by (pod) (rate({LATE_DUPLICATES}{rate}))",
+                    "{{pod}} late (already stored)",
+                ),
+                "reqps",
+                datasource=PROMETHEUS,
+            ).with_target(
+                prom(
+                    f"sum by (pod) (rate(ico_dataflow_duplicates_dropped_total{{{DATAFLOW}}}"
+                    f"{rate}))",
+                    "{{pod}} in flight",
+                    ref_id="B",
+                )
+            )
+        )
+        .with_panel(
+            timeseries_panel(
+                "Duplicate look-up retries per second",
+                "Retries of the PostgreSQL look-up of stored copies (step drop_stored_copies), "
+                "per process: the database refused or dropped the connection, or cancelled the "
+                "query (statement or lock time-out). The batch waits meanwhile, nothing passes "
+                "unchecked and that worker processes nothing. A short burst during a "
+                "PostgreSQL restart or failover is normal. If they go on: read the dataflow's "
+                "log ('Looking up stored copies failed ... retrying') for the error, then check "
+                "the database (up, connections left, locks on the raw tables). After about 2 "
+                "minutes of failures the process stops and restarts; 'Duplicate look-up "
+                f"failing' (IcoDuplicateLookupFailing) fires after {LOOKUP_FAILING_FOR} of them.",
+                prom(f"sum by (pod) (rate({LOOKUP_RETRIES}{rate}))", "{{pod}}"),
+                "reqps",
+                datasource=PROMETHEUS,
+            )
+        )
+        .with_panel(
+            timeseries_panel(
                 "Generator events per second",
                 "Events the generator produced, by kind (the load the dataflow sees).",
                 prom(
@@ -582,6 +654,7 @@ def system() -> dashboard.Dashboard:
                     "{{event_type}}",
                 ),
                 "reqps",
+                24,
                 datasource=PROMETHEUS,
             )
         )

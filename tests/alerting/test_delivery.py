@@ -304,7 +304,7 @@ def test_lag_alert_reaches_a_webhook_and_every_promql_query_has_series(
 def _every_promql_query_has_series(prom: Server) -> None:
     """Each panel target and alert query returns at least one series of finite values."""
     queries = promql_in(DASHBOARDS_DIR)
-    assert len(queries) == 18  # 15 panel targets, 3 alert rules
+    assert len(queries) == 23  # 18 panel targets, 5 alert rules
     values: dict[str, list[float]] = {}
     for q in queries:
         deadline = time.monotonic() + 60  # rate() and increase() need a few scrapes
@@ -322,6 +322,11 @@ def _every_promql_query_has_series(prom: Server) -> None:
     assert max(values["alert Kafka consumer lag above 10,000"]) > 10_000
     assert values["Events in and rows out A"][0] > 0  # read from Kafka
     assert values["Sink retries"] == [0.0]  # slow, not failing
+    # The look-up of stored copies reads the slow database without failing either.
+    assert values["Duplicate look-up retries per second"] == [0.0]
+    assert values["alert Duplicate look-up failing"] == [0.0]
+    # The generator sends about 1% of its events twice: far below the warning's 5%.
+    assert 0 <= values["alert Late duplicates above 5%"][0] < 5
     # Each merge takes SLOW_WRITE_SECONDS: a sink holds rows for moments, far from stalled.
     assert 0 <= max(values["Sink stalled for"]) < 60
     assert 0 <= max(values["alert PostgreSQL sink stalled"]) < 60

@@ -107,6 +107,8 @@ def test_the_runbook_rules_fire_as_written(helm: Helm, tmp_path: Path) -> None:
         "IcoDataflowDown",
         "IcoDataflowSinkStalled",
         "IcoDeadLettersRising",
+        "IcoDuplicateLookupFailing",
+        "IcoLateDuplicatesHigh",
     ]
     lag = 'bytewax_kafka_consumer_lag{%s, step_id="ico_analytics.input", topic="clickstream-events", partition="%d"}'
     pending = 'ico_dataflow_sink_pending_since_seconds{%s, step="ico_analytics.%s"}'
@@ -215,6 +217,195 @@ def test_the_runbook_rules_fire_as_written(helm: Helm, tmp_path: Path) -> None:
     assert "SUCCESS" in out
 
 
+def _lookup_alert(pod: str, for_: str) -> dict[str, Any]:
+    return {
+        "exp_labels": {"severity": "critical", **TEAM, "pod": pod},
+        "exp_annotations": {
+            "summary": f"The look-up of stored copies of {pod} in PostgreSQL has kept failing "
+            f"for {for_}.",
+            "description": "The drop_stored_copies step has retried its query on the raw "
+            f"tables in every 2 minutes for {for_}; its batches wait (nothing passes "
+            "unchecked), and after about 2 minutes of failures the process stops and restarts "
+            f"into the same failure. 1. The log of {pod} names the error, in lines 'Looking "
+            "up stored copies failed (attempt N), retrying'. 2. Check PostgreSQL; is it up, "
+            "has the ico_writer role connections left, does a lock (DDL, VACUUM FULL) hold a "
+            "raw table? 3. Once the database answers, the retries stop and the dataflow "
+            "catches up by itself (panel 'Duplicate look-up retries per second' of the system "
+            "health dashboard).",
+        },
+    }
+
+
+def _late_duplicates_alert(percent: str, threshold: int, for_: str) -> dict[str, Any]:
+    return {
+        "exp_labels": {"severity": "warning", **TEAM},
+        "exp_annotations": {
+            "summary": f"Late duplicates are {percent}% of the records the dataflow reads.",
+            "description": f"For {for_} more than {threshold}% of the records read (over 5 "
+            "minutes) were copies of events already stored. The dataflow drops them and the "
+            "stored data stays exact, so this only warns; a producer is retrying or re-sending "
+            "a lot (slow broker acks, a client without enable.idempotence, a batch posted "
+            "again), which costs throughput and often comes before records lost at the "
+            "producer, where no one here sees them. Check the producers' delivery errors and "
+            "retries and the brokers' health; panel 'Duplicates dropped per second' shows "
+            "whether copies also arrive in flight.",
+        },
+    }
+
+
+def _counter(*runs: tuple[int, int]) -> str:
+    """promtool values of a counter from 0 rising by ``step`` at each of ``samples`` samples,
+    run after run."""
+    values, total = [0], 0
+    for step, samples in runs:
+        for _ in range(samples):
+            total += step
+            values.append(total)
+    return " ".join(map(str, values))
+
+
+#: Look-up retries of a process whose database stays unreachable, scraped every 30 s from
+#: 2 m: each run retries (2 per scrape) until the step raises after about 2 minutes, the
+#: container restarts for a minute (no samples) and the next run's counter starts from 0;
+#: the fifth run finds the database back and stops retrying after its sample at 15:30.
+CRASH_LOOP = "0x3 2+2x3 " + "_x2 1+2x3 " * 4 + "7x20"
+
+
+def test_the_duplicate_rules_fire_on_failing_lookups_and_resending_producers(
+    helm: Helm, tmp_path: Path
+) -> None:
+    """Defaults: look-up retries in every 2 minutes for 5 m (through the restarts of a crash
+    loop, not for a database restart or failover); late duplicates above 5% of the records
+    read for 15 m (not for the generator's share, a 5-minute burst or no traffic at all)."""
+    rules, _ = chart_monitoring(helm, VIA_ALERTMANAGER)
+    retries = "ico_dataflow_duplicate_lookup_retries_total{%s}"
+    pod2 = POD1.replace("dataflow-1", "dataflow-2")
+    late = "ico_dataflow_late_duplicates_dropped_total{%s}"
+    decoded = "ico_dataflow_events_decoded_total{%s}"
+    elsewhere = POD0.replace('"analytics"', '"elsewhere"')
+    tests = [
+        {
+            "interval": "30s",
+            "input_series": [
+                {"series": retries % POD0, "values": CRASH_LOOP},
+                # A PostgreSQL restart: three retries within one scrape, at 5 m.
+                {"series": retries % POD1, "values": "0x9 3x40"},
+                # A failover: retries for 3 minutes (2 m to 5 m), then none.
+                {"series": retries % pod2, "values": "0x3 1+1x6 7x40"},
+                # Another release's dataflow is not ours.
+                {"series": retries % elsewhere, "values": "0+5x50"},
+            ],
+            "alert_rule_test": [
+                # Retried in every 2 minutes from 2 m (across the restarts): pending for 5 m.
+                {"eval_time": "6m", "alertname": "IcoDuplicateLookupFailing", "exp_alerts": []},
+                {
+                    "eval_time": "7m",
+                    "alertname": "IcoDuplicateLookupFailing",
+                    "exp_alerts": [_lookup_alert("ico-analytics-dataflow-0", "5m")],
+                },
+                {
+                    "eval_time": "16m",
+                    "alertname": "IcoDuplicateLookupFailing",
+                    "exp_alerts": [_lookup_alert("ico-analytics-dataflow-0", "5m")],
+                },
+                # The last retry came between 15:00 and 15:30: from 17 m the 2 minutes (from
+                # 15:00 exclusive) hold none and the alert resolves.
+                {"eval_time": "17m", "alertname": "IcoDuplicateLookupFailing", "exp_alerts": []},
+            ],
+        },
+        {
+            "interval": "30s",
+            # Two processes each decode 100 records/s; one drops 16/s as late duplicates: 8%.
+            "input_series": [
+                {"series": decoded % POD0, "values": "0+3000x60"},
+                {"series": decoded % POD1, "values": "0+3000x60"},
+                {"series": late % POD0, "values": "0+480x60"},
+                {"series": late % POD1, "values": "0x60"},
+            ],
+            "alert_rule_test": [
+                # Above 5% from the first rate at 1 m: pending for 15 m.
+                {"eval_time": "15m", "alertname": "IcoLateDuplicatesHigh", "exp_alerts": []},
+                {
+                    "eval_time": "16m",
+                    "alertname": "IcoLateDuplicatesHigh",
+                    "exp_alerts": [_late_duplicates_alert("8", 5, "15m")],
+                },
+            ],
+        },
+        {
+            "interval": "30s",
+            "input_series": [
+                # 2% all along (the generator injects about 1%), and 50% for 5 minutes (10 m
+                # to 15 m, a batch posted again): above 5% over 5 minutes from 11 m to 19 m only.
+                {"series": decoded % POD0, "values": "0+3000x80"},
+                {"series": late % POD0, "values": _counter((60, 20), (1500, 10), (60, 50))},
+                # Another release's, at 50% all along, is not ours.
+                {"series": decoded % elsewhere, "values": "0+3000x80"},
+                {"series": late % elsewhere, "values": "0+1500x80"},
+            ],
+            "alert_rule_test": [
+                {"eval_time": t, "alertname": "IcoLateDuplicatesHigh", "exp_alerts": []}
+                for t in ("15m", "19m", "25m", "40m")
+            ],
+        },
+        {
+            "interval": "30s",
+            # Nothing read at all: no share to judge (not a division by zero that fires).
+            "input_series": [
+                {"series": decoded % POD0, "values": "0x80"},
+                {"series": late % POD0, "values": "0x80"},
+            ],
+            "alert_rule_test": [
+                {"eval_time": "30m", "alertname": "IcoLateDuplicatesHigh", "exp_alerts": []}
+            ],
+        },
+    ]
+    assert "SUCCESS" in _rule_tests(rules, tests, tmp_path)
+
+
+def test_the_duplicate_rules_take_their_values(helm: Helm, tmp_path: Path) -> None:
+    rules, _ = chart_monitoring(
+        helm,
+        VIA_ALERTMANAGER,
+        "monitoring.rules.duplicateLookupFailingFor=2m",
+        "monitoring.rules.lateDuplicatesPercent=1",
+        "monitoring.rules.lateDuplicatesFor=5m",
+    )
+    tests = [
+        {
+            "interval": "30s",
+            "input_series": [
+                # The failover's 3 minutes of retries (2 m to 5 m) now last long enough.
+                {
+                    "series": f"ico_dataflow_duplicate_lookup_retries_total{{{POD0}}}",
+                    "values": "0x3 1+1x6 7x40",
+                },
+                # 2% of the records read, above 1%.
+                {"series": f"ico_dataflow_events_decoded_total{{{POD0}}}", "values": "0+3000x40"},
+                {
+                    "series": f"ico_dataflow_late_duplicates_dropped_total{{{POD0}}}",
+                    "values": "0+60x40",
+                },
+            ],
+            "alert_rule_test": [
+                {"eval_time": "3m", "alertname": "IcoDuplicateLookupFailing", "exp_alerts": []},
+                {
+                    "eval_time": "4m",
+                    "alertname": "IcoDuplicateLookupFailing",
+                    "exp_alerts": [_lookup_alert("ico-analytics-dataflow-0", "2m")],
+                },
+                {"eval_time": "5m", "alertname": "IcoLateDuplicatesHigh", "exp_alerts": []},
+                {
+                    "eval_time": "6m",
+                    "alertname": "IcoLateDuplicatesHigh",
+                    "exp_alerts": [_late_duplicates_alert("2", 1, "5m")],
+                },
+            ],
+        }
+    ]
+    _rule_tests(rules, tests, tmp_path)
+
+
 def test_thresholds_and_durations_come_from_values(helm: Helm, tmp_path: Path) -> None:
     rules, _ = chart_monitoring(
         helm,
@@ -290,8 +481,8 @@ def test_scrape_configuration_loads_in_prometheus(helm: Helm, tmp_path: Path) ->
         prometheus_binaries()["promtool"], "check", "config", "prometheus.yml", cwd=tmp_path
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    # The four runbook signals and IcoAlertForwarderFailing.
-    assert "SUCCESS: 5 rules found" in result.stdout + result.stderr
+    # The six runbook signals and IcoAlertForwarderFailing.
+    assert "SUCCESS: 7 rules found" in result.stdout + result.stderr
 
 
 @pytest.mark.parametrize(
@@ -354,6 +545,8 @@ SHARED_SIGNALS = {
     "ico-consumer-lag": "IcoDataflowConsumerLagHigh",
     "ico-dataflow-down": "IcoDataflowDown",
     "ico-sink-stalled": "IcoDataflowSinkStalled",
+    "ico-duplicate-lookup-failing": "IcoDuplicateLookupFailing",
+    "ico-late-duplicates-high": "IcoLateDuplicatesHigh",
     "ico-dead-letters-high": "IcoDeadLettersRising",
 }
 
@@ -503,6 +696,8 @@ def test_the_alert_forwarder_rule_takes_its_values(helm: Helm, tmp_path: Path) -
         "IcoDataflowDown",
         "IcoDataflowSinkStalled",
         "IcoDeadLettersRising",
+        "IcoDuplicateLookupFailing",
+        "IcoLateDuplicatesHigh",
         "IcoAlertForwarderFailing",
     ]
     tests = [

@@ -187,6 +187,8 @@ def test_five_linked_dashboards_read_the_provisioned_datasources() -> None:
         "alert Kafka consumer lag above 10,000",
         "alert Dataflow down",
         "alert PostgreSQL sink stalled",
+        "alert Duplicate look-up failing",
+        "alert Late duplicates above 5%",
     ]
     geo = json.loads(build_files()["ico-geography.json"])
     (geomap,) = [p for p in geo["panels"] if p["type"] == "geomap"]

@@ -63,6 +63,27 @@ groups:{{ if not (or $shared $forwarder) }} []{{ end }}
         annotations:
           summary: Records are being dead-lettered at more than {{ $rules.deadLettersPerSecond }}/s.
           description: See raw_data.dead_letters (reason, stage, Kafka coordinates) for what fails to decode or validate.
+      # Retried in every 2 minutes for the whole "for": a database restart retries for seconds;
+      # a process that fails its batch's ~2 minutes of retries restarts into the next ones.
+      - alert: IcoDuplicateLookupFailing
+        expr: sum by (pod) (increase(ico_dataflow_duplicate_lookup_retries_total{ {{- $series -}} }[2m])) > 0
+        for: {{ $rules.duplicateLookupFailingFor }}
+        labels:
+          severity: critical
+          team: ico-analytics
+        annotations:
+          summary: The look-up of stored copies of {{ "{{ $labels.pod }}" }} in PostgreSQL has kept failing for {{ $rules.duplicateLookupFailingFor }}.
+          description: The drop_stored_copies step has retried its query on the raw tables in every 2 minutes for {{ $rules.duplicateLookupFailingFor }}; its batches wait (nothing passes unchecked), and after about 2 minutes of failures the process stops and restarts into the same failure. 1. The log of {{ "{{ $labels.pod }}" }} names the error, in lines 'Looking up stored copies failed (attempt N), retrying'. 2. Check PostgreSQL; is it up, has the ico_writer role connections left, does a lock (DDL, VACUUM FULL) hold a raw table? 3. Once the database answers, the retries stop and the dataflow catches up by itself (panel 'Duplicate look-up retries per second' of the system health dashboard).
+      # Late copies are dropped and the data stays exact: a warning of upstream re-sending only.
+      - alert: IcoLateDuplicatesHigh
+        expr: 100 * sum(rate(ico_dataflow_late_duplicates_dropped_total{ {{- $series -}} }[5m])) / (sum(rate(ico_dataflow_events_decoded_total{ {{- $series -}} }[5m])) > 0) > {{ $rules.lateDuplicatesPercent }}
+        for: {{ $rules.lateDuplicatesFor }}
+        labels:
+          severity: warning
+          team: ico-analytics
+        annotations:
+          summary: Late duplicates are {{ "{{ $value | humanize }}" }}% of the records the dataflow reads.
+          description: For {{ $rules.lateDuplicatesFor }} more than {{ $rules.lateDuplicatesPercent }}% of the records read (over 5 minutes) were copies of events already stored. The dataflow drops them and the stored data stays exact, so this only warns; a producer is retrying or re-sending a lot (slow broker acks, a client without enable.idempotence, a batch posted again), which costs throughput and often comes before records lost at the producer, where no one here sees them. Check the producers' delivery errors and retries and the brokers' health; panel 'Duplicates dropped per second' shows whether copies also arrive in flight.
       {{- end }}
       {{- if $forwarder }}
       {{- $fseries := include "ico-analytics.alertForwarderSeries" . }}
@@ -88,6 +109,8 @@ groups:{{ if not (or $shared $forwarder) }} []{{ end }}
 ico-consumer-lag: IcoDataflowConsumerLagHigh
 ico-dataflow-down: IcoDataflowDown
 ico-sink-stalled: IcoDataflowSinkStalled
+ico-duplicate-lookup-failing: IcoDuplicateLookupFailing
+ico-late-duplicates-high: IcoLateDuplicatesHigh
 ico-dead-letters-high: IcoDeadLettersRising
 {{- end }}
 
