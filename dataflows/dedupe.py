@@ -67,7 +67,7 @@ from bytewax.operators import StatefulBatchLogic
 from psycopg import sql
 
 from dataflows import metrics
-from dataflows.enrich import CLICKSTREAM_TABLE, CONVERSIONS_TABLE, REGISTRATIONS_TABLE, utc
+from dataflows.enrich import CLICKSTREAM_TABLE, CONVERSIONS_TABLE, REGISTRATIONS_TABLE
 from dataflows.sinks import PostgresSink, RetryPolicy, Timeouts, connect
 from dataflows.validate import SOURCE_OFFSET, SOURCE_PARTITION, Event
 from ico_core.db import query
@@ -163,7 +163,10 @@ class StoredCopies:
     coordinates (stored before migration 0024) counts as this copy's own. The query probes the
     primary key once per event, in the partition the event's timestamp selects. Measured with
     EXPLAIN ANALYZE on 300,000 rows over 4 days and a batch of 1,000 (PostgreSQL 18): 2,000
-    buffer hits and 13-20 ms on the loaded test box, whether the batch spans one day or two;
+    buffer hits and 13-20 ms on the loaded test box, whether the batch spans one day or two.
+    With the arrays sent in binary and the timestamps as milliseconds, a batch of 5,000 over
+    1.4 M rows in 5 daily partitions took 24 ms from the client instead of 59 ms (1,000: 4.5
+    instead of 13 ms): the text form's formatting and parsing had cost more than the probes;
     a plain join was planned as a hash join over every row of the batch's time range (260-360 ms
     without a range predicate; with one, 0.2 ms over the 43 s of this sparse table a batch
     spanned, 430 ms once one event was a day late), and ``= ANY`` on both key columns took
@@ -228,7 +231,7 @@ class StoredCopies:
                     records = [batch[i][1] for i in positions]
                     params = {
                         "ids": [r[id_field] for r in records],
-                        "timestamps": [utc(r["timestamp"]) for r in records],
+                        "timestamps_ms": [r["timestamp"] for r in records],
                     }
                     for ordinal, partition, offset in cur.execute(
                         self._queries[event_type], params
