@@ -38,6 +38,20 @@ class GrafanaQuery:
     max_data_points: int | None = None  # the panel's, which sets $__interval
     min_interval: timedelta = timedelta(0)  # the panel's lower bound of $__interval
 
+    @classmethod
+    def of(
+        cls,
+        file: str,
+        title: str,
+        sql: str,
+        options: Mapping[str, Any],
+        lookback: timedelta | None = None,
+    ) -> GrafanaQuery:
+        """The query ``sql`` of a panel (or alert-rule query) whose query options (its
+        ``maxDataPoints`` and minimum ``interval``) are in ``options``."""
+        interval = _duration(options.get("interval") or "0s")
+        return cls(file, title, sql, lookback, options.get("maxDataPoints"), interval)
+
     def interval(self, time_from: datetime, time_to: datetime) -> timedelta | None:
         """``$__interval`` of the panel over the range; None if it sets no maxDataPoints."""
         if self.max_data_points is None:
@@ -115,14 +129,7 @@ def _queries(directory: Path, language: str) -> Iterator[_Query]:
 def queries_in(directory: Path) -> list[GrafanaQuery]:
     """The SQL of every panel target, query variable and alert rule in ``directory``."""
     found = [
-        GrafanaQuery(
-            q.file,
-            q.title,
-            q.model["rawSql"],
-            q.lookback,
-            q.panel.get("maxDataPoints"),
-            _duration(q.panel.get("interval") or "0s"),
-        )
+        GrafanaQuery.of(q.file, q.title, q.model["rawSql"], q.panel, q.lookback)
         for q in _queries(directory, "rawSql")
     ]
     for path in sorted(directory.glob("*.json")):
