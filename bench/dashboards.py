@@ -56,6 +56,7 @@ COPIED = (
     "analytics.leads",
     # derived from the raw rows, which are copied as they are: the copies' are the same
     "analytics.minute_counts",
+    "analytics.five_minute_counts",
     "analytics.page_load_histograms",
 )
 _OFFSETS_PER_COPY = 10_000_000_000  # dead letters' Kafka offsets, kept unique per copy

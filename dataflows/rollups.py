@@ -1,11 +1,14 @@
 """Rollups of the raw events that the dashboards read instead of scanning the raw tables:
-``analytics.minute_counts`` and ``analytics.page_load_histograms`` (migration 0018), recomputed
-in PostgreSQL like the sessions (``dataflows.sessions``).
+``analytics.minute_counts`` and ``analytics.page_load_histograms`` (migration 0018) and
+``analytics.five_minute_counts`` (0025), recomputed in PostgreSQL like the sessions
+(``dataflows.sessions``).
 
 - Minute counts: per project and minute of event time, the clickstream events, registrations,
-  conversions, page views with a load time and those over 3 s. The events-per-second,
-  stored-per-minute and slow-pages panels read them for the whole minutes of their range and
-  the raw tables for the partial minutes at its ends only: the raw answer, exactly.
+  conversions, page views with a load time and those over 3 s; the 5-minute counts are their
+  sums per 5 minutes. The events-per-second, stored-per-minute and slow-pages panels read
+  ``analytics.event_counts_in`` per Grafana interval: the whole 5-minute periods of their range
+  (when the interval is a multiple of 5 minutes), the other whole minutes, and the raw tables
+  for the partial minutes at its ends only: the raw answer, exactly.
 - Page load histograms: per minute and per hour (the sum of its minutes), per project and per
   project and page type or device, the page views with a load time, the slow ones and a
   histogram of 180 log-spaced buckets 5 % wide packed into one numeric, so that ``sum`` adds
@@ -19,9 +22,9 @@ How they stay exact:
 1. The sink, in the transaction that stores a batch, inserts one row into
    ``analytics.minutes_touched``: the minutes the batch stored events in (``touch``).
 2. The ``SessionRefresher``, in the transaction (and under the lock) that recomputes sessions,
-   claims touched batches, deletes the rows of their minutes (and of those minutes' hours) and
-   recomputes them from the raw events, the hours from their minute rows
-   (``sql/queries/rollups/*.sql``, ``refresh``).
+   claims touched batches, deletes the rows of their minutes (and of those minutes' 5-minute
+   periods and hours) and recomputes them from the raw events, the periods and hours from
+   their minute rows (``sql/queries/rollups/*.sql``, ``refresh``).
 
 The raw tables are de-duplicated by primary key, so a replayed event or a duplicate recomputes
 the same rows, and a late event touches its minute again. A minute's rows appear up to
@@ -71,6 +74,8 @@ def refresh(cur: psycopg.Cursor[Any], *, limit: int = CLAIM_BATCHES) -> int:
         cur.execute(query("rollups/delete"))
         lo, hi = cur.execute(query("rollups/bounds")).fetchone()  # type: ignore[misc]
         cur.execute(query("rollups/insert"), {"lo": lo, "hi": hi})
+        cur.execute(query("rollups/five_minutes_delete"))
+        cur.execute(query("rollups/five_minutes_insert"))
         cur.execute(query("rollups/load_delete"))
         cur.execute(query("rollups/load_minutes"), {"lo": lo, "hi": hi})
         cur.execute(query("rollups/load_hours"))

@@ -274,11 +274,38 @@ ORDER BY 1, 2
 """
 
 
+#: The 5-minute counts against their minute counts, summed: the rows that differ.
+_FIVE_MINUTES_VS_MINUTES = """
+WITH want AS (
+    SELECT date_bin('5 minutes', minute, '2000-01-01') AS period_start, ico_website_id,
+           sum(clickstream) AS c, sum(registrations) AS r, sum(conversions) AS v,
+           sum(timed_views) AS timed, sum(slow_views) AS slow
+    FROM analytics.minute_counts GROUP BY 1, 2
+)
+SELECT coalesce(w.period_start, f.period_start), coalesce(w.ico_website_id, f.ico_website_id)
+FROM want w
+FULL JOIN analytics.five_minute_counts f
+  ON f.period_start = w.period_start AND f.ico_website_id = w.ico_website_id
+WHERE (w.c, w.r, w.v, w.timed, w.slow) IS DISTINCT FROM
+      (f.clickstream, f.registrations, f.conversions, f.timed_views, f.slow_views)
+ORDER BY 1, 2
+"""
+
+
 def minute_rollup_differences(conn: psycopg.Connection[Any]) -> list[str]:
+    problems = []
     wrong = conn.execute(_MINUTE_ROLLUPS_VS_RAW).fetchall()
-    if not wrong:
-        return []
-    return [f"rollups: {len(wrong)} (minute, project) rows differ from raw, first {wrong[0]}"]
+    if wrong:
+        problems.append(
+            f"rollups: {len(wrong)} (minute, project) rows differ from raw, first {wrong[0]}"
+        )
+    wrong = conn.execute(_FIVE_MINUTES_VS_MINUTES).fetchall()
+    if wrong:
+        problems.append(
+            f"rollups: {len(wrong)} (5 minutes, project) rows differ from the minutes,"
+            f" first {wrong[0]}"
+        )
+    return problems
 
 
 def compare_database(url: str, exp: Expected, crm_key: bytes | None = None) -> list[str]:

@@ -17,6 +17,7 @@ from ico_analytics.dashboards.panels import (
     PROMETHEUS,
     Sql,
     board,
+    per_interval,
     project_variable,
     prom,
     reduce,
@@ -80,11 +81,14 @@ def realtime() -> dashboard.Dashboard:
             ).span(6)
         )
         .with_panel(
-            timeseries_panel(
-                "Events per second",
-                f"Stored events per second by kind, averaged over each minute of event time.{LAG}",
-                Sql("realtime/events_per_second", "time_series"),
-                "reqps",
+            per_interval(
+                timeseries_panel(
+                    "Events per second",
+                    "Stored events per second by kind, averaged over each interval of event time"
+                    f" (a minute up to a day's range).{LAG}",
+                    Sql("realtime/events_per_second", "time_series"),
+                    "reqps",
+                )
             )
             .height(4)
             .span(12)
@@ -430,11 +434,14 @@ def performance() -> dashboard.Dashboard:
             )
         )
         .with_panel(
-            timeseries_panel(
-                "Slow pages",
-                f"Share of page views per minute of event time. {SLOW}{LAG}",
-                Sql("performance/slow_pages", "time_series"),
-                "percent",
+            per_interval(
+                timeseries_panel(
+                    "Slow pages",
+                    "Share of page views per interval of event time (a minute up to a day's"
+                    f" range). {SLOW}{LAG}",
+                    Sql("performance/slow_pages", "time_series"),
+                    "percent",
+                )
             )
         )
         .with_row(dashboard.Row("Data quality"))
@@ -447,12 +454,15 @@ def performance() -> dashboard.Dashboard:
             ).height(8)
         )
         .with_panel(
-            timeseries_panel(
-                "Rejections by source",
-                "Records refused per minute of arrival, by the topic they came from.",
-                Sql("performance/rejections_by_source", "time_series"),
-                "short",
-                span=20,
+            per_interval(
+                timeseries_panel(
+                    "Rejections by source",
+                    "Records refused per minute of arrival, averaged over each interval (a minute"
+                    " up to a day's range), by the topic they came from.",
+                    Sql("performance/rejections_by_source", "time_series"),
+                    "short",
+                    span=20,
+                )
             ).draw_style(common.GraphDrawStyle.BARS)
         )
         .with_panel(
@@ -761,11 +771,14 @@ def system() -> dashboard.Dashboard:
             .span(8)
         )
         .with_panel(
-            timeseries_panel(
-                "Stored events per minute",
-                f"By minute of event time and kind.{LAG}",
-                Sql("system/stored_per_minute", "time_series"),
-                "short",
+            per_interval(
+                timeseries_panel(
+                    "Stored events per minute",
+                    "By kind, per minute of event time averaged over each interval (a minute up"
+                    f" to a day's range).{LAG}",
+                    Sql("system/stored_per_minute", "time_series"),
+                    "short",
+                )
             )
         )
         .with_panel(

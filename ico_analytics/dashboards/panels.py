@@ -166,6 +166,18 @@ def timeseries_panel(
     )
 
 
+#: Points a time series grouped by Grafana's interval asks for: ``$__interval`` is the range over
+#: this, rounded (1 minute up to a day's range, 10 minutes at 7 days), and at least a minute,
+#: whatever the panel's width.
+MAX_POINTS = 1200
+MIN_INTERVAL = "1m"
+
+
+def per_interval(panel: timeseries.Panel) -> timeseries.Panel:
+    """``panel``, whose query groups by ``$__interval_ms``, with a fixed number of points."""
+    return panel.max_data_points(MAX_POINTS).interval(MIN_INTERVAL)
+
+
 #: A table column's unit, or its unit and decimals.
 ColumnUnit = str | tuple[str, int]
 

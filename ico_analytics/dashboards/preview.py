@@ -9,6 +9,7 @@ transaction as the ``grafana_reader`` role the Grafana user has.
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from typing import Any, NamedTuple
 import psycopg
 
 from ico_analytics.dashboards.build import ALERT_RULES_FILE
-from ico_analytics.dashboards.grafana_sql import expand
+from ico_analytics.dashboards.grafana_sql import expand, panel_interval
 from ico_core.db import libpq_url
 from ico_core.errors import DashboardError
 
@@ -34,6 +35,28 @@ class GrafanaQuery:
     title: str  # panel title, "variable <name>" or "alert <title>"
     sql: str  # as committed: macros and variables unexpanded
     lookback: timedelta | None = None  # alert rules: evaluated over [now - lookback, now]
+    max_data_points: int | None = None  # the panel's, which sets $__interval
+    min_interval: timedelta = timedelta(0)  # the panel's lower bound of $__interval
+
+    @classmethod
+    def of(
+        cls,
+        file: str,
+        title: str,
+        sql: str,
+        options: Mapping[str, Any],
+        lookback: timedelta | None = None,
+    ) -> GrafanaQuery:
+        """The query ``sql`` of a panel (or alert-rule query) whose query options (its
+        ``maxDataPoints`` and minimum ``interval``) are in ``options``."""
+        interval = _duration(options.get("interval") or "0s")
+        return cls(file, title, sql, lookback, options.get("maxDataPoints"), interval)
+
+    def interval(self, time_from: datetime, time_to: datetime) -> timedelta | None:
+        """``$__interval`` of the panel over the range; None if it sets no maxDataPoints."""
+        if self.max_data_points is None:
+            return None
+        return panel_interval(time_from, time_to, self.max_data_points, self.min_interval)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +65,24 @@ class QueryResult:
     columns: list[str]
     rows: list[tuple[Any, ...]]
     seconds: float  # execution and fetch, as the data source would wait for it
+
+
+_DURATION = re.compile(r"(\d+)(ms|s|m|h|d)")
+_UNIT = {
+    "ms": timedelta(milliseconds=1),
+    "s": timedelta(seconds=1),
+    "m": timedelta(minutes=1),
+    "h": timedelta(hours=1),
+    "d": timedelta(days=1),
+}
+
+
+def _duration(text: str) -> timedelta:
+    """A panel's minimum interval ("1m", "30s"); Grafana's other forms are not used here."""
+    match = _DURATION.fullmatch(text)
+    if match is None:
+        raise DashboardError(f"unsupported interval: {text!r}")
+    return int(match.group(1)) * _UNIT[match.group(2)]
 
 
 def _panels(panels: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
@@ -58,6 +99,7 @@ class _Query(NamedTuple):
     model: dict[str, Any]
     lookback: timedelta | None  # alert rules: evaluated over [now - lookback, now]
     siblings: int  # queries of the same panel or rule with the same language
+    panel: dict[str, Any]  # the panel, or the alert rule's query
 
 
 def _queries(directory: Path, language: str) -> Iterator[_Query]:
@@ -76,18 +118,18 @@ def _queries(directory: Path, language: str) -> Iterator[_Query]:
                     for item in data:
                         window = timedelta(seconds=item["relativeTimeRange"]["from"])
                         title = f"alert {rule['title']}"
-                        yield _Query(path.name, title, item["model"], window, len(data))
+                        yield _Query(path.name, title, item["model"], window, len(data), item)
             continue
         for panel in _panels(content.get("panels", [])):
             targets = [t for t in panel.get("targets", []) if language in t]
             for target in targets:
-                yield _Query(path.name, panel["title"], target, None, len(targets))
+                yield _Query(path.name, panel["title"], target, None, len(targets), panel)
 
 
 def queries_in(directory: Path) -> list[GrafanaQuery]:
     """The SQL of every panel target, query variable and alert rule in ``directory``."""
     found = [
-        GrafanaQuery(q.file, q.title, q.model["rawSql"], q.lookback)
+        GrafanaQuery.of(q.file, q.title, q.model["rawSql"], q.panel, q.lookback)
         for q in _queries(directory, "rawSql")
     ]
     for path in sorted(directory.glob("*.json")):
@@ -150,7 +192,13 @@ def run_queries(
         variables: Mapping[str, Sequence[str]] = {"project": [str(p) for p in projects]}
         for q in queries:
             start = time_from if q.lookback is None else time_to - q.lookback
-            sql = expand(q.sql, time_from=start, time_to=time_to, variables=variables)
+            sql = expand(
+                q.sql,
+                time_from=start,
+                time_to=time_to,
+                variables=variables,
+                interval=q.interval(start, time_to),
+            )
             began = time.perf_counter()
             try:
                 cursor = conn.execute(sql.encode())

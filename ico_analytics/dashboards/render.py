@@ -305,7 +305,7 @@ def render_dashboard(
     board = json.loads(path.read_text(encoding="utf-8"))
     panels = board["panels"]
     sql = [
-        (panel["id"], GrafanaQuery(path.name, panel["title"], t["rawSql"]))
+        (panel["id"], GrafanaQuery.of(path.name, panel["title"], t["rawSql"], panel))
         for panel in panels
         for t in panel.get("targets", [])
         if "rawSql" in t

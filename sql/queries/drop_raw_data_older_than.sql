@@ -1,8 +1,8 @@
 -- Retention of raw data: the daily partitions (and DEFAULT-partition rows) of UTC days before
 -- today - %(days)s, the dead letters that arrived before then, the sessions that started
--- before then with their rollups, the minute counts and page load histograms of before then
--- (all derived from the raw events) and the leads registered before then (a lead is a
--- registration, emails included) with their rollup. Returns the partitions dropped and the
+-- before then with their rollups, the minute and 5-minute counts and page load histograms of
+-- before then (all derived from the raw events) and the leads registered before then (a lead
+-- is a registration, emails included) with their rollup. Returns the partitions dropped and the
 -- dead letters deleted.
 WITH dead AS (
     DELETE FROM raw_data.dead_letters
@@ -16,6 +16,10 @@ sessions AS (
 minutes AS (
     DELETE FROM analytics.minute_counts
     WHERE minute < (now() AT TIME ZONE 'UTC')::date - %(days)s
+),
+five_minutes AS (
+    DELETE FROM analytics.five_minute_counts
+    WHERE period_start < (now() AT TIME ZONE 'UTC')::date - %(days)s
 ),
 load_times AS (
     DELETE FROM analytics.page_load_histograms

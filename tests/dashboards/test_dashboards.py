@@ -33,7 +33,7 @@ from ico_analytics.dashboards.build import (
     build_files,
     dashboards,
 )
-from ico_analytics.dashboards.grafana_sql import expand
+from ico_analytics.dashboards.grafana_sql import expand, panel_interval
 from ico_analytics.dashboards.preview import (
     GrafanaQuery,
     QueryResult,
@@ -227,9 +227,42 @@ def test_macros_expand_as_grafana_does() -> None:
         "IN (${project:csv})", time_from=start, time_to=end, variables={"project": ["3", "4"]}
     )
     assert csv == "IN (3,4)"
-    for unsupported in ("$__timeGroup(t, '5m')", "$other", "${project:regex}"):
+    every = expand(
+        "x / $__interval_ms",
+        time_from=start,
+        time_to=end,
+        variables={},
+        interval=timedelta(minutes=10),
+    )
+    assert every == "x / 600000"
+    for unsupported in ("$__timeGroup(t, '5m')", "$other", "${project:regex}", "$__interval_ms"):
         with pytest.raises(DashboardError):
             expand(unsupported, time_from=start, time_to=end, variables={"project": ["1"]})
+
+
+def test_interval_is_grafanas_rounded_range_over_the_points() -> None:
+    end = datetime(2026, 3, 1, 12, tzinfo=UTC)
+    minute = timedelta(minutes=1)
+    got = {
+        hours: panel_interval(end - timedelta(hours=hours), end, 1200, minute)
+        for hours in (1, 6, 24, 48, 24 * 7, 24 * 30)
+    }
+    assert got == {
+        1: minute,  # 3 s, rounded to 2 s: the panel's minimum
+        6: minute,  # 18 s: 20 s
+        24: minute,  # 72 s: 1 minute
+        48: 2 * minute,  # 144 s
+        24 * 7: 10 * minute,  # 504 s
+        24 * 30: 30 * minute,  # 36 minutes
+    }
+    per_interval = [q for q in queries_in(DASHBOARDS_DIR) if "$__interval_ms" in q.sql]
+    assert sorted(q.title for q in per_interval) == [
+        "Events per second",
+        "Rejections by source",
+        "Slow pages",
+        "Stored events per minute",
+    ]
+    assert all(q.interval(end - timedelta(days=7), end) == 10 * minute for q in per_interval)
 
 
 def _sessions_in_range(filled: Filled) -> list[dict[str, Any]]:
@@ -812,6 +845,62 @@ def _dead_letters_by_topic(lines: list[dict[str, Any]]) -> Counter[str]:
             bad.add(canonical)
             topics[EventType(line["event_type"]).topic] += 1
     return topics
+
+
+def test_per_interval_panels_over_a_week_sum_the_minutes_exactly(
+    filled: Filled, results: dict[str, QueryResult]
+) -> None:
+    """Over 7 days the panels grouped by Grafana's interval read 10-minute buckets (the
+    5-minute counts, minute counts and raw partial minutes, the range's end being off the
+    minute): each bucket holds exactly the ground truth's events, and the rejections exactly
+    the 1-minute panel's counts of its minutes."""
+    end = filled.time_to
+    since = end - timedelta(days=7)
+    queries = [q for q in queries_in(DASHBOARDS_DIR) if "$__interval_ms" in q.sql]
+    bucket = timedelta(minutes=10)
+    assert {q.interval(since, end) for q in queries} == {bucket}
+    got = {
+        r.query.title: _rows(r)
+        for r in run_queries(filled.url, queries, time_from=since, time_to=end)
+    }
+    origin = datetime(2000, 1, 1, tzinfo=UTC)
+
+    def bucket_of(ms: int) -> datetime:
+        at = datetime.fromtimestamp(ms / 1000, UTC)
+        return origin + (at - origin) // bucket * bucket
+
+    valid, _ = valid_records(filled.lines)
+    label = {
+        "clickstream": "Clickstream",
+        "registration": "Registrations",
+        "conversion": "Conversions",
+    }
+    counts: Counter[tuple[datetime, str]] = Counter()
+    views: dict[datetime, list[float]] = defaultdict(list)
+    for kind, r in valid:
+        if _in(r, since, end):
+            counts[(bucket_of(r["timestamp"]), label[kind])] += 1
+            timed = r.get("event_type") == "page_view" and r.get("page_load_time") is not None
+            if kind == "clickstream" and timed:
+                views[bucket_of(r["timestamp"])].append(r["page_load_time"])
+    assert len({at for at, _ in counts}) > 3  # the data's 40 minutes span several buckets
+    stored = {(r["time"], r["metric"]): r["value"] for r in got["Stored events per minute"]}
+    assert stored == {key: Decimal(n) / 10 for key, n in counts.items()}
+    rates = {(r["time"], r["metric"]): r["value"] for r in got["Events per second"]}
+    assert rates.keys() == counts.keys()
+    for key, n in counts.items():
+        assert float(rates[key]) == pytest.approx(n / 600, rel=1e-12)
+    slow = {r["time"]: float(r["Slow pages"]) for r in got["Slow pages"]}
+    assert slow.keys() == views.keys()
+    for at, loads in views.items():
+        assert slow[at] == pytest.approx(100 * sum(v > 3 for v in loads) / len(loads), rel=1e-12)
+
+    per_minute: Counter[tuple[datetime, str]] = Counter()
+    for row in _rows(results["Rejections by source"]):
+        per_minute[(bucket_of(_ms(row["time"])), row["metric"])] += row["value"]
+    rejections = {(r["time"], r["metric"]): r["value"] for r in got["Rejections by source"]}
+    assert rejections == {key: Decimal(n) / 10 for key, n in per_minute.items()}
+    assert sum(per_minute.values()) == sum(_dead_letters_by_topic(filled.lines).values())
 
 
 def _in(record: dict[str, Any], start: datetime, end: datetime) -> bool:

@@ -121,6 +121,7 @@ def test_grafana_reader_can_read_but_not_write(migrated_database_url: str) -> No
             "analytics.lead_summary",
             "analytics.user_conversion",
             "analytics.minute_counts",
+            "analytics.five_minute_counts",
             "analytics.page_load_histograms",
             "analytics.sessions_rollup",
             "analytics.sessions_geo_rollup",
@@ -222,6 +223,11 @@ def test_maintain_creates_partitions_ahead_and_applies_retention(
                 (received,),
             )
             conn.execute(
+                "INSERT INTO analytics.five_minute_counts VALUES"
+                " (date_bin('5 minutes', %s, '2000-01-01'), 1, 1, 0, 0, 0, 0)",
+                (received,),
+            )
+            conn.execute(
                 "INSERT INTO analytics.page_load_histograms VALUES"
                 " (date_bin('1 hour', %s, '2000-01-01'), '1 hour', 1, 'project', '', 1, 0, 1)",
                 (received,),
@@ -255,6 +261,7 @@ def test_maintain_creates_partitions_ahead_and_applies_retention(
         leads = conn.execute("SELECT registered_at FROM analytics.leads").fetchall()
         rollups = conn.execute(
             "SELECT (SELECT array_agg(minute) FROM analytics.minute_counts),"
+            " (SELECT array_agg(period_start) FROM analytics.five_minute_counts),"
             " (SELECT array_agg(period_start) FROM analytics.page_load_histograms)"
         ).fetchone()
         hours = conn.execute(
@@ -265,7 +272,7 @@ def test_maintain_creates_partitions_ahead_and_applies_retention(
         ).fetchall()
     assert left == [(1,)]
     assert hours == [(_midday(today),)] * len(ROLLUP_ROWS)
-    assert rollups == ([_midday(today)], [_midday(today)])
+    assert rollups == ([_midday(today)], [_midday(today)], [_midday(today)])
     assert sessions == [(_midday(today),)]
     assert leads == [(_midday(today),)]
     assert kpis == [(1, today, 1, 1, 0)]

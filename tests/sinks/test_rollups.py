@@ -1,13 +1,13 @@
-"""The minute counts and page load histograms (``dataflows.rollups``) after replays, duplicates
-and late events: equal to the stored events counted in Python, and to a recomputation of every
-minute from the raw tables."""
+"""The minute and 5-minute counts and page load histograms (``dataflows.rollups``) after
+replays, duplicates and late events: equal to the stored events counted in Python, and to a
+recomputation of every minute from the raw tables."""
 
 from __future__ import annotations
 
 import math
 import random
 import statistics
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -23,6 +23,8 @@ T0 = NOW.replace(minute=0, second=0, microsecond=0) - timedelta(days=2)
 #: The histograms' promise (migration 0018).
 REL_ERROR = math.sqrt(1.05) - 1
 PAGES = ("homepage", "presale", "faq")
+#: Where date_bin counts periods from.
+ORIGIN = datetime(2000, 1, 1, tzinfo=UTC)
 DEVICES = ("desktop", "mobile", "tablet")
 
 
@@ -92,6 +94,28 @@ def _stored_counts(url: str) -> dict[tuple[datetime, int], tuple[int, ...]]:
     return {(m, p): tuple(rest) for m, p, *rest in rows}
 
 
+def _five_minutes(
+    counts: dict[tuple[datetime, int], tuple[int, ...]],
+) -> dict[tuple[datetime, int], tuple[int, ...]]:
+    """Minute counts summed per 5-minute period (from 2000-01-01, as date_bin counts)."""
+    periods: dict[tuple[datetime, int], list[int]] = {}
+    for (minute, project), values in counts.items():
+        start = minute.replace(minute=minute.minute - minute.minute % 5)
+        period = periods.setdefault((start, project), [0] * 5)
+        for i, n in enumerate(values):
+            period[i] += n
+    return {k: tuple(v) for k, v in periods.items()}
+
+
+def _stored_five_minutes(url: str) -> dict[tuple[datetime, int], tuple[int, ...]]:
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT period_start, ico_website_id, clickstream, registrations, conversions,"
+            " timed_views, slow_views FROM analytics.five_minute_counts"
+        ).fetchall()
+    return {(m, p): tuple(rest) for m, p, *rest in rows}
+
+
 def _histograms(url: str) -> list[tuple[Any, ...]]:
     with psycopg.connect(url) as conn:
         return conn.execute(
@@ -100,10 +124,13 @@ def _histograms(url: str) -> list[tuple[Any, ...]]:
         ).fetchall()
 
 
-def _recomputed(url: str) -> tuple[dict[tuple[datetime, int], tuple[int, ...]], list[Any]]:
+def _recomputed(url: str) -> tuple[Any, ...]:
     """The rollups recomputed from nothing: every minute of the raw tables touched again."""
     with psycopg.connect(url) as conn:
-        conn.execute("TRUNCATE analytics.minute_counts, analytics.page_load_histograms")
+        conn.execute(
+            "TRUNCATE analytics.minute_counts, analytics.five_minute_counts,"
+            " analytics.page_load_histograms"
+        )
         conn.execute(
             "INSERT INTO analytics.minutes_touched (minutes)"
             " SELECT array_agg(DISTINCT date_bin('1 minute', \"timestamp\", '2000-01-01'))"
@@ -113,7 +140,7 @@ def _recomputed(url: str) -> tuple[dict[tuple[datetime, int], tuple[int, ...]], 
         )
         conn.commit()
         assert refresh_all(conn) > 0
-    return _stored_counts(url), _histograms(url)
+    return _stored_counts(url), _stored_five_minutes(url), _histograms(url)
 
 
 def test_replays_duplicates_and_late_events_leave_the_rollups_exact(
@@ -131,9 +158,11 @@ def test_replays_duplicates_and_late_events_leave_the_rollups_exact(
 
     counts = _stored_counts(url)
     assert counts == _expected_counts(stored)
+    five_minutes = _stored_five_minutes(url)
+    assert five_minutes == _five_minutes(counts)
     histograms = _histograms(url)
     assert {h[1] for h in histograms} == {timedelta(minutes=1), timedelta(hours=1)}
-    assert _recomputed(url) == (counts, histograms)
+    assert _recomputed(url) == (counts, five_minutes, histograms)
 
     # Views and slow views are exact per (period, project, dimension); the percentiles of each
     # hour's histogram within the promised error of the exact ones.
@@ -204,3 +233,39 @@ def test_a_range_off_the_minutes_reads_hours_minutes_and_raw_edges(
             exact = _percentile_cont(loads[page], q)
             assert abs(value - exact) <= REL_ERROR * exact
     assert statistics.median(len(v) for v in loads.values()) > 100
+
+
+def test_event_counts_in_any_bucket_are_the_raw_events_of_the_range(
+    migrated_database_url: str,
+) -> None:
+    """What the per-interval panels read, over a range starting and ending mid-minute and off
+    the 5-minute periods: per bucket of 1, 2, 10 and 60 minutes, exactly the raw events of the
+    selected projects in [since, until], both ends included as ``$__timeFilter``'s are."""
+    url, rng = migrated_database_url, random.Random(13)
+    rows = _events(rng, 3000, T0 - timedelta(minutes=70), 140 * 60)
+    _store(url, *[rows[i : i + 250] for i in range(0, len(rows), 250)])
+    since = T0 - timedelta(minutes=61, seconds=17)
+    until = T0 + timedelta(minutes=62, seconds=41)
+    inside = [(t, r) for t, r in rows if since <= r.timestamp <= until]  # type: ignore[attr-defined]
+    assert 0 < len(inside) < len(rows)
+    for minutes in (1, 2, 10, 60):
+        bucket = timedelta(minutes=minutes)
+        want: dict[datetime, list[int]] = {}
+        for table, r in inside:
+            row: Any = r
+            if row.ico_website_id not in (1, 2):
+                continue
+            at = ORIGIN + (row.timestamp - ORIGIN) // bucket * bucket
+            c = want.setdefault(at, [0] * 5)
+            c[KINDS.index(table)] += 1
+            if table == KINDS[0] and row.event_type == "page_view" and row.page_load_time:
+                c[3] += 1
+                c[4] += row.page_load_time > 3
+        with psycopg.connect(url) as conn:
+            got = conn.execute(
+                "SELECT bucket_start, sum(clickstream), sum(registrations), sum(conversions),"
+                " sum(timed_views), sum(slow_views)"
+                " FROM analytics.event_counts_in(%s, %s, '{1,2}', %s) GROUP BY 1",
+                (since, until, bucket),
+            ).fetchall()
+        assert {g[0]: list(g[1:]) for g in got} == want, minutes
