@@ -311,7 +311,7 @@ class ConversionRow(NamedTuple):
 
 
 class RowBuilder:
-    """The mapper of the ``raw_rows`` step: one valid event -> one raw-table row."""
+    """One valid event -> its raw-table row (for the ``event_rows`` step)."""
 
     def __init__(self, pii_key: bytes) -> None:
         self.pseudonym = Pseudonymiser(pii_key)

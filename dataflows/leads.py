@@ -35,7 +35,7 @@ class LeadRow(NamedTuple):
 
 
 class LeadBuilder:
-    """The mapper of the ``lead_rows`` step: a registration -> its lead row; None otherwise."""
+    """A registration -> its lead row (for the ``event_rows`` step); None otherwise."""
 
     def __init__(self, crm_key: bytes) -> None:
         self._sealer = EmailSealer(crm_key)
