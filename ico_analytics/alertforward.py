@@ -67,7 +67,7 @@ def alertmanager_alert(value: bytes, now: datetime, resolve_after: timedelta) ->
         },
         "annotations": {
             "summary": summary,
-            "description": "The overview dashboard's Anomalies table lists the flagged windows.",
+            "description": "The business KPIs dashboard's Anomalies table lists the flagged windows.",
         },
         "startsAt": str(body["window_end"]),
         "endsAt": (now + resolve_after).isoformat(),

@@ -202,7 +202,7 @@ def alert_rules() -> list[alert.Rule]:
             "ico-dead-letters-high",
             "Dead letters above 5%",
             "More than 5% of the records of the last 10 minutes were refused; the "
-            "'pipeline' dashboard lists why.",
+            "performance dashboard's 'Why records were refused' table lists why.",
             Sql("alerts/dead_letter_share"),
             _threshold("A", "gt", 5),
             lookback_seconds=600,
@@ -215,7 +215,7 @@ def alert_rules() -> list[alert.Rule]:
             "Anomaly in a project's traffic or sales",
             "A project's events, registrations, revenue, conversion rate or country mix in a "
             "5-minute window were far from its last hour, or its 24-hour revenue fell below 80% "
-            "of its baseline; the overview dashboard's Anomalies table says which.",
+            "of its baseline; the business KPIs dashboard's Anomalies table says which.",
             Sql("alerts/anomalies_recent"),
             _threshold("A", "gt", 0),
             lookback_seconds=1800,
