@@ -47,6 +47,16 @@ default 4; the seed's rule was 3):
 
 These two are judged once the project has a full baseline (12 windows) of history.
 
+Their guards set a detection floor in traffic, whatever the anomaly's size (the README has the
+sizes found per project at 500 events/min). The conversion rate needs ~15-17 sessions a window
+at the generator's ~0.3 sign-ups a session to be judged at all, and ~35-40 for a complete stop
+of sign-ups to reach ``|z| >= 4`` (``z ~ s sqrt(n r / (1 - r)) / sqrt(13/12)`` for a drop of a
+fraction ``s`` of a rate ``r`` over ``n`` sessions; a half drop needs ~140). The country mix
+needs a country expected ``MIN_EXPECTED`` times, ~15-20 page views a window; a complete shift
+to one small market is found from ~35 page views, a half one from ~100. Below the floor a rule
+abstains (the smallest project, ~9 sessions and ~12 page views a window at 500 events/min, is
+never flagged by them): it cannot tell an anomaly from noise there, so it raises nothing.
+
 **24-hour revenue** (``revenue_24h``, on the hourly windows): the users' "Revenue Drop" rule, as
 the Grafana alert ``alerts/revenue_vs_baseline`` defines it for all projects together, per
 project. Once the project has data after hour H, the revenue of the 24 hourly windows ending
@@ -57,8 +67,10 @@ a partial first day). It flags when the revenue is below ``ANOMALY_REVENUE_DROP_
 times that mean and, like the other rules, beyond noise: ``z <= -threshold``, where the scale is
 the larger of the baseline periods' standard deviation and the spread of a sum of Poisson
 purchases with the observed amounts (``_compound_noise``). A project's day of a few dozen
-purchases swings by more than 20% without any cause; a big project's does not. Each hour judged
-is its own row and alert.
+purchases swings by more than 20% without any cause; a big project's does not: losing a
+fraction ``f`` of a day of ``N`` purchases reaches at most ``z ~ -f sqrt(N / 2)`` with the
+generator's amounts, so a project needs ~32 purchases a day for even a complete stop to flag.
+Each hour judged is its own row and alert.
 
 Late events change windows after they were judged: every changed window and the windows whose
 history it is are judged again, so the stored verdicts converge to those of the final windows

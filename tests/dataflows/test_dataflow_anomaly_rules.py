@@ -16,11 +16,16 @@ from bytewax.testing import TestingSink, TestingSource, run_main
 
 from dataflows.anomalies import (
     ANOMALIES_TABLE,
+    BASELINE_WINDOWS,
+    WINDOW_MS,
     AnomalyRow,
+    Judgement,
+    MixRule,
     MixValues,
     Verdict,
     country_mix,
     detect_anomalies,
+    mix_point,
 )
 from dataflows.pipeline import build_flow
 from dataflows.records import RawRecord, TableRow
@@ -203,3 +208,48 @@ def test_country_mix_needs_enough_page_views_and_a_real_shift() -> None:
     shifted = {c: n // 2 for c, n in usual.items()} | {"NG": 32}
     verdict = country_mix(MixValues(5, 40, shifted), history, 4.0)
     assert verdict.flag and verdict.direction == "shift" and verdict.value > 0.4
+
+
+#: Shadecoin, the smallest project: 1.4% of the sessions (sessions are drawn in proportion to
+#: the target raise, $15 M of $1,061 M); at 500 events/min ~9 sessions, ~2.6 sign-ups and ~12
+#: page views a 5-minute window.
+SMALLEST = 17
+
+
+def _mix_judgements(windows: list[WindowAggregateRow], project: int, start: int) -> list[Judgement]:
+    """The mix rule on ``project``'s final 5-minute windows of the hour from ``start``, each
+    against the 12 before it (a window without a row is empty, as the step counts it)."""
+    points: dict[int, MixValues] = {}
+    for row in windows:
+        keyed = mix_point(row)
+        if keyed and row.ico_website_id == project:
+            points[keyed[1].start_ms] = keyed[1].values
+    rule = MixRule(4.0)
+    judgements = []
+    for at_ms in range(start, start + HOUR, WINDOW_MS):
+        history = [points.get(at_ms - k * WINDOW_MS) for k in range(1, BASELINE_WINDOWS + 1)]
+        judgements.extend(rule(points.get(at_ms), history))
+    return judgements
+
+
+def test_the_smallest_project_is_below_the_mix_rules_floor_and_abstains() -> None:
+    # The strongest injections at once: no new visitor signs up, all come from Nigeria.
+    start = START_MS + 75 * 60_000
+    injections = (
+        Injection(SMALLEST, AnomalyKind.CONVERSION_DROP, start, 1.0),
+        Injection(SMALLEST, AnomalyKind.COUNTRY_SHIFT, start, 1.0),
+    )
+    final, windows = _run(500, 2.5, injections)
+    assert not {key for key in final if key[0] == SMALLEST}
+    # Not missed by chance: the guards keep the rules from judging these windows at all.
+    judgements = _mix_judgements(windows, SMALLEST, start)
+    conversion, mix = judgements[0::2], judgements[1::2]
+    assert len(conversion) == 12
+    # Fewer than MIN_EXPECTED (5) sign-ups expected in a window: never judged.
+    assert all(j.z_score == 0 and not j.flag for j in conversion)
+    # A country expected 5 times in ~12 page views is rare: judged in 3 windows, far from 4.
+    judged = [j.z_score for j in mix if j.z_score]
+    assert len(judged) == 3 and max(judged) < 2 and not any(j.flag for j in mix)
+    # The same traffic without them raises nothing on the project either.
+    clean, _ = _run(500, 2.5)
+    assert not {key for key in clean if key[0] == SMALLEST}
