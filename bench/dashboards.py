@@ -118,6 +118,9 @@ def _copy_days_back(url: str, start: datetime, days: int) -> None:
             "SELECT raw_data.ensure_daily_partitions(%s, %s)",
             (start.date() - timedelta(days=days), start.date() + timedelta(days=1)),
         )
+        # The filled day's page load day rows are of two partial UTC days: not copied, all days
+        # recomputed from their hours once the hours are (_page_load_days).
+        conn.execute("DELETE FROM analytics.page_load_histograms WHERE period = '1 day'")
         for table in COPIED:
             schema, name = table.split(".")
             columns = conn.execute(
@@ -154,6 +157,7 @@ def _copy_days_back(url: str, start: datetime, days: int) -> None:
                 },
             )
     _rollup_all(url)
+    _page_load_days(url)
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE")  # as autovacuum would have by the time anyone looks
 
@@ -171,6 +175,21 @@ def _rollup_all(url: str) -> None:
             " FROM raw_data.user_registrations"
         )
         conn.execute(query("sessions/rollup"), prepare=False)
+
+
+def _page_load_days(url: str) -> None:
+    """The page load day rows of every day stored, as the sessions refresher computes those of
+    the days it touches (``rollups/load_days``): the sums of their hour rows."""
+    with psycopg.connect(url) as conn:
+        conn.execute(
+            "INSERT INTO analytics.page_load_histograms"
+            " (period_start, period, ico_website_id, dimension, value, views, slow_views,"
+            " histogram)"
+            " SELECT date_bin('1 day', period_start, timestamptz '2000-01-01'), interval '1 day',"
+            " ico_website_id, dimension, value, sum(views), sum(slow_views), sum(histogram)"
+            " FROM analytics.page_load_histograms WHERE period = interval '1 hour'"
+            " GROUP BY 1, 3, 4, 5"
+        )
 
 
 def _time_column(columns: list[tuple[str, str]]) -> str:

@@ -9,13 +9,14 @@
   ``analytics.event_counts_in`` per Grafana interval: the whole 5-minute periods of their range
   (when the interval is a multiple of 5 minutes), the other whole minutes, and the raw tables
   for the partial minutes at its ends only: the raw answer, exactly.
-- Page load histograms: per minute and per hour (the sum of its minutes), per project and per
-  project and page type or device, the page views with a load time, the slow ones and a
-  histogram of 180 log-spaced buckets 5 % wide packed into one numeric, so that ``sum`` adds
-  histograms. The page-load-by-project/page-type/device panels read
-  ``analytics.page_load_histograms_in`` (whole hours, then whole minutes, then the raw partial
-  minutes): views and slow share exact, p50/p95/p99 within sqrt(1.05) - 1 = 2.47 % of the
-  exact percentiles (each value taken as the geometric middle of its bucket).
+- Page load histograms: per minute, per hour (the sum of its minutes) and per UTC day (the sum
+  of its hours, migration 0026), per project and per project and page type or device, the
+  page views with a load time, the slow ones and a histogram of 180 log-spaced buckets 5 %
+  wide packed into one numeric, so that ``sum`` adds histograms. The
+  page-load-by-project/page-type/device panels read ``analytics.page_load_histograms_in``
+  (whole days, then whole hours, then whole minutes, then the raw partial minutes): views and
+  slow share exact, p50/p95/p99 within sqrt(1.05) - 1 = 2.47 % of the exact percentiles (each
+  value taken as the geometric middle of its bucket).
 
 How they stay exact:
 
@@ -23,8 +24,8 @@ How they stay exact:
    ``analytics.minutes_touched``: the minutes the batch stored events in (``touch``).
 2. The ``SessionRefresher``, in the transaction (and under the lock) that recomputes sessions,
    claims touched batches, deletes the rows of their minutes (and of those minutes' 5-minute
-   periods and hours) and recomputes them from the raw events, the periods and hours from
-   their minute rows (``sql/queries/rollups/*.sql``, ``refresh``).
+   periods, hours and days) and recomputes them from the raw events, the periods and hours from
+   their minute rows, the days from their hour rows (``sql/queries/rollups/*.sql``, ``refresh``).
 
 The raw tables are de-duplicated by primary key, so a replayed event or a duplicate recomputes
 the same rows, and a late event touches its minute again. A minute's rows appear up to
@@ -79,4 +80,5 @@ def refresh(cur: psycopg.Cursor[Any], *, limit: int = CLAIM_BATCHES) -> int:
         cur.execute(query("rollups/load_delete"))
         cur.execute(query("rollups/load_minutes"), {"lo": lo, "hi": hi})
         cur.execute(query("rollups/load_hours"))
+        cur.execute(query("rollups/load_days"))
     return claimed

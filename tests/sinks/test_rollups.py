@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
+import pytest
 
 from dataflows.records import TableRow
 from dataflows.sessions import refresh_all
@@ -161,11 +162,16 @@ def test_replays_duplicates_and_late_events_leave_the_rollups_exact(
     five_minutes = _stored_five_minutes(url)
     assert five_minutes == _five_minutes(counts)
     histograms = _histograms(url)
-    assert {h[1] for h in histograms} == {timedelta(minutes=1), timedelta(hours=1)}
+    assert {h[1] for h in histograms} == {
+        timedelta(minutes=1),
+        timedelta(hours=1),
+        timedelta(days=1),
+    }
     assert _recomputed(url) == (counts, five_minutes, histograms)
 
     # Views and slow views are exact per (period, project, dimension); the percentiles of each
-    # hour's histogram within the promised error of the exact ones.
+    # hour's histogram within the promised error of the exact ones (a day's histogram is the
+    # sum of its hours').
     views: dict[tuple[Any, ...], list[float]] = {}
     for table, r in stored:
         row: Any = r
@@ -174,6 +180,7 @@ def test_replays_duplicates_and_late_events_leave_the_rollups_exact(
         for period, start in (
             (timedelta(minutes=1), _minute(row.timestamp)),
             (timedelta(hours=1), row.timestamp.replace(minute=0, second=0, microsecond=0)),
+            (timedelta(days=1), row.timestamp.replace(hour=0, minute=0, second=0, microsecond=0)),
         ):
             for dimension, value in (
                 ("project", ""),
@@ -197,16 +204,24 @@ def test_replays_duplicates_and_late_events_leave_the_rollups_exact(
                 assert abs(got - exact) <= REL_ERROR * exact, (h[:5], q, got, exact)
 
 
-def test_a_range_off_the_minutes_reads_hours_minutes_and_raw_edges(
-    migrated_database_url: str,
+@pytest.mark.parametrize(
+    "around",
+    [timedelta(minutes=61, seconds=17), timedelta(hours=25, minutes=1, seconds=17)],
+    ids=["hours", "days"],
+)
+def test_a_range_off_the_minutes_reads_days_hours_minutes_and_raw_edges(
+    migrated_database_url: str, around: timedelta
 ) -> None:
-    """The panels' source over a range starting and ending mid-minute: exact views and slow
-    views, percentiles within the promised error, per page type."""
+    """The panels' source over a range starting and ending mid-minute, ~2 hours or ~2 days
+    long (which holds a whole UTC day): exact views and slow views, percentiles within the
+    promised error, per page type."""
     url, rng = migrated_database_url, random.Random(9)
-    rows = _events(rng, 3000, T0 - timedelta(minutes=70), 140 * 60)
+    rows = _events(
+        rng, 3000, T0 - around - timedelta(minutes=9), int(2 * around.total_seconds()) + 18 * 60
+    )
     _store(url, *[rows[i : i + 250] for i in range(0, len(rows), 250)])
-    since = T0 - timedelta(minutes=61, seconds=17)
-    until = T0 + timedelta(minutes=62, seconds=41)
+    since = T0 - around
+    until = T0 + around + timedelta(minutes=1, seconds=24)
     loads: dict[str, list[float]] = {}
     for table, r in rows:
         row: Any = r
