@@ -431,6 +431,10 @@ class BackgroundWriter:
         self._thread = threading.Thread(target=self._run, name="postgres-writer", daemon=True)
         self._thread.start()
 
+    @property
+    def closed(self) -> bool:
+        return self._closing
+
     def submit(self, items: list[TableRow]) -> None:
         with self._changed:
             self._changed.wait_for(lambda: len(self._pending) < self._max_pending)
@@ -508,14 +512,16 @@ class PostgresWrites:
         self._step = step
         # By OS thread: a Bytewax worker is one thread for the whole run.
         self._writers: dict[int, BackgroundWriter] = {}
+        self._indexes: dict[int, int] = {}  # worker thread -> its gauge's worker label
         self._lock = threading.Lock()
 
     def __call__(self, resume: None) -> WriteLogic:
         worker = threading.get_ident()
         with self._lock:
             writer = self._writers.get(worker)
-            if writer is None:
-                partition = self._sink.partition(self._step, len(self._writers))
+            if writer is None or writer.closed:  # closed: this flow already ran to its end
+                index = self._indexes.setdefault(worker, len(self._indexes))
+                partition = self._sink.partition(self._step, index)
                 writer = self._writers[worker] = BackgroundWriter(partition)
         return WriteLogic(writer)
 

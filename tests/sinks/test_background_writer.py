@@ -143,3 +143,19 @@ def test_an_epoch_is_not_recorded_before_its_rows_are_committed(
         {"event_type": e.event_type.value, "fault": None, "record": e.record} for e in events
     )
     assert compare_database(migrated_database_url, truth) == []
+
+
+def test_the_same_flow_runs_twice_in_one_thread(migrated_database_url: str) -> None:
+    # The first run's end closes the worker's writer; the second run gets a new one.
+    events = clean_events(100)
+    flow = build_flow(
+        TestingSource([record_of(e, 0, i) for i, e in enumerate(events)], batch_size=20),
+        PostgresSink(migrated_database_url),
+        settings=SETTINGS,
+    )
+    run_main(flow)
+    run_main(flow)
+    truth = expected_from(
+        {"event_type": e.event_type.value, "fault": None, "record": e.record} for e in events
+    )
+    assert compare_database(migrated_database_url, truth) == []
