@@ -178,18 +178,16 @@ def _rollup_all(url: str) -> None:
 
 
 def _page_load_days(url: str) -> None:
-    """The page load day rows of every day stored, as the sessions refresher computes those of
-    the days it touches (``rollups/load_days``): the sums of their hour rows."""
-    with psycopg.connect(url) as conn:
+    """The page load day rows of every day stored, recomputed from their hour rows by the
+    refresher's own query (``rollups/load_days``), given one minute of each day."""
+    with psycopg.connect(url) as conn:  # one transaction: the working table lives in it
+        conn.execute(query("rollups/prepare"))
         conn.execute(
-            "INSERT INTO analytics.page_load_histograms"
-            " (period_start, period, ico_website_id, dimension, value, views, slow_views,"
-            " histogram)"
-            " SELECT date_bin('1 day', period_start, timestamptz '2000-01-01'), interval '1 day',"
-            " ico_website_id, dimension, value, sum(views), sum(slow_views), sum(histogram)"
+            "INSERT INTO pg_temp.minutes_refresh"
+            " SELECT DISTINCT date_bin('1 day', period_start, timestamptz '2000-01-01')"
             " FROM analytics.page_load_histograms WHERE period = interval '1 hour'"
-            " GROUP BY 1, 3, 4, 5"
         )
+        conn.execute(query("rollups/load_days"))
 
 
 def _time_column(columns: list[tuple[str, str]]) -> str:
